@@ -1,0 +1,67 @@
+# Two commands matter: `make run` and `make test`. `make help` lists the rest.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# Tests use the real PostgreSQL and Redis; override with TEST_DATABASE_URL / TEST_REDIS_URL.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PYTEST_ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test migrate preflight superuser lint format check-deploy bench lock clean
+
+help: ## List every target
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
+
+$(STAMP): requirements/runtime.lock requirements/dev.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
+	@touch $(STAMP)
+
+install: $(STAMP) ## Create .venv and install the pinned dependencies
+
+migrate: install ## Apply database migrations (to DATABASE_URL, or var/db.sqlite3)
+	$(PY) manage.py migrate --noinput
+
+preflight: install ## Check the configured database and Redis answer
+	$(PY) manage.py preflight
+
+run: install ## Set up and run the platform on 127.0.0.1:8000 (embedded, or real stack when DATABASE_URL/REDIS_URL are set)
+	@$(PY) manage.py preflight
+	@$(PY) manage.py migrate --noinput
+	$(PY) -m config.supervisor
+
+test: install ## Run every test against the real PostgreSQL and Redis
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(PY) -m pytest $(PYTEST_ARGS)
+
+superuser: install ## Create an ops account for /admin/
+	$(PY) manage.py createsuperuser
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install ## Format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+check-deploy: install ## Django's deployment checklist under production settings
+	DJANGO_SETTINGS_MODULE=config.settings.prod SECRET_KEY="$${SECRET_KEY:-check-deploy-$$(head -c 48 /dev/urandom | base64 | tr -d '/+=')}" \
+		ALLOWED_HOSTS="$${ALLOWED_HOSTS:-exchange.example.com}" $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: install ## Run the benchmarks in bench/ (real stack)
+	$(PY) bench/run.py
+
+lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs the package index)
+	rm -rf /tmp/solpaper-lock && $(PYTHON) -m venv /tmp/solpaper-lock
+	/tmp/solpaper-lock/bin/pip install --quiet . && /tmp/solpaper-lock/bin/pip freeze --exclude solpaper > /tmp/runtime.txt
+	/tmp/solpaper-lock/bin/pip install --quiet ".[dev]" && /tmp/solpaper-lock/bin/pip freeze --exclude solpaper > /tmp/all.txt
+	{ echo "# Runtime dependencies, every package pinned (direct ones are in pyproject.toml)."; echo "# Regenerate: make lock"; cat /tmp/runtime.txt; } > requirements/runtime.lock
+	{ echo "# Development and test dependencies on top of runtime.lock, every package pinned."; echo "-r runtime.lock"; comm -13 <(sort /tmp/runtime.txt) <(sort /tmp/all.txt); } > requirements/dev.lock
+
+clean: ## Remove the virtual environment, local database and caches
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+"""Accounts routes, mounted under /api/v1/ by config.urls."""
+
+urlpatterns: list = []

@@ -1,0 +1,9 @@
+from django.apps import AppConfig
+
+
+class ConfigConfig(AppConfig):
+    """The wiring package as an app: management commands and platform tasks."""
+
+    name = "config"
+    label = "platform"
+    verbose_name = "Platform"

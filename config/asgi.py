@@ -1,0 +1,41 @@
+"""ASGI entry point (daphne): HTTP through Django, WebSockets through Channels.
+
+On start it runs the preflight (unreachable database/Redis -> one line, exit
+non-zero) and, in the embedded default, the in-process job scheduler.
+"""
+
+import logging
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
+
+from realtime.auth import WebSocketAuthMiddleware  # noqa: E402
+from realtime.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+    }
+)
+
+if settings.PREFLIGHT_ON_START:
+    from config.preflight import require_backends
+
+    require_backends()
+    logging.getLogger("config.asgi").info(
+        "serving in %s mode; database: %s", settings.STACK_MODE_LABEL, settings.STACK.database.label
+    )
+
+if settings.INPROCESS_JOBS:
+    from config import scheduler
+
+    scheduler.start()

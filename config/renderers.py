@@ -1,0 +1,28 @@
+"""JSON rendering where a ``Decimal`` is always a string, never a float.
+
+DRF's encoder turns a bare ``Decimal`` (one not passed through a serializer
+field) into a float; money must never take that path.
+"""
+
+from __future__ import annotations
+
+import decimal
+
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.utils.encoders import JSONEncoder
+
+
+class DecimalStringEncoder(JSONEncoder):
+    def default(self, obj):
+        if isinstance(obj, decimal.Decimal):
+            return str(obj)
+        return super().default(obj)
+
+
+class StrictJSONRenderer(JSONRenderer):
+    encoder_class = DecimalStringEncoder
+
+
+class BrowsableAPIRendererStrict(BrowsableAPIRenderer):
+    def get_default_renderer(self, view):
+        return StrictJSONRenderer()

@@ -1,0 +1,5 @@
+"""WebSocket authentication middleware (the session cookie for browsers)."""
+
+from channels.auth import AuthMiddlewareStack
+
+WebSocketAuthMiddleware = AuthMiddlewareStack

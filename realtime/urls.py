@@ -1,0 +1,3 @@
+"""Realtime routes, mounted under /api/v1/ by config.urls."""
+
+urlpatterns: list = []

@@ -1,0 +1,56 @@
+"""Shared fixtures. Tests run on the real PostgreSQL and Redis (see Makefile `test`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    """Each test starts with an empty cache (the test Redis database is flushed)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def closed_port() -> int:
+    """A local port nobody listens on (bound then released)."""
+    return free_port()
+
+
+def subprocess_env(**overrides: str | None) -> dict[str, str]:
+    """The current environment with overrides; ``None`` removes a variable."""
+    env = dict(os.environ)
+    env.setdefault("PYTHONPATH", str(ROOT))
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+PYTHON = sys.executable

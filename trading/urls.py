@@ -1,0 +1,3 @@
+"""Trading routes, mounted under /api/v1/ by config.urls."""
+
+urlpatterns: list = []
