@@ -18,3 +18,5 @@ INPROCESS_JOBS = False
 PREFLIGHT_ON_START = False  # pytest-django blocks DB access at import time
 LOG_LEVEL = "WARNING"
 LOGGING["root"]["level"] = "WARNING"  # noqa: F405
+# Tasks queued by services (e.g. on commit) run inline in tests.
+CELERY_TASK_ALWAYS_EAGER = True
