@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
 from django.utils import timezone
@@ -38,6 +40,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    first_sign_in_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_sign_in_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = UserManager()
 
@@ -49,3 +53,88 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.address or self.username
+
+
+class SignInNonce(models.Model):
+    """A sign-in input the server issued; consumed by at most one successful verify."""
+
+    nonce = models.CharField(max_length=128, unique=True)
+    address = models.CharField(max_length=44, blank=True, default="", help_text="Set when requested for one address")
+    domain = models.CharField(max_length=255)
+    uri = models.CharField(max_length=2048)
+    statement = models.CharField(max_length=512, blank=True, default="")
+    chain_id = models.CharField(max_length=64)
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField(db_index=True)
+    consumed_at = models.DateTimeField(null=True, blank=True)
+    session = models.ForeignKey("AuthSession", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_signin_nonce"
+
+    def __str__(self) -> str:
+        return self.nonce
+
+    def issued(self) -> dict:
+        """What was handed out, in the shape ``siws.verify_sign_in(issued=...)`` takes."""
+        return {
+            "nonce": self.nonce,
+            "domain": self.domain,
+            "uri": self.uri,
+            "statement": self.statement,
+            "chain_id": self.chain_id,
+            "address": self.address,
+        }
+
+
+class AuthSession(models.Model):
+    """A server-side session: a bearer token (stored hashed) and/or a browser cookie."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="auth_sessions")
+    token_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the bearer token")
+    django_session_key = models.CharField(max_length=40, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=256, blank=True, default="")
+
+    class Meta:
+        db_table = "accounts_auth_session"
+        indexes = [models.Index(fields=["user", "-created_at"], name="auth_session_user_idx")]
+
+    def __str__(self) -> str:
+        return f"session {self.id} of {self.user_id}"
+
+    def is_active(self, now=None) -> bool:
+        return self.revoked_at is None and self.expires_at > (now or timezone.now())
+
+
+class ApiKey(models.Model):
+    """A bot credential: public ``key_id`` plus a secret shown once and stored hashed."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "read"
+        TRADE = "trade", "trade"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=32, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True, help_text="SHA-256 of the secret")
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "accounts_api_key"
+
+    def __str__(self) -> str:
+        return f"{self.key_id} ({self.name})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -4,15 +4,19 @@ cache (Redis in the real stack) only; they never call a price source."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 
+from pricing.candle_math import INTERVALS, Bucket, bucket_start, roll_up
 from pricing.errors import PriceStale, PriceUnavailable
+from pricing.fetch import cooldown_until
+from pricing.models import Candle, SourceHealth
 
 LATEST_PRICE_KEY = "price:latest:SOL-USD"
+INGEST_LAST_KEY = "pricing:ingest:last"
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class PriceQuote:
     sources: tuple[str, ...]
     computed_at: datetime
     mode: str  # "live", "replay" or "synthetic"
+    dispersion: Decimal | None = None  # (max - min) / price over the sources used
 
     @property
     def source_label(self) -> str:
@@ -34,6 +39,19 @@ class PriceQuote:
 
 def _parse_time(raw: str) -> datetime:
     return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+
+
+def quote_from_record(record: dict) -> PriceQuote:
+    return PriceQuote(
+        symbol=record.get("symbol", "SOL-USD"),
+        price=Decimal(record["price"]),
+        bid=Decimal(record["bid"]) if record.get("bid") else None,
+        ask=Decimal(record["ask"]) if record.get("ask") else None,
+        sources=tuple(record.get("sources") or ()),
+        computed_at=_parse_time(record["computed_at"]),
+        mode=record.get("mode", "live"),
+        dispersion=Decimal(record["dispersion"]) if record.get("dispersion") else None,
+    )
 
 
 def price_latest_record() -> dict | None:
@@ -48,26 +66,85 @@ def price_latest_age_seconds(*, now: datetime | None = None) -> float | None:
     return ((now or datetime.now(timezone.utc)) - _parse_time(record["computed_at"])).total_seconds()
 
 
+def price_ingest_last() -> dict | None:
+    """What the last ingest cycle did: ``{at, mode, ok, reason, sources: {name: {...}}}``."""
+    return cache.get(INGEST_LAST_KEY)
+
+
 def price_get_latest(*, now: datetime | None = None, max_age_seconds: float | None = None) -> PriceQuote:
     """The latest index, or ``PriceUnavailable`` / ``PriceStale`` (HTTP 503).
 
     The record carries its own TTL (the staleness budget), so a missing record
-    may also mean stale; an old ``computed_at`` is refused explicitly too.
+    may also mean stale; an old ``computed_at`` is refused explicitly too. When
+    there is no record, the last ingest cycle's reason travels in ``extra.reason``.
     """
     record = price_latest_record()
     budget = settings.PRICE_STALE_SECONDS if max_age_seconds is None else max_age_seconds
     if not record:
-        raise PriceUnavailable(retry_after=2)
+        last = price_ingest_last() or {}
+        reason = last.get("reason") or "no price has been ingested yet"
+        raise PriceUnavailable(extra={"reason": reason, "mode": settings.PRICE_MODE}, retry_after=2)
     computed_at = _parse_time(record["computed_at"])
     age = ((now or datetime.now(timezone.utc)) - computed_at).total_seconds()
     if age > budget or age < -5:
         raise PriceStale(extra={"age_seconds": round(age, 3), "budget_seconds": budget}, retry_after=2)
-    return PriceQuote(
-        symbol=record.get("symbol", "SOL-USD"),
-        price=Decimal(record["price"]),
-        bid=Decimal(record["bid"]) if record.get("bid") else None,
-        ask=Decimal(record["ask"]) if record.get("ask") else None,
-        sources=tuple(record.get("sources") or ()),
-        computed_at=computed_at,
-        mode=record.get("mode", "live"),
+    return quote_from_record(record)
+
+
+# --- candles ------------------------------------------------------------------------------
+
+
+def candle_list(*, interval: str, limit: int, end: datetime | None = None, mode: str | None = None) -> list[Bucket]:
+    """The last ``limit`` candles of ``interval`` starting before ``end`` (default now), oldest first.
+
+    1-minute rows are read from PostgreSQL and rolled up on read; the newest bucket may be partial.
+    """
+    width = INTERVALS[interval]
+    end = end or datetime.now(timezone.utc)
+    last = bucket_start(end - timedelta(microseconds=1), width)  # ``end`` is exclusive
+    first = last - width * (limit - 1)
+    rows = (
+        Candle.objects.filter(symbol="SOL-USD", mode=mode or settings.PRICE_MODE, start__gte=first, start__lt=end)
+        .order_by("start")
+        .values_list("start", "open", "high", "low", "close", "ticks", "sources")
     )
+    minutes = (Bucket(*row) for row in rows.iterator(chunk_size=2000))
+    return roll_up(minutes, width)[-limit:]
+
+
+def source_health_list() -> list[dict]:
+    """Every configured source (in ``PRICE_SOURCES`` order) with its last known health."""
+    rows = {row.name: row for row in SourceHealth.objects.filter(name__in=settings.PRICE_SOURCES)}
+    now = datetime.now(timezone.utc)
+    out = []
+    for name in settings.PRICE_SOURCES:
+        row = rows.get(name)
+        until = cooldown_until(name)
+        out.append(
+            {
+                "name": name,
+                "enabled": True,
+                "status": (row.last_status if row else "") or "never_polled",
+                "cooldown_until": until if until and until > now else None,
+                "last_success_at": row.last_success_at if row else None,
+                "last_price": row.last_price if row else None,
+                "last_quote": row.last_quote if row else "",
+                "last_source_time": row.last_source_time if row else None,
+                "last_latency_ms": row.last_latency_ms if row else None,
+                "last_error_at": row.last_error_at if row else None,
+                "last_error": row.last_error if row else "",
+                "successes": row.successes if row else 0,
+                "failures": row.failures if row else 0,
+            }
+        )
+    return out
+
+
+def market_sources_get() -> dict:
+    """The running price mode, its quorum, the last ingest cycle and every source's health."""
+    return {
+        "mode": settings.PRICE_MODE,
+        "quorum": settings.PRICE_QUORUM if settings.PRICE_MODE == "live" else 1,
+        "last_cycle": price_ingest_last(),
+        "sources": source_health_list(),
+    }

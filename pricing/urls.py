@@ -1,3 +1,11 @@
 """Pricing routes, mounted under /api/v1/ by config.urls."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from pricing import views
+
+urlpatterns = [
+    path("market/price", views.MarketPriceView.as_view(), name="market-price"),
+    path("market/candles", views.MarketCandlesView.as_view(), name="market-candles"),
+    path("market/sources", views.MarketSourcesView.as_view(), name="market-sources"),
+]

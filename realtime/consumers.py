@@ -1,35 +1,261 @@
-"""The one WebSocket endpoint ``/ws/``: public price stream plus ping.
+"""The one WebSocket endpoint ``/ws/``. Transport only: it authenticates, joins
+groups, relays events published by services, and replays missed user events.
 
-Transport only: it joins groups and relays events published by services.
+Client frames: ``ping``, ``auth {token}``, ``subscribe``/``unsubscribe``
+``{channels: ["prices", "account"]}`` (or ``channel``), ``resume {after_seq}``.
+Anything else gets ``{"type": "error", "code", "message"}``; the socket stays up.
 """
 
 from __future__ import annotations
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+import asyncio
+import json
+import logging
+import time
 
-from realtime.groups import prices_group
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from realtime import auth
+from realtime.groups import cookie_session_group, prices_group, session_group, user_group
+from realtime.publish import event
+from realtime.ratelimit import TokenBucket
+
+logger = logging.getLogger("realtime.consumers")
+
+CLOSE_IDLE = 4000
+CLOSE_REVOKED = 4001
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CHANNELS = ("prices", "account")
 
 
-class StreamConsumer(AsyncJsonWebsocketConsumer):
+class StreamConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        self.groups_joined: set[str] = set()
+        self.principal: auth.Principal | None = None
+        self.subscriptions: set[str] = set()
+        self.joined: set[str] = set()
+        self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
+        self.violations = 0
+        self.last_client_frame = time.monotonic()
+        self.portfolio_task: asyncio.Task | None = None
+        self.portfolio_sent_at = 0.0
+        token = auth.token_from_query(self.scope)
+        principal = await auth.principal_from_token(token) if token else await auth.principal_from_cookie(self.scope)
+        if token and principal is None:
+            await self.close(code=4003)
+            return
         await self.accept()
+        if principal is not None:
+            await self._become(principal)
+        self.heartbeat_task = asyncio.ensure_future(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
-        for group in list(self.groups_joined):
+        for task in (getattr(self, "heartbeat_task", None), getattr(self, "portfolio_task", None)):
+            if task is not None:
+                task.cancel()
+        for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content, **kwargs) -> None:
-        kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ping":
-            await self.send_json({"type": "pong"})
-        elif kind == "subscribe" and content.get("channel") == "prices":
-            group = prices_group()
-            await self.channel_layer.group_add(group, self.channel_name)
-            self.groups_joined.add(group)
-            await self.send_json({"type": "subscribed", "channel": "prices"})
-        else:
-            await self.send_json({"type": "error", "code": "bad_message", "message": "Unknown message."})
+    # --- client frames -------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        self.last_client_frame = time.monotonic()
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.WS_MAX_FRAME_BYTES:
+            await self._error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
+            await self.close(code=CLOSE_TOO_BIG)
+            return
+        if not self.bucket.allow():
+            self.violations += 1
+            if self.violations > settings.WS_RATE_MAX_VIOLATIONS:
+                await self.close(code=CLOSE_POLICY)
+            else:
+                await self._error("rate_limited", "Too many messages; slow down.")
+            return
+        if text_data is None:
+            await self._error("binary_not_supported", "Send JSON text frames.")
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._error("bad_json", "Frames must be JSON objects.")
+            return
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            await self._error("bad_message", 'Frames are JSON objects with a string "type".')
+            return
+        handler = {
+            "ping": self._on_ping,
+            "auth": self._on_auth,
+            "subscribe": self._on_subscribe,
+            "unsubscribe": self._on_unsubscribe,
+            "resume": self._on_resume,
+        }.get(content["type"])
+        if handler is None:
+            await self._error("unknown_type", f"Unknown message type {content['type'][:40]!r}.")
+            return
+        await handler(content)
 
+    async def _on_ping(self, content: dict) -> None:
+        await self._send(event("pong", {}))
+
+    async def _on_auth(self, content: dict) -> None:
+        token = content.get("token")
+        principal = await auth.principal_from_token(token) if isinstance(token, str) else None
+        if principal is None:
+            await self._error("auth_failed", "The token is invalid, expired or revoked.")
+            return
+        if self.principal is not None and self.principal.user_id != principal.user_id:
+            await self._error("already_authenticated", "This socket is already signed in as another user.")
+            return
+        await self._become(principal)
+
+    def _channels_of(self, content: dict) -> list[str] | None:
+        raw = content.get("channels", content.get("channel"))
+        names = [raw] if isinstance(raw, str) else raw
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
+            return None
+        return names
+
+    async def _on_subscribe(self, content: dict) -> None:
+        names = self._channels_of(content)
+        if names is None:
+            await self._error("bad_message", 'subscribe needs "channels": ["prices", "account"].')
+            return
+        unknown = [n for n in names if n not in CHANNELS]
+        if unknown:
+            await self._error("unknown_channel", f"Unknown channel {unknown[0][:40]!r}.", {"channels": list(CHANNELS)})
+            return
+        if "account" in names and self.principal is None:
+            await self._error("auth_required", "Sign in (cookie, ?token= or an auth frame) to subscribe to account.")
+            return
+        for name in names:
+            await self._subscribe(name)
+        await self._send(event("subscribed", {"channels": sorted(self.subscriptions)}))
+
+    async def _on_unsubscribe(self, content: dict) -> None:
+        names = self._channels_of(content)
+        if names is None or any(n not in CHANNELS for n in names):
+            await self._error("bad_message", 'unsubscribe needs "channels" from ["prices", "account"].')
+            return
+        for name in names:
+            self.subscriptions.discard(name)
+        if "account" not in self.subscriptions and "prices" not in self.subscriptions:
+            await self._leave(prices_group())
+        if "account" not in self.subscriptions and self.principal is not None:
+            await self._leave(user_group(self.principal.user_id))
+        await self._send(event("unsubscribed", {"channels": sorted(self.subscriptions)}))
+
+    async def _on_resume(self, content: dict) -> None:
+        after = content.get("after_seq")
+        if self.principal is None:
+            await self._error("auth_required", "Sign in before resuming the account stream.")
+            return
+        if not isinstance(after, int) or isinstance(after, bool) or after < 0:
+            await self._error("bad_message", '"after_seq" must be a non-negative integer.')
+            return
+        await self._subscribe("account")  # join first so nothing falls between replay and live
+        result = await self._events_after(after)
+        if result.resync_reason:
+            await self._send(event("resync_required", {"reason": result.resync_reason, "last_seq": result.last_seq}))
+            return
+        for payload in result.events:
+            await self._send(payload)
+        await self._send(event("resumed", {"after_seq": after, "replayed": len(result.events),
+                                           "last_seq": result.last_seq}))
+
+    @database_sync_to_async
+    def _events_after(self, after: int):
+        from realtime.selectors import user_events_after
+
+        return user_events_after(user_id=self.principal.user_id, after_seq=after)
+
+    # --- group events ---------------------------------------------------------------
     async def relay(self, message: dict) -> None:
-        await self.send_json(message["event"])
+        payload = message["event"]
+        if payload.get("type") == "price_update":
+            if "prices" in self.subscriptions:
+                await self._send(payload)
+            if "account" in self.subscriptions:
+                self._schedule_portfolio_update()
+            return
+        if "account" in self.subscriptions:
+            await self._send(payload)
+
+    async def session_revoked(self, message: dict) -> None:
+        await self._send(event("session_revoked", {}))
+        await self.close(code=CLOSE_REVOKED)
+
+    # --- internals --------------------------------------------------------------------
+    async def _become(self, principal: auth.Principal) -> None:
+        self.principal = principal
+        if principal.session_id:
+            await self._join(session_group(principal.session_id))
+        if principal.cookie_session_key:
+            await self._join(cookie_session_group(principal.cookie_session_key))
+        await self._send(event("authenticated", {"user_id": principal.user_id, "via": principal.via}))
+
+    async def _subscribe(self, name: str) -> None:
+        self.subscriptions.add(name)
+        await self._join(prices_group())  # ticks also drive coalesced portfolio updates
+        if name == "account":
+            await self._join(user_group(self.principal.user_id))
+
+    async def _join(self, group: str) -> None:
+        if group not in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+            self.joined.add(group)
+
+    async def _leave(self, group: str) -> None:
+        if group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+            self.joined.discard(group)
+
+    async def _send(self, payload: dict) -> None:
+        await self.send(text_data=json.dumps(payload, separators=(",", ":")))
+
+    async def _error(self, code: str, message: str, extra: dict | None = None) -> None:
+        await self._send({"type": "error", "code": code, "message": message, "extra": extra or {}})
+
+    async def _heartbeat(self) -> None:
+        interval = settings.WS_HEARTBEAT_SECONDS
+        try:
+            while True:
+                await asyncio.sleep(interval)
+                if time.monotonic() - self.last_client_frame > settings.WS_IDLE_TIMEOUT_SECONDS:
+                    await self.close(code=CLOSE_IDLE)
+                    return
+                await self._send(event("heartbeat", {}))
+        except asyncio.CancelledError:
+            pass
+
+    def _schedule_portfolio_update(self) -> None:
+        if self.portfolio_task is not None and not self.portfolio_task.done():
+            return  # one pending update absorbs every tick until it is sent
+        self.portfolio_task = asyncio.ensure_future(self._send_portfolio_update())
+
+    async def _send_portfolio_update(self) -> None:
+        interval = settings.WS_PORTFOLIO_COALESCE_MS / 1000
+        wait = self.portfolio_sent_at + interval - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        snapshot = await _portfolio_snapshot(self.principal.user_id)
+        self.portfolio_sent_at = time.monotonic()
+        if snapshot is not None:
+            await self._send(event("portfolio_update", {**snapshot, "reason": "price"}))
+
+
+@database_sync_to_async
+def _portfolio_snapshot(user_id: int) -> dict | None:
+    try:
+        snapshot = import_string(settings.REALTIME_PORTFOLIO_SNAPSHOT)
+    except ImportError:
+        return None
+    try:
+        from realtime.publish import jsonable
+
+        return jsonable(snapshot(user_id=user_id))
+    except Exception:
+        logger.warning("portfolio snapshot for user %s failed", user_id, exc_info=True)
+        return None

@@ -110,7 +110,19 @@ if STACK.uses_redis:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 caps a pool at 100 connections and raises past it; a burst
+                # of WebSocket connects needs more (each group_add borrows one briefly).
+                # redis-py 8's default socket_timeout (5 s) equals channels-redis' BZPOPMIN
+                # timeout (5 s), so an idle receive loop times out and kills consumers: read
+                # with a longer timeout.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "max_connections": env_int(ENV, "CHANNEL_LAYER_MAX_CONNECTIONS", 1000),
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": PREFLIGHT_TIMEOUT_SECONDS,
+                    }
+                ],
                 "prefix": ENV.get("CHANNEL_LAYER_PREFIX", "solpaper"),
                 "capacity": 1000,
                 "expiry": 30,
@@ -154,7 +166,9 @@ REST_FRAMEWORK = {
         "config.renderers.BrowsableAPIRendererStrict",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
+        "accounts.authentication.ApiKeyHeaderAuthentication",
+        "accounts.authentication.BearerAuthentication",
+        "accounts.authentication.CookieSessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

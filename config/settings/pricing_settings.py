@@ -3,11 +3,83 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from config.env import env_bool, env_decimal, env_int, env_list  # noqa: F401
+from config.env import ConfigError, env_bool, env_decimal, env_int, env_list  # noqa: F401
 
 ENV = os.environ
+_REPO = Path(__file__).resolve().parent.parent.parent
 
 # Staleness budget: the latest price is kept in Redis with this TTL, so a
 # missing record means stale; readiness and trading use the same budget.
 PRICE_STALE_SECONDS = env_int(ENV, "PRICE_STALE_SECONDS", 15)
+
+# live (real sources, the default) | replay (OHLC CSV) | synthetic (seeded random walk).
+# Offline modes are only ever chosen here, explicitly; every price record carries the mode.
+PRICE_MODE = ENV.get("PRICE_MODE", "live").strip().lower() or "live"
+if PRICE_MODE not in {"live", "replay", "synthetic"}:
+    raise ConfigError(f"PRICE_MODE={PRICE_MODE!r} must be live, replay or synthetic")
+
+# Live sources, enabled and ordered.
+PRICE_SOURCES = env_list(ENV, "PRICE_SOURCES", "pyth,jupiter,backpack,coinbase,kraken,binance")
+_KNOWN_SOURCES = {"pyth", "jupiter", "backpack", "coinbase", "kraken", "binance"}
+if set(PRICE_SOURCES) - _KNOWN_SOURCES:
+    raise ConfigError(f"PRICE_SOURCES has unknown names {sorted(set(PRICE_SOURCES) - _KNOWN_SOURCES)}")
+PYTH_HERMES_URL = ENV.get("PYTH_HERMES_URL") or "https://hermes.pyth.network"
+PYTH_API_KEY = ENV.get("PYTH_API_KEY", "")
+JUPITER_API_KEY = ENV.get("JUPITER_API_KEY", "")
+# The keyless lite host, or api.jup.ag when a key is configured.
+JUPITER_PRICE_URL = ENV.get("JUPITER_PRICE_URL") or (
+    "https://api.jup.ag" if JUPITER_API_KEY else "https://lite-api.jup.ag"
+)
+BACKPACK_API_URL = ENV.get("BACKPACK_API_URL") or "https://api.backpack.exchange"
+COINBASE_API_URL = ENV.get("COINBASE_API_URL") or "https://api.exchange.coinbase.com"
+KRAKEN_API_URL = ENV.get("KRAKEN_API_URL") or "https://api.kraken.com"
+BINANCE_API_URL = ENV.get("BINANCE_API_URL") or "https://api.binance.com"
+BINANCE_API_KEY = ENV.get("BINANCE_API_KEY", "")
+
+# HTTP: explicit timeouts on every call; a 429/418 without Retry-After cools down this long.
+PRICE_HTTP_CONNECT_TIMEOUT = env_decimal(ENV, "PRICE_HTTP_CONNECT_TIMEOUT", "2")
+PRICE_HTTP_READ_TIMEOUT = env_decimal(ENV, "PRICE_HTTP_READ_TIMEOUT", "3")
+PRICE_SOURCE_COOLDOWN_SECONDS = env_int(ENV, "PRICE_SOURCE_COOLDOWN_SECONDS", 30)
+PRICE_SOURCE_MAX_COOLDOWN_SECONDS = env_int(ENV, "PRICE_SOURCE_MAX_COOLDOWN_SECONDS", 900)
+
+# Aggregation thresholds (fractions: 0.02 = 2%).
+PRICE_QUORUM = env_int(ENV, "PRICE_QUORUM", 2)
+PRICE_OUTLIER_PCT = env_decimal(ENV, "PRICE_OUTLIER_PCT", "0.02")
+PRICE_MAX_SPREAD_PCT = env_decimal(ENV, "PRICE_MAX_SPREAD_PCT", "0.01")
+PRICE_MAX_CONF_RATIO = env_decimal(ENV, "PRICE_MAX_CONF_RATIO", "0.01")
+PRICE_MAX_EMA_DEVIATION = env_decimal(ENV, "PRICE_MAX_EMA_DEVIATION", "0.02")
+PRICE_SOURCE_MAX_AGE_SECONDS = env_int(ENV, "PRICE_SOURCE_MAX_AGE_SECONDS", 60)
+PRICE_SOURCE_MAX_FUTURE_SECONDS = env_int(ENV, "PRICE_SOURCE_MAX_FUTURE_SECONDS", 5)
+PRICE_STABLE_DEPEG_PCT = env_decimal(ENV, "PRICE_STABLE_DEPEG_PCT", "0.005")
+
+# Scheduling: one ingest cycle every N seconds (beat entry expires after the same time),
+# guarded by a lock that outlives a stuck cycle by at most PRICE_INGEST_LOCK_SECONDS.
+PRICE_INGEST_INTERVAL_SECONDS = env_int(ENV, "PRICE_INGEST_INTERVAL_SECONDS", 2)
+PRICE_INGEST_LOCK_SECONDS = env_int(ENV, "PRICE_INGEST_LOCK_SECONDS", 15)
+
+# Offline modes.
+PRICE_REPLAY_CSV = ENV.get("PRICE_REPLAY_CSV") or str(_REPO.parent / "shared" / "data" / "SOLUSDT_1h.csv")
+PRICE_REPLAY_SPEED = env_decimal(ENV, "PRICE_REPLAY_SPEED", "60")  # 60 = one hour of tape per minute
+PRICE_REPLAY_START = env_int(ENV, "PRICE_REPLAY_START", 0)  # unix seconds in the tape; 0 = its first bar
+PRICE_SYNTHETIC_SEED = ENV.get("PRICE_SYNTHETIC_SEED") or "42"
+PRICE_SYNTHETIC_START = env_decimal(ENV, "PRICE_SYNTHETIC_START", "150")
+PRICE_SYNTHETIC_VOLATILITY = env_decimal(ENV, "PRICE_SYNTHETIC_VOLATILITY", "0.0005")  # max move per tick
+PRICE_OFFLINE_SPREAD_BPS = env_decimal(ENV, "PRICE_OFFLINE_SPREAD_BPS", "2")
+
+# Candles: 1-minute rows kept this many days (pruned hourly).
+PRICE_CANDLE_RETENTION_DAYS = env_int(ENV, "PRICE_CANDLE_RETENTION_DAYS", 90)
+
+PRICING_BEAT = {
+    "pricing-ingest": {
+        "task": "pricing.ingest",
+        "schedule": PRICE_INGEST_INTERVAL_SECONDS,
+        "options": {"expires": PRICE_INGEST_INTERVAL_SECONDS},
+    },
+    "pricing-prune-candles": {
+        "task": "pricing.prune_candles",
+        "schedule": 3600,
+        "options": {"expires": 600},
+    },
+}

@@ -7,3 +7,32 @@ import os
 from config.env import env_bool, env_decimal, env_int, env_list  # noqa: F401
 
 ENV = os.environ
+
+# --- WebSocket limits and hygiene (realtime/consumers.py) ---
+# Largest client frame accepted; bigger frames close the socket with 1009.
+WS_MAX_FRAME_BYTES = env_int(ENV, "WS_MAX_FRAME_BYTES", 4096)
+# Client message rate per connection: a token bucket (sustained per second, burst).
+WS_RATE_PER_SECOND = env_int(ENV, "WS_RATE_PER_SECOND", 10)
+WS_RATE_BURST = env_int(ENV, "WS_RATE_BURST", 20)
+# Violations of the rate after which the socket is closed (1008).
+WS_RATE_MAX_VIOLATIONS = env_int(ENV, "WS_RATE_MAX_VIOLATIONS", 20)
+# Server heartbeat frame interval, and how long a silent client is kept.
+WS_HEARTBEAT_SECONDS = env_int(ENV, "WS_HEARTBEAT_SECONDS", 20)
+WS_IDLE_TIMEOUT_SECONDS = env_int(ENV, "WS_IDLE_TIMEOUT_SECONDS", 300)
+# Price-driven portfolio updates per connection are coalesced to at most one per this many ms.
+WS_PORTFOLIO_COALESCE_MS = env_int(ENV, "WS_PORTFOLIO_COALESCE_MS", 1000)
+# Resume: at most this many missed events are replayed; older gaps are told to resync from REST.
+WS_RESUME_MAX_EVENTS = env_int(ENV, "WS_RESUME_MAX_EVENTS", 500)
+# User events are kept in PostgreSQL this long for resume, then pruned.
+EVENT_RETENTION_HOURS = env_int(ENV, "EVENT_RETENTION_HOURS", 24)
+
+REALTIME_BEAT = {
+    "realtime-prune-events": {
+        "task": "realtime.prune_events",
+        "schedule": 600,
+        "options": {"expires": 600},
+    },
+}
+# Selector (dotted path, called with user_id=) whose dict is pushed as a price-driven
+# portfolio_update to sockets subscribed to "account".
+REALTIME_PORTFOLIO_SNAPSHOT = ENV.get("REALTIME_PORTFOLIO_SNAPSHOT", "portfolio.selectors.portfolio_ws_snapshot")

@@ -1,0 +1,283 @@
+"""Writes: issue a sign-in nonce, sign in (consume it, open a session), revoke, API keys."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
+from django.contrib.sessions.models import Session as DjangoSession
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from accounts import siws
+from accounts.errors import AccountDisabled, ApiKeyLimit, NotFound, SignInRefused
+from accounts.models import ApiKey, AuthSession, SignInNonce, User
+from accounts.ratelimit import rate_limit_hit
+from accounts.signals import session_revoked
+from accounts.tokens import (
+    ALL_SCOPES,
+    API_KEY_SESSION_PREFIX,
+    new_api_key_id,
+    new_api_secret,
+    new_nonce,
+    new_session_token,
+    token_hash,
+)
+
+logger = logging.getLogger("accounts")
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+def rfc3339(moment: datetime) -> str:
+    """UTC, millisecond precision, ``Z`` (what JavaScript's toISOString prints)."""
+    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class IssuedSignIn:
+    """The sign-in input handed to a wallet (and the exact message when the address is known)."""
+
+    domain: str
+    uri: str
+    statement: str
+    version: str
+    chain_id: str
+    nonce: str
+    issued_at: str
+    expiration_time: str
+    address: str | None
+    message: str | None
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: User
+    session: AuthSession
+    token: str
+    user_created: bool
+
+
+def _refuse(error: siws.SignInError) -> SignInRefused:
+    return SignInRefused(error.code, error.message)
+
+
+def nonce_issue(*, domain: str, uri: str, address: str | None, ip: str | None) -> IssuedSignIn:
+    """Store a fresh nonce with what was issued; rate-limited per IP and per address."""
+    rate_limit_hit(scope="nonce:ip", ident=ip or "unknown", rate=settings.AUTH_RATE_NONCE_IP)
+    if address is not None:
+        try:
+            siws.decode_public_key(address)
+        except siws.SignInError as exc:
+            raise _refuse(exc) from exc
+        rate_limit_hit(scope="nonce:address", ident=address, rate=settings.AUTH_RATE_NONCE_ADDRESS)
+    now = timezone.now()
+    now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what the message shows
+    expires = now + timedelta(seconds=settings.SIWS_NONCE_TTL_SECONDS)
+    row = SignInNonce.objects.create(
+        nonce=new_nonce(),
+        address=address or "",
+        domain=domain,
+        uri=uri,
+        statement=settings.SIWS_STATEMENT,
+        chain_id=settings.SIWS_CHAIN_ID,
+        issued_at=now,
+        expires_at=expires,
+        ip=ip,
+    )
+    # Housekeeping: nonces a day past expiry are of no use, not even to report NONCE_REUSED.
+    SignInNonce.objects.filter(expires_at__lt=now - timedelta(days=1)).delete()
+    fields = siws.SignInFields(
+        domain=domain,
+        address=address or "",
+        statement=row.statement or None,
+        uri=uri or None,
+        version="1",
+        chain_id=row.chain_id or None,
+        nonce=row.nonce,
+        issued_at=rfc3339(now),
+        expiration_time=rfc3339(expires),
+    )
+    return IssuedSignIn(
+        domain=domain,
+        uri=uri,
+        statement=row.statement,
+        version="1",
+        chain_id=row.chain_id,
+        nonce=row.nonce,
+        issued_at=fields.issued_at or "",
+        expiration_time=fields.expiration_time or "",
+        address=address,
+        message=siws.build_message(fields) if address else None,
+    )
+
+
+def _address_hint(message: object) -> str:
+    """The message's second line (unverified), only to key the per-address rate limit."""
+    if not isinstance(message, str):
+        return ""
+    lines = message.split("\n", 2)
+    return lines[1][:64] if len(lines) > 1 else ""
+
+
+def session_sign_in(
+    *,
+    message: str,
+    signature: str | bytes,
+    public_key: str | None,
+    expected_domain: str,
+    ip: str | None,
+    user_agent: str = "",
+) -> SignInResult:
+    """Verify a signed SIWS message, consume its nonce (once, atomically) and open a session."""
+    rate_limit_hit(scope="verify:ip", ident=ip or "unknown", rate=settings.AUTH_RATE_VERIFY_IP)
+    hint = _address_hint(message)
+    if hint:
+        rate_limit_hit(scope="verify:address", ident=hint, rate=settings.AUTH_RATE_VERIFY_ADDRESS)
+    now = timezone.now()
+    try:
+        parsed = siws.parse_message(message)
+        row = SignInNonce.objects.filter(nonce=parsed.nonce).first() if parsed.nonce else None
+        fields = siws.verify_sign_in(
+            message=message,
+            signature=signature,
+            public_key=public_key,
+            expected_domain=expected_domain,
+            now=now,
+            issued=row.issued() if row is not None else None,
+            max_skew=timedelta(seconds=settings.SIWS_CLOCK_SKEW_SECONDS),
+        )
+    except siws.SignInError as exc:
+        raise _refuse(exc) from exc
+    if row is None:
+        raise SignInRefused("NONCE_UNKNOWN", "This nonce was not issued by this server (or has been purged).")
+
+    with transaction.atomic(durable=True):
+        consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(
+            consumed_at=now
+        )
+        if not consumed:
+            if SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=False).exists():
+                raise SignInRefused("NONCE_REUSED", "This nonce has already been used to sign in.")
+            raise SignInRefused("EXPIRED", "The nonce has expired; request a new one.")
+        user, created = User.objects.get_or_create(
+            address=fields.address, defaults={"username": fields.address, "password": make_password(None)}
+        )
+        if not user.is_active:
+            raise AccountDisabled()
+        User.objects.filter(pk=user.pk).update(
+            last_sign_in_at=now, first_sign_in_at=F("first_sign_in_at") if user.first_sign_in_at else now
+        )
+        token = new_session_token()
+        session = AuthSession.objects.create(
+            user=user,
+            token_hash=token_hash(token),
+            created_at=now,
+            expires_at=now + timedelta(seconds=settings.AUTH_SESSION_TTL_SECONDS),
+            last_seen_at=now,
+            ip=ip,
+            user_agent=user_agent[:256],
+        )
+        SignInNonce.objects.filter(pk=row.pk).update(session=session)
+    user.refresh_from_db()
+    logger.info("sign-in", extra={"user_id": user.pk, "session_id": str(session.id), "new_user": created})
+    return SignInResult(user=user, session=session, token=token, user_created=created)
+
+
+def session_bind_cookie(*, session: AuthSession, django_session_key: str) -> None:
+    """Remember which Django session (browser cookie) belongs to this session, to end both together."""
+    AuthSession.objects.filter(pk=session.pk).update(django_session_key=django_session_key or "")
+
+
+def session_touch(*, session_id: str) -> None:
+    """Record activity at most once a minute (cheap conditional UPDATE)."""
+    now = timezone.now()
+    AuthSession.objects.filter(pk=session_id).filter(
+        Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - TOUCH_EVERY)
+    ).update(last_seen_at=now)
+
+
+def _announce(user_id: int, session_id: str) -> None:
+    transaction.on_commit(
+        lambda: session_revoked.send(sender=AuthSession, user_id=user_id, session_id=session_id), robust=True
+    )
+
+
+def _revoke_sessions(sessions, now: datetime) -> int:
+    revoked = list(sessions.filter(revoked_at__isnull=True).values_list("pk", "user_id", "django_session_key"))
+    if not revoked:
+        return 0
+    AuthSession.objects.filter(pk__in=[pk for pk, _, _ in revoked]).update(revoked_at=now)
+    DjangoSession.objects.filter(session_key__in=[key for _, _, key in revoked if key]).delete()
+    for pk, user_id, _ in revoked:
+        _announce(user_id, str(pk))
+    return len(revoked)
+
+
+def session_revoke(*, user: User | None, session_id: str) -> None:
+    """End one session (logout, DELETE /sessions/{id}, admin). ``user=None``: any user's (admin)."""
+    sessions = AuthSession.objects.filter(pk=session_id)
+    if user is not None:
+        sessions = sessions.filter(user=user)
+    with transaction.atomic():
+        if not sessions.exists():
+            raise NotFound("No such session.")
+        _revoke_sessions(sessions, timezone.now())
+
+
+def session_revoke_all(*, user: User) -> int:
+    """End every session of a user (admin action)."""
+    with transaction.atomic():
+        return _revoke_sessions(AuthSession.objects.filter(user=user), timezone.now())
+
+
+def api_key_create(*, user: User, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """A new key; returns it with its secret (shown once: only the hash is stored)."""
+    wanted = set(scopes)
+    if "trade" in wanted:
+        wanted.add("read")  # trading needs to see orders and balances
+    wanted &= ALL_SCOPES
+    secret = new_api_secret()
+    with transaction.atomic():
+        User.objects.select_for_update().filter(pk=user.pk).first()  # serialise the per-user limit
+        if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= settings.AUTH_MAX_API_KEYS_PER_USER:
+            raise ApiKeyLimit(extra={"limit": settings.AUTH_MAX_API_KEYS_PER_USER})
+        key = ApiKey.objects.create(
+            user=user, name=name, key_id=new_api_key_id(), secret_hash=token_hash(secret), scopes=sorted(wanted)
+        )
+    return key, secret
+
+
+def api_key_touch(*, key_id: str) -> None:
+    now = timezone.now()
+    ApiKey.objects.filter(key_id=key_id).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_EVERY)
+    ).update(last_used_at=now)
+
+
+def _revoke_keys(keys, now: datetime) -> int:
+    revoked = list(keys.filter(revoked_at__isnull=True).values_list("pk", "user_id", "key_id"))
+    ApiKey.objects.filter(pk__in=[pk for pk, _, _ in revoked]).update(revoked_at=now)
+    for _, user_id, key_id in revoked:
+        _announce(user_id, API_KEY_SESSION_PREFIX + key_id)
+    return len(revoked)
+
+
+def api_key_revoke(*, user: User | None, key_id: str) -> None:
+    """Revoke one key (idempotent for an already revoked key of the user)."""
+    keys = ApiKey.objects.filter(key_id=key_id)
+    if user is not None:
+        keys = keys.filter(user=user)
+    with transaction.atomic():
+        if not keys.exists():
+            raise NotFound("No such API key.")
+        _revoke_keys(keys, timezone.now())
+
+
+def api_key_revoke_all(*, user: User) -> int:
+    with transaction.atomic():
+        return _revoke_keys(ApiKey.objects.filter(user=user), timezone.now())

@@ -1,0 +1,134 @@
+"""Pricing figures: aggregation throughput, latest-price read latency, one ingest cycle against
+a local HTTP server serving recorded payloads, and candle roll-up on read.
+
+Run: ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/14 \\
+      .venv/bin/python bench/bench_pricing.py`` (or ``make bench``). Writes to the configured
+database's pricing tables (candles under mode ``bench``, removed afterwards) and the cache.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.dev")
+
+
+def _ms(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+    return f"median {statistics.median(ordered) * 1000:.3f} ms, p99 {p99 * 1000:.3f} ms"
+
+
+def main() -> None:
+    import django
+
+    django.setup()
+    from django.conf import settings
+
+    from pricing.aggregate import Limits, aggregate
+    from pricing.models import Candle
+    from pricing.selectors import candle_list, price_get_latest
+    from pricing.services import candle_record_tick, price_ingest_cycle
+    from pricing.sources import Observation
+
+    now = datetime.now(timezone.utc)
+    group = [Observation(f"s{i}", Decimal("79.08") + Decimal(i) / 100, received_at=now) for i in range(6)]
+    n = 20_000
+    started = time.perf_counter()
+    for _ in range(n):
+        aggregate(group, limits=Limits(), now=now)
+    elapsed = time.perf_counter() - started
+    print(f"aggregate (6 sources): {n / elapsed:,.0f} per second")
+
+    fixtures = ROOT / "tests" / "pricing" / "fixtures"
+    sys.path.insert(0, str(ROOT))
+    from tests.pricing.conftest import PATHS, RECORDED, fresh_route
+
+    routes = {PATHS[source]: fresh_route(source) for source in RECORDED}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            status, headers, body = routes[self.path.split("?")[0]]()
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    assert fixtures.exists()
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    for name in (
+        "PYTH_HERMES_URL",
+        "JUPITER_PRICE_URL",
+        "BACKPACK_API_URL",
+        "COINBASE_API_URL",
+        "KRAKEN_API_URL",
+        "BINANCE_API_URL",
+    ):
+        setattr(settings, name, url)
+    settings.PRICE_MODE = "live"
+    settings.PRICE_SOURCES = list(RECORDED)
+    cycles = []
+    for _ in range(30):
+        started = time.perf_counter()
+        report = price_ingest_cycle()
+        cycles.append(time.perf_counter() - started)
+        assert report.ok, report.reason
+    print(f"ingest cycle (6 local sources, DB health + candle + cache + publish): {_ms(cycles)}")
+    httpd.shutdown()
+
+    reads = []
+    for _ in range(2000):
+        started = time.perf_counter()
+        price_get_latest()
+        reads.append(time.perf_counter() - started)
+    print(f"price_get_latest ({settings.CACHES['default']['BACKEND'].rsplit('.', 1)[-1]}): {_ms(reads)}")
+
+    base = now.replace(second=0, microsecond=0) - timedelta(days=7)
+    Candle.objects.filter(mode="bench").delete()
+    Candle.objects.bulk_create(
+        Candle(
+            mode="bench",
+            start=base + timedelta(minutes=i),
+            open=Decimal(100),
+            high=Decimal(101),
+            low=Decimal(99),
+            close=Decimal(100),
+            ticks=30,
+            sources=5,
+            updated_at=now,
+        )
+        for i in range(7 * 1440)
+    )
+    for interval, limit in (("1m", 1000), ("1h", 168), ("1d", 7)):
+        samples = []
+        for _ in range(10):
+            started = time.perf_counter()
+            candle_list(interval=interval, limit=limit, end=base + timedelta(days=7), mode="bench")
+            samples.append(time.perf_counter() - started)
+        print(f"candles {interval} x{limit} (rolled up from 1m rows): {_ms(samples)}")
+    started = time.perf_counter()
+    for i in range(500):
+        candle_record_tick(price=Decimal(100) + i, sources=5, at=now + timedelta(seconds=i % 60), mode="bench")
+    print(f"candle_record_tick: {500 / (time.perf_counter() - started):,.0f} per second")
+    Candle.objects.filter(mode="bench").delete()
+
+
+if __name__ == "__main__":
+    main()

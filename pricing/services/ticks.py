@@ -1,0 +1,61 @@
+"""Accept an aggregated tick: store it as the latest price, fold it into the candle,
+announce it on the channel layer, then tell listeners (trading's liquidation engine)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.core.cache import cache
+
+from pricing.aggregate import IndexPrice
+from pricing.selectors import LATEST_PRICE_KEY, PriceQuote, quote_from_record
+from pricing.services.candles import candle_record_tick
+from pricing.signals import price_tick_accepted
+from realtime.groups import prices_group
+from realtime.publish import event, publish
+
+logger = logging.getLogger("pricing")
+SEQ_KEY = "pricing:seq:SOL-USD"
+SYMBOL = "SOL-USD"
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _next_seq() -> int:
+    cache.add(SEQ_KEY, 0, timeout=None)
+    try:
+        return cache.incr(SEQ_KEY)
+    except ValueError:  # evicted between add and incr
+        cache.set(SEQ_KEY, 1, timeout=None)
+        return 1
+
+
+def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) -> PriceQuote:
+    """Write the latest record (TTL = staleness budget), the candle, the event and the signal."""
+    record = {
+        "symbol": SYMBOL,
+        "price": str(index.price),
+        "bid": str(index.bid) if index.bid is not None else None,
+        "ask": str(index.ask) if index.ask is not None else None,
+        "sources": list(index.sources),
+        "computed_at": rfc3339(computed_at),
+        "mode": mode,
+        "dispersion": str(index.dispersion),
+        "prices": {name: str(price) for name, price in index.usd_prices.items()},
+        "rejected": dict(index.rejected),
+    }
+    cache.set(LATEST_PRICE_KEY, record, timeout=settings.PRICE_STALE_SECONDS)
+    candle_record_tick(price=index.price, sources=len(index.sources), at=computed_at, mode=mode, symbol=SYMBOL)
+    quote = quote_from_record(record)
+    data = {key: record[key] for key in ("symbol", "price", "sources", "computed_at", "mode", "dispersion")}
+    if index.bid is not None:
+        data.update(bid=record["bid"], ask=record["ask"])
+    publish(prices_group(SYMBOL), event("price_update", data, seq=_next_seq()))
+    for receiver, response in price_tick_accepted.send_robust(sender=price_tick_accept, quote=quote):
+        if isinstance(response, Exception):
+            logger.error("price_tick_accepted receiver %r failed", receiver, exc_info=response)
+    return quote

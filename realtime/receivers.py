@@ -1,0 +1,32 @@
+"""Close sockets whose sign-in session ended (logout, revoke, admin action)."""
+
+from __future__ import annotations
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from realtime.groups import cookie_session_group, session_group
+
+
+def _close_group(group: str) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(group, {"type": "session.revoked"})
+    except Exception:  # a broken layer must not break logout
+        pass
+
+
+def on_session_revoked(sender, *, session_id=None, **kwargs) -> None:
+    if session_id:
+        group = session_group(str(session_id))
+        transaction.on_commit(lambda: _close_group(group))
+
+
+def on_user_logged_out(sender, request=None, user=None, **kwargs) -> None:
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if key:
+        _close_group(cookie_session_group(key))
