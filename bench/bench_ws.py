@@ -52,7 +52,10 @@ async def client(url: str, origin: str, ready: asyncio.Event, counter: list[int]
 
 
 async def run(args: argparse.Namespace) -> None:
-    from channels_redis.core import RedisChannelLayer
+    if os.environ.get("CHANNEL_LAYER_BACKEND", "pubsub") == "core":
+        from channels_redis.core import RedisChannelLayer as Layer
+    else:
+        from channels_redis.pubsub import RedisPubSubChannelLayer as Layer
 
     with RealStack(processes=1, extra_env={"WS_HEARTBEAT_SECONDS": "3600"}) as stack:
         base = stack.urls[0]
@@ -73,7 +76,7 @@ async def run(args: argparse.Namespace) -> None:
         connect_seconds = time.perf_counter() - started
         await asyncio.sleep(1.0)
         rss_after = rss_kib(pid)
-        layer = RedisChannelLayer(hosts=[REDIS_URL], prefix=stack.prefix)
+        layer = Layer(hosts=[REDIS_URL], prefix=stack.prefix)
         for n in range(args.ticks):
             payload = {"type": "price_update", "ts": "", "data": {"symbol": "SOL-USD", "price": "150.00",
                                                                   "sent_ns": str(time.time_ns()), "n": n}}
@@ -84,7 +87,9 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.sleep(0.1)
         done.set()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await layer.flush()
         expected = args.clients * args.ticks
+        print(f"channel layer            {Layer.__module__}.{Layer.__name__}")
         print(f"clients connected        {counter[0]} in {connect_seconds:.1f} s")
         print(f"daphne RSS               {rss_before / 1024:.1f} MiB idle -> {rss_after / 1024:.1f} MiB with clients")
         print(f"memory per idle conn     {(rss_after - rss_before) / max(1, counter[0]):.1f} KiB")

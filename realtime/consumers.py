@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils.module_loading import import_string
 
 from realtime import auth
+from realtime.fanout import fanout_for
 from realtime.groups import cookie_session_group, prices_group, session_group, user_group
 from realtime.publish import event
 from realtime.ratelimit import TokenBucket
@@ -56,6 +57,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for task in (getattr(self, "heartbeat_task", None), getattr(self, "portfolio_task", None)):
             if task is not None:
                 task.cancel()
+        fanout_for(prices_group()).discard(self)
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -142,7 +144,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for name in names:
             self.subscriptions.discard(name)
         if "account" not in self.subscriptions and "prices" not in self.subscriptions:
-            await self._leave(prices_group())
+            fanout_for(prices_group()).discard(self)
         if "account" not in self.subscriptions and self.principal is not None:
             await self._leave(user_group(self.principal.user_id))
         await self._send(event("unsubscribed", {"channels": sorted(self.subscriptions)}))
@@ -172,16 +174,18 @@ class StreamConsumer(AsyncWebsocketConsumer):
         return user_events_after(user_id=self.principal.user_id, after_seq=after)
 
     # --- group events ---------------------------------------------------------------
-    async def relay(self, message: dict) -> None:
-        payload = message["event"]
-        if payload.get("type") == "price_update":
-            if "prices" in self.subscriptions:
-                await self._send(payload)
-            if "account" in self.subscriptions:
-                self._schedule_portfolio_update()
-            return
+    async def on_broadcast(self, group: str, payload: dict, text: str) -> None:
+        """A public tick from the process's fan-out (see realtime.fanout)."""
+        if "prices" in self.subscriptions:
+            await self.send(text_data=text)
         if "account" in self.subscriptions:
-            await self._send(payload)
+            self._schedule_portfolio_update()
+
+    async def relay(self, message: dict) -> None:
+        """A user event from ``user.<id>`` (only joined while subscribed to account)."""
+        if "account" in self.subscriptions:
+            text = message.get("text")
+            await (self.send(text_data=text) if text else self._send(message["event"]))
 
     async def session_revoked(self, message: dict) -> None:
         await self._send(event("session_revoked", {}))
@@ -198,7 +202,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def _subscribe(self, name: str) -> None:
         self.subscriptions.add(name)
-        await self._join(prices_group())  # ticks also drive coalesced portfolio updates
+        await fanout_for(prices_group()).add(self)  # ticks also drive coalesced portfolio updates
         if name == "account":
             await self._join(user_group(self.principal.user_id))
 

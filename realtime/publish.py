@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from datetime import datetime, timezone
@@ -62,7 +63,8 @@ def publish(group: str, payload: dict[str, Any]) -> bool:
     if layer is None:
         return False
     try:
-        async_to_sync(layer.group_send)(group, {"type": "relay", "event": payload})
+        text = json.dumps(payload, separators=(",", ":"))  # serialised once, not per socket
+        async_to_sync(layer.group_send)(group, {"type": "relay", "event": payload, "text": text})
         return True
     except Exception:
         logger.warning("channel layer publish to %s failed", group, exc_info=True)

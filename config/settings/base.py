@@ -108,7 +108,14 @@ if STACK.uses_redis:
     }
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # "pubsub" (default): one Redis PUBLISH per group send, fanned out in each
+            # process; "core": per-channel lists (at-least-once per channel, but one
+            # Redis round trip per recipient). WebSockets are a notification channel with
+            # resume from PostgreSQL, so the faster pub/sub layer is the default.
+            "BACKEND": {
+                "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "core": "channels_redis.core.RedisChannelLayer",
+            }[ENV.get("CHANNEL_LAYER_BACKEND", "pubsub")],
             "CONFIG": {
                 # redis-py 8 caps a pool at 100 connections and raises past it; a burst
                 # of WebSocket connects needs more (each group_add borrows one briefly).
@@ -124,11 +131,11 @@ if STACK.uses_redis:
                     }
                 ],
                 "prefix": ENV.get("CHANNEL_LAYER_PREFIX", "solpaper"),
-                "capacity": 1000,
-                "expiry": 30,
             },
         }
     }
+    if CHANNEL_LAYERS["default"]["BACKEND"].endswith(".core.RedisChannelLayer"):
+        CHANNEL_LAYERS["default"]["CONFIG"].update(capacity=1000, expiry=30)
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

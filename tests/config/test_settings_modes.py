@@ -65,7 +65,7 @@ def test_real_stack_uses_postgres_redis_cache_redis_layer_and_celery():
         "db_vendor": "postgresql",
         "journal": None,
         "cache": "django.core.cache.backends.redis.RedisCache",
-        "layer": "channels_redis.core.RedisChannelLayer",
+        "layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "eager": False,
         "inprocess_jobs": False,
         "broker": "redis://127.0.0.1:6379/15",

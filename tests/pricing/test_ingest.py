@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.core.management import call_command
@@ -82,20 +83,26 @@ def test_the_record_expires_with_the_staleness_budget(live_server_fresh, setting
 def test_every_accepted_tick_is_published_and_signalled(live_server_fresh):
     """A price_update event reaches group prices.SOL-USD and price_tick_accepted carries the quote."""
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)("prices.SOL-USD", channel)
     quotes = []
 
     def receiver(sender, quote, **kwargs):
         quotes.append(quote)
 
+    async def subscribe_ingest_receive():
+        # The pub/sub layer delivers only to subscriptions live in this event loop.
+        channel = await layer.new_channel()
+        await layer.group_add("prices.SOL-USD", channel)
+        try:
+            await sync_to_async(price_ingest_cycle)()
+            return await asyncio.wait_for(layer.receive(channel), timeout=5)
+        finally:
+            await layer.group_discard("prices.SOL-USD", channel)
+
     price_tick_accepted.connect(receiver)
     try:
-        price_ingest_cycle()
-        message = async_to_sync(layer.receive)(channel)
+        message = async_to_sync(subscribe_ingest_receive)()
     finally:
         price_tick_accepted.disconnect(receiver)
-        async_to_sync(layer.group_discard)("prices.SOL-USD", channel)
     assert message["type"] == "relay"
     event = message["event"]
     assert event["type"] == "price_update" and event["seq"] >= 1

@@ -1,0 +1,25 @@
+"""Portfolio errors with stable codes."""
+
+from __future__ import annotations
+
+from config.errors import DomainError
+
+
+class InsufficientFunds(DomainError):
+    status = 422
+    code = "insufficient_funds"
+    message = "Insufficient funds."
+
+
+class ResetBlocked(DomainError):
+    status = 409
+    code = "reset_blocked"
+    message = "The account has locked funds (open positions); close them before a reset."
+
+
+class LedgerImbalance(Exception):
+    """A programming error: a ledger transaction that does not sum to zero per asset."""
+
+
+class LedgerError(Exception):
+    """A programming error: a malformed leg (unknown asset, bucket, non-finite amount)."""

@@ -1,0 +1,16 @@
+"""Every write to money goes through these services (see docs/ledger.md)."""
+
+from portfolio.services.accounts import account_open, account_reset, balance_adjust, system_account_get
+from portfolio.services.holdings import holding_apply_fill
+from portfolio.services.ledger import Leg, balance_lock, ledger_post
+
+__all__ = [
+    "Leg",
+    "account_open",
+    "account_reset",
+    "balance_adjust",
+    "balance_lock",
+    "holding_apply_fill",
+    "ledger_post",
+    "system_account_get",
+]

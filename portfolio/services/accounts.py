@@ -1,0 +1,182 @@
+"""Account lifecycle: system accounts, opening with the starting grant, reset to a new epoch, ops adjustments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from portfolio.errors import ResetBlocked
+from portfolio.events import portfolio_update_publish
+from portfolio.models import (
+    Asset,
+    Balance,
+    BalanceAdjustment,
+    Epoch,
+    EquitySnapshot,
+    LedgerAccount,
+    LedgerReason,
+    SpotHolding,
+)
+from portfolio.money import usd
+from portfolio.services.ledger import Leg, balance_lock, ledger_post
+
+SYSTEM_CODES = ("grants", "fees", "house", "insurance")
+_system_cache: dict[str, int] = {}
+
+
+def system_account_get(*, code: str) -> LedgerAccount:
+    """The system account ``code`` (created on first use; every process agrees on the row)."""
+    if code not in SYSTEM_CODES:
+        raise ValueError(f"unknown system account {code!r}")
+    try:
+        return LedgerAccount.objects.get(code=code)
+    except LedgerAccount.DoesNotExist:
+        pass
+    try:
+        with transaction.atomic():
+            account = LedgerAccount.objects.create(code=code, kind=LedgerAccount.Kind.SYSTEM)
+            # Every shard row exists up front, so posting never inserts a balance row under a lock.
+            Balance.objects.bulk_create(
+                [
+                    Balance(account=account, asset=asset, shard=shard, allow_negative=True)
+                    for asset in Asset.values
+                    for shard in range(max(1, settings.LEDGER_SYSTEM_SHARDS))
+                ]
+            )
+            return account
+    except IntegrityError:
+        return LedgerAccount.objects.get(code=code)
+
+
+def _start_amounts() -> dict[str, Decimal]:
+    return {Asset.USD: settings.PORTFOLIO_START_USD, Asset.SOL: settings.PORTFOLIO_START_SOL}
+
+
+def _starting_equity(price: Decimal | None) -> Decimal:
+    amounts = _start_amounts()
+    return usd(amounts[Asset.USD] + amounts[Asset.SOL] * (price or Decimal(0)))
+
+
+def account_open(*, user, price: Decimal | None = None) -> LedgerAccount:
+    """Open ``user``'s books with the starting grant (idempotent: an open account is returned as is)."""
+    existing = LedgerAccount.objects.filter(user=user).first()
+    if existing is not None:
+        return existing
+    grants = system_account_get(code="grants")
+    with transaction.atomic():
+        account = LedgerAccount.objects.create(kind=LedgerAccount.Kind.USER, code=f"user:{user.pk}", user=user)
+        SpotHolding.objects.create(
+            account=account,
+            qty=settings.PORTFOLIO_START_SOL,
+            cost_basis=usd(settings.PORTFOLIO_START_SOL * (price or Decimal(0))),
+        )
+        Balance.objects.bulk_create([Balance(account=account, asset=asset) for asset in Asset.values])
+        Epoch.objects.create(account=account, number=1, starting_equity=_starting_equity(price))
+        legs = []
+        for asset, amount in _start_amounts().items():
+            legs += [Leg(account, asset, amount), Leg(grants, asset, -amount)]
+        if any(leg.amount for leg in legs):
+            ledger_post(
+                reason=LedgerReason.GRANT,
+                legs=legs,
+                reference_type="epoch",
+                reference_id="1",
+                memo="starting grant",
+                shard_key=user.pk,
+            )
+    return account
+
+
+def account_reset(*, user, price: Decimal | None = None) -> Epoch:
+    """Start a new epoch at the starting balances; the old epoch's numbers are kept.
+
+    ``price`` (read by the caller before any lock) values the closing equity of the old epoch.
+    """
+    account = account_open(user=user)
+    grants = system_account_get(code="grants")
+    with transaction.atomic(durable=True):
+        rows = balance_lock(keys=[(account, asset, 0) for asset in Asset.values])
+        balances = {asset: row for (_a, asset, _s), row in rows.items()}
+        if any(row.locked for row in balances.values()):
+            raise ResetBlocked()
+        account = LedgerAccount.objects.select_for_update().get(pk=account.pk)
+        holding = SpotHolding.objects.select_for_update().get(account=account)
+        now = timezone.now()
+
+        old = Epoch.objects.get(account=account, number=account.epoch)
+        old.ended_at = now
+        if price is not None:
+            old.final_equity = usd(balances[Asset.USD].total + balances[Asset.SOL].total * price)
+        old.realized_pnl, old.fees_paid = holding.realized_pnl, holding.fees_paid
+        old.save(update_fields=["ended_at", "final_equity", "realized_pnl", "fees_paid"])
+
+        account.epoch += 1
+        account.save(update_fields=["epoch"])
+        legs = []
+        for asset, target in _start_amounts().items():
+            delta = target - balances[asset].total
+            legs += [Leg(account, asset, delta), Leg(grants, asset, -delta)]
+        if any(leg.amount for leg in legs):
+            ledger_post(
+                reason=LedgerReason.RESET,
+                legs=legs,
+                reference_type="epoch",
+                reference_id=str(account.epoch),
+                memo=f"reset to epoch {account.epoch}",
+                shard_key=user.pk,
+            )
+        epoch = Epoch.objects.create(
+            account=account, number=account.epoch, starting_equity=_starting_equity(price), started_at=now
+        )
+        SpotHolding.objects.filter(pk=holding.pk).update(
+            qty=settings.PORTFOLIO_START_SOL,
+            cost_basis=usd(settings.PORTFOLIO_START_SOL * (price or Decimal(0))),
+            realized_pnl=0,
+            fees_paid=0,
+            volume=0,
+            trade_count=0,
+            updated_at=now,
+        )
+        if price is not None:
+            EquitySnapshot.objects.create(
+                account=account,
+                epoch=epoch.number,
+                taken_at=now,
+                equity=epoch.starting_equity,
+                cash=settings.PORTFOLIO_START_USD,
+                sol_qty=settings.PORTFOLIO_START_SOL,
+                price=price,
+            )
+        portfolio_update_publish(account=account)
+    return epoch
+
+
+def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
+    """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result."""
+    if account.is_system:
+        raise ValueError("adjust user accounts only")
+    if not reason.strip():
+        raise ValueError("an adjustment needs a reason")
+    grants = system_account_get(code="grants")
+    with transaction.atomic():
+        txn = ledger_post(
+            reason=LedgerReason.ADJUSTMENT,
+            legs=[Leg(account, asset, amount), Leg(grants, asset, -amount)],
+            reference_type="adjustment",
+            memo=reason,
+            created_by=created_by,
+            shard_key=account.user_id or 0,
+        )
+        adjustment = BalanceAdjustment.objects.create(
+            account=account, asset=asset, amount=amount, reason=reason, txn=txn, created_by=created_by
+        )
+        txn.reference_id = str(adjustment.pk)
+        txn.save(update_fields=["reference_id"])
+        if asset == Asset.SOL:
+            SpotHolding.objects.filter(account=account).update(qty=F("qty") + amount)
+        portfolio_update_publish(account=account)
+    return adjustment

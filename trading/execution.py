@@ -1,0 +1,147 @@
+"""Pure execution maths for market orders (no Django): slippage, price, fee, lot rules.
+
+Slippage (basis points) for an order of notional N (USD, at the index price)::
+
+    slippage_bps = min(max_bps, spread_bps / 2 + impact_bps * sqrt(N / impact_ref_notional))
+
+A buy fills at ``index * (1 + bps/10^4)`` rounded up, a sell at ``index * (1 - bps/10^4)``
+rounded down (to ``PRICE_QUANT``): the taker always pays. Fee = ``notional * fee_bps / 10^4``
+rounded up to ``USD_QUANT``. A buy costs ``notional + fee`` (notional rounded up), a sell
+yields ``notional - fee`` (notional rounded down).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
+
+from portfolio.money import BPS, PRICE_QUANT, usd_down, usd_up
+
+BPS_QUANT = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class MarketRules:
+    min_qty: Decimal
+    qty_step: Decimal
+    min_notional: Decimal
+    max_notional: Decimal
+
+
+@dataclass(frozen=True)
+class SlippageModel:
+    spread_bps: Decimal
+    impact_bps: Decimal
+    impact_ref_notional: Decimal
+    max_bps: Decimal
+
+
+@dataclass(frozen=True)
+class Execution:
+    side: str
+    qty: Decimal
+    price: Decimal
+    index_price: Decimal
+    notional: Decimal
+    fee: Decimal
+    slippage_bps: Decimal
+
+    @property
+    def cash_delta(self) -> Decimal:
+        """USD change of the trader: ``-(notional + fee)`` for a buy, ``notional - fee`` for a sell."""
+        return -(self.notional + self.fee) if self.side == "buy" else self.notional - self.fee
+
+
+class RuleViolation(Exception):
+    def __init__(self, code: str, message: str, **extra: str) -> None:
+        super().__init__(message)
+        self.code, self.message, self.extra = code, message, extra
+
+
+def slippage_bps(model: SlippageModel, notional: Decimal) -> Decimal:
+    impact = model.impact_bps * (abs(notional) / model.impact_ref_notional).sqrt()
+    return min(model.max_bps, model.spread_bps / 2 + impact)
+
+
+def fill_price(side: str, index_price: Decimal, bps: Decimal) -> Decimal:
+    if side == "buy":
+        return (index_price * (1 + bps / BPS)).quantize(PRICE_QUANT, rounding=ROUND_UP)
+    return (index_price * (1 - bps / BPS)).quantize(PRICE_QUANT, rounding=ROUND_DOWN)
+
+
+def _floor_to_step(value: Decimal, step: Decimal) -> Decimal:
+    return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
+
+
+def _check_notional(rules: MarketRules, notional: Decimal) -> None:
+    if notional < rules.min_notional:
+        raise RuleViolation(
+            "notional_below_min",
+            f"Order notional is below the minimum of {rules.min_notional} USD.",
+            min_notional=str(rules.min_notional),
+            notional=str(notional),
+        )
+    if notional > rules.max_notional:
+        raise RuleViolation(
+            "notional_above_max",
+            f"Order notional is above the maximum of {rules.max_notional} USD.",
+            max_notional=str(rules.max_notional),
+            notional=str(notional),
+        )
+
+
+def _check_qty(rules: MarketRules, qty: Decimal) -> None:
+    if qty < rules.min_qty:
+        raise RuleViolation(
+            "qty_below_min",
+            f"Order quantity is below the minimum of {rules.min_qty} SOL.",
+            min_qty=str(rules.min_qty),
+            qty=str(qty),
+        )
+    if qty % rules.qty_step != 0:
+        raise RuleViolation(
+            "qty_off_step",
+            f"Order quantity must be a multiple of {rules.qty_step} SOL.",
+            qty_step=str(rules.qty_step),
+            qty=str(qty),
+        )
+
+
+def plan_market_order(
+    *,
+    side: str,
+    index_price: Decimal,
+    qty: Decimal | None,
+    notional: Decimal | None,
+    rules: MarketRules,
+    model: SlippageModel,
+    fee_bps: Decimal,
+) -> Execution:
+    """The fill a market order gets at ``index_price``, or ``RuleViolation``."""
+    if (qty is None) == (notional is None):
+        raise ValueError("exactly one of qty and notional")
+    if qty is not None:
+        _check_qty(rules, qty)
+        bps = slippage_bps(model, qty * index_price)
+        price = fill_price(side, index_price, bps)
+    else:
+        _check_notional(rules, notional)
+        bps = slippage_bps(model, notional)
+        price = fill_price(side, index_price, bps)
+        qty = _floor_to_step(notional / price, rules.qty_step)
+        if qty < rules.min_qty:
+            _check_qty(rules, qty)
+    raw = qty * price
+    exec_notional = usd_up(raw) if side == "buy" else usd_down(raw)
+    _check_notional(rules, exec_notional)
+    fee = usd_up(exec_notional * fee_bps / BPS)
+    effective_bps = (abs(price - index_price) / index_price * BPS).quantize(BPS_QUANT, rounding=ROUND_UP)
+    return Execution(
+        side=side,
+        qty=qty,
+        price=price,
+        index_price=index_price,
+        notional=exec_notional,
+        fee=fee,
+        slippage_bps=effective_bps,
+    )

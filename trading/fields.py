@@ -1,0 +1,80 @@
+"""Strict request fields: no floats, no coercion of booleans or numbers to strings."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal, InvalidOperation
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class StrictDecimalField(serializers.Field):
+    """A positive decimal given as a JSON string (``"1.5"``) or number (parsed as Decimal).
+
+    Refuses booleans, null, exponents in strings, spaces, commas, NaN/Infinity, zero and
+    negatives (``"-0"`` included), more than ``max_decimal_places`` and values above ``max_value``.
+    """
+
+    default_error_messages = {
+        "invalid_type": "A decimal string or number is required.",
+        "invalid": "Not a plain decimal number (digits and one optional '.', e.g. \"1.25\").",
+        "not_finite": "Must be a finite number.",
+        "not_positive": "Must be greater than zero.",
+        "too_large": "Must be at most {max_value}.",
+        "max_decimal_places": "At most {max_decimal_places} decimal places.",
+    }
+
+    def __init__(self, *, max_decimal_places: int, max_value: Decimal, **kwargs) -> None:
+        self.max_decimal_places = max_decimal_places
+        self.max_value = max_value
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool) or not isinstance(data, (str, int, Decimal)):
+            self.fail("invalid_type")
+        if isinstance(data, str):
+            if not _PLAIN_DECIMAL.fullmatch(data):
+                self.fail("invalid")
+        try:
+            value = Decimal(data)
+        except (InvalidOperation, ValueError):
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("not_finite")
+        if value <= 0:
+            self.fail("not_positive")
+        if value > self.max_value:
+            self.fail("too_large", max_value=self.max_value)
+        if value.as_tuple().exponent < -self.max_decimal_places:
+            self.fail("max_decimal_places", max_decimal_places=self.max_decimal_places)
+        return value
+
+    def to_representation(self, value) -> str:
+        return str(value)
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of stringifying them."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class NoExtraFieldsMixin:
+    """Unknown keys (``user``, ``fee``, ``price``...) are a 400 naming each key."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError(
+                    {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
+                )
+        return super().to_internal_value(data)

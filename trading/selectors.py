@@ -1,0 +1,55 @@
+"""Reads of orders and fills, always scoped to one user."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from trading.models import Fill, Order
+
+
+def order_list(
+    *,
+    user,
+    status: str | None = None,
+    side: str | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    client_order_id: str | None = None,
+) -> QuerySet[Order]:
+    qs = Order.objects.filter(user=user)
+    if status:
+        qs = qs.filter(status=status)
+    if side:
+        qs = qs.filter(side=side)
+    if after:
+        qs = qs.filter(created_at__gt=after)
+    if until:
+        qs = qs.filter(created_at__lte=until)
+    if client_order_id:
+        qs = qs.filter(client_order_id=client_order_id)
+    return qs
+
+
+def order_get(*, user, order_id) -> Order:
+    order = Order.objects.filter(user=user, pk=order_id).first()
+    if order is None:
+        raise Http404("order not found")
+    return order
+
+
+def fill_list(
+    *, user, side: str | None = None, after: datetime | None = None, until: datetime | None = None, order_id=None
+) -> QuerySet[Fill]:
+    qs = Fill.objects.filter(user=user)
+    if side:
+        qs = qs.filter(side=side)
+    if after:
+        qs = qs.filter(created_at__gt=after)
+    if until:
+        qs = qs.filter(created_at__lte=until)
+    if order_id:
+        qs = qs.filter(order_id=order_id)
+    return qs
