@@ -6,8 +6,7 @@ from typing import Any
 
 from portfolio.models import Balance, LedgerAccount, SpotHolding
 from portfolio.money import dec_str
-from realtime.groups import user_group
-from realtime.publish import event, publish_on_commit
+from realtime.publish import user_event_emit
 
 
 def balances_payload(account: LedgerAccount) -> dict[str, dict[str, str]]:
@@ -17,7 +16,7 @@ def balances_payload(account: LedgerAccount) -> dict[str, dict[str, str]]:
     return out
 
 
-def portfolio_update_payload(account: LedgerAccount) -> dict[str, Any]:
+def portfolio_update_data(account: LedgerAccount) -> dict[str, Any]:
     holding = SpotHolding.objects.filter(account=account).first()
     data: dict[str, Any] = {"epoch": account.epoch, "balances": balances_payload(account)}
     if holding is not None:
@@ -27,10 +26,10 @@ def portfolio_update_payload(account: LedgerAccount) -> dict[str, Any]:
             "realized_pnl": dec_str(holding.realized_pnl),
             "fees_paid": dec_str(holding.fees_paid),
         }
-    return event("portfolio_update", data)
+    return data
 
 
 def portfolio_update_publish(*, account: LedgerAccount) -> None:
-    """Queue the event for after the surrounding transaction commits."""
+    """Store the event with the user's next seq (in the caller's transaction); sent after commit."""
     if account.user_id:
-        publish_on_commit(user_group(account.user_id), portfolio_update_payload(account))
+        user_event_emit(user_id=account.user_id, event_type="portfolio_update", data=portfolio_update_data(account))
