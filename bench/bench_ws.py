@@ -30,8 +30,17 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-async def client(url: str, origin: str, ready: asyncio.Event, counter: list[int], latencies: list[float],
-                 expected: int, done: asyncio.Event, connected_all: asyncio.Event, total: int) -> None:
+async def client(
+    url: str,
+    origin: str,
+    ready: asyncio.Event,
+    counter: list[int],
+    latencies: list[float],
+    expected: int,
+    done: asyncio.Event,
+    connected_all: asyncio.Event,
+    total: int,
+) -> None:
     import websockets
 
     async with websockets.connect(url, origin=origin, max_queue=None, ping_interval=None) as ws:
@@ -68,8 +77,11 @@ async def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         tasks = []
         for i in range(args.clients):
-            tasks.append(asyncio.ensure_future(
-                client(ws_url, base, ready, counter, latencies, args.ticks, done, connected_all, args.clients)))
+            tasks.append(
+                asyncio.ensure_future(
+                    client(ws_url, base, ready, counter, latencies, args.ticks, done, connected_all, args.clients)
+                )
+            )
             if i % 100 == 99:
                 await asyncio.sleep(0.05)
         await asyncio.wait_for(connected_all.wait(), timeout=120)
@@ -78,8 +90,11 @@ async def run(args: argparse.Namespace) -> None:
         rss_after = rss_kib(pid)
         layer = Layer(hosts=[REDIS_URL], prefix=stack.prefix)
         for n in range(args.ticks):
-            payload = {"type": "price_update", "ts": "", "data": {"symbol": "SOL-USD", "price": "150.00",
-                                                                  "sent_ns": str(time.time_ns()), "n": n}}
+            payload = {
+                "type": "price_update",
+                "ts": "",
+                "data": {"symbol": "SOL-USD", "price": "150.00", "sent_ns": str(time.time_ns()), "n": n},
+            }
             await layer.group_send("prices.SOL-USD", {"type": "relay", "event": payload})
             await asyncio.sleep(args.interval)
         deadline = time.monotonic() + 30
@@ -96,8 +111,10 @@ async def run(args: argparse.Namespace) -> None:
         print(f"ticks published          {args.ticks} every {args.interval * 1000:.0f} ms")
         print(f"deliveries               {len(latencies)} / {expected}")
         if latencies:
-            print(f"tick->client latency     p50 {statistics.median(latencies):.1f} ms   "
-                  f"p99 {pct(latencies, 99):.1f} ms   max {max(latencies):.1f} ms")
+            print(
+                f"tick->client latency     p50 {statistics.median(latencies):.1f} ms   "
+                f"p99 {pct(latencies, 99):.1f} ms   max {max(latencies):.1f} ms"
+            )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,8 +44,9 @@ def principal_from_token(token: str) -> Principal | None:
     user, session_id = found
     if not user.is_active:
         return None
-    return Principal(user_id=user.id, session_id=str(session_id) if session_id else None,
-                     cookie_session_key=None, via="token")
+    return Principal(
+        user_id=user.id, session_id=str(session_id) if session_id else None, cookie_session_key=None, via="token"
+    )
 
 
 def has_session_cookie(scope: dict) -> bool:
@@ -63,18 +64,19 @@ async def principal_from_cookie(scope: dict) -> Principal | None:
 
 @database_sync_to_async
 def _principal_from_cookie(scope: dict) -> Principal | None:
+    """A browser's Django session counts only while the sign-in session it is bound to
+    is active (the same rule as the API's cookie authentication)."""
+    from accounts.authentication import SESSION_KEY
+    from accounts.selectors import session_cookie_get
+
     user = scope.get("user")
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
         return None
     session = scope.get("session")
-    key = getattr(session, "session_key", None) if session is not None else None
-    session_id = None
-    if key:
-        try:
-            from accounts.selectors import session_id_for_cookie
-        except ImportError:  # pragma: no cover - accounts always provides it
-            session_id = None
-        else:
-            session_id = session_id_for_cookie(key)
-    return Principal(user_id=user.id, session_id=str(session_id) if session_id else None,
-                     cookie_session_key=key, via="cookie")
+    if session is None:
+        return None
+    session_id = session.get(SESSION_KEY)
+    bound = session_cookie_get(session_id=session_id, user_id=user.id) if session_id else None
+    if bound is None:
+        return None
+    return Principal(user_id=user.id, session_id=str(bound.pk), cookie_session_key=session.session_key, via="cookie")

@@ -164,8 +164,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         for payload in result.events:
             await self._send(payload)
-        await self._send(event("resumed", {"after_seq": after, "replayed": len(result.events),
-                                           "last_seq": result.last_seq}))
+        await self._send(
+            event("resumed", {"after_seq": after, "replayed": len(result.events), "last_seq": result.last_seq})
+        )
 
     @database_sync_to_async
     def _events_after(self, after: int):

@@ -16,6 +16,9 @@ class UserEventCounter(models.Model):
     class Meta:
         db_table = "realtime_user_event_counter"
 
+    def __str__(self) -> str:
+        return f"user {self.user_id}: last seq {self.last_seq}"
+
 
 class UserEvent(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")

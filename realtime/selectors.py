@@ -24,9 +24,9 @@ def user_events_after(*, user_id: int, after_seq: int) -> ResumeResult:
     """
     limit = settings.WS_RESUME_MAX_EVENTS
     rows = list(
-        UserEvent.objects.filter(user_id=user_id, seq__gt=after_seq).order_by("seq").values_list("seq", "payload")[
-            : limit + 1
-        ]
+        UserEvent.objects.filter(user_id=user_id, seq__gt=after_seq)
+        .order_by("seq")
+        .values_list("seq", "payload")[: limit + 1]
     )
     last = UserEvent.objects.filter(user_id=user_id).order_by("-seq").values_list("seq", flat=True).first() or 0
     if after_seq > last:

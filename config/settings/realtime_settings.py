@@ -35,4 +35,4 @@ REALTIME_BEAT = {
 }
 # Selector (dotted path, called with user_id=) whose dict is pushed as a price-driven
 # portfolio_update to sockets subscribed to "account".
-REALTIME_PORTFOLIO_SNAPSHOT = ENV.get("REALTIME_PORTFOLIO_SNAPSHOT", "portfolio.selectors.portfolio_ws_snapshot")
+REALTIME_PORTFOLIO_SNAPSHOT = ENV.get("REALTIME_PORTFOLIO_SNAPSHOT", "realtime.snapshots.portfolio_ws_snapshot")

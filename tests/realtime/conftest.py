@@ -45,15 +45,29 @@ def make_user(address: str | None = None):
     return User.objects.create_user(username=addr, address=addr)
 
 
+class SignedIn:
+    """A wallet signed in over HTTP (nonce -> sign -> verify): token, user, browser cookie."""
+
+    def __init__(self, client, token: str, user) -> None:
+        self.client = client
+        self.token = token
+        self.user = user
+
+    @property
+    def cookie_header(self) -> list[tuple[bytes, bytes]]:
+        key = self.client.cookies[settings.SESSION_COOKIE_NAME].value
+        return [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode())]
+
+
 @database_sync_to_async
-def cookie_for(user) -> list[tuple[bytes, bytes]]:
-    """A real Django session for ``user``, as the browser's Cookie header."""
+def signed_in() -> SignedIn:
     from django.test import Client
 
+    from tests.accounts.helpers import sign_in
+
     client = Client()
-    client.force_login(user)
-    key = client.cookies[settings.SESSION_COOKIE_NAME].value
-    return [(b"cookie", f"{settings.SESSION_COOKIE_NAME}={key}".encode())]
+    token, user = sign_in(client)
+    return SignedIn(client, token, user)
 
 
 @pytest.fixture

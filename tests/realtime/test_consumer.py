@@ -11,7 +11,7 @@ from channels.testing import WebsocketCommunicator
 
 from realtime.groups import prices_group, session_group, user_group
 from realtime.publish import event, publish, user_event_emit
-from tests.realtime.conftest import app, connect, cookie_for, make_user, receive, receive_until
+from tests.realtime.conftest import app, connect, make_user, receive, receive_until, signed_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,8 +61,9 @@ async def test_account_stream_needs_authentication(fast_ws):
 
 
 async def test_cookie_session_gets_its_own_user_events_and_not_others(fast_ws):
-    alice, bob = await make_user(), await make_user()
-    ws = await connect(headers=await cookie_for(alice))
+    session, bob = await signed_in(), await make_user()
+    alice = session.user
+    ws = await connect(headers=session.cookie_header)
     hello = await receive(ws)
     assert hello["type"] == "authenticated" and hello["data"] == {"user_id": alice.id, "via": "cookie"}
     await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
@@ -154,22 +155,34 @@ async def test_bad_url_token_is_refused_at_the_handshake(fast_ws):
 
 
 async def test_logout_closes_the_cookie_sessions_sockets(fast_ws):
+    session = await signed_in()
+    ws = await connect(headers=session.cookie_header)
+    assert (await receive(ws))["type"] == "authenticated"
+
+    @database_sync_to_async
+    def logout():
+        response = session.client.post("/api/v1/auth/logout", HTTP_AUTHORIZATION=f"Bearer {session.token}")
+        assert response.status_code in (200, 204), response.content
+
+    await logout()
+    assert (await receive(ws))["type"] == "session_revoked"
+    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4001}
+
+
+async def test_a_plain_django_login_without_a_sign_in_session_is_anonymous(fast_ws):
+    """An ops /admin/ login is not a trading session: the socket stays anonymous."""
     from django.test import Client
 
     user = await make_user()
 
     @database_sync_to_async
-    def login_and_cookie():
+    def cookie():
         client = Client()
         client.force_login(user)
-        return client
+        key = client.cookies["sessionid"].value
+        return [(b"cookie", f"sessionid={key}".encode())]
 
-    client = await login_and_cookie()
-    from django.conf import settings as dj
-
-    key = client.cookies[dj.SESSION_COOKIE_NAME].value
-    ws = await connect(headers=[(b"cookie", f"{dj.SESSION_COOKIE_NAME}={key}".encode())])
-    assert (await receive(ws))["type"] == "authenticated"
-    await database_sync_to_async(client.logout)()
-    assert (await receive(ws))["type"] == "session_revoked"
-    assert await ws.receive_output(timeout=5) == {"type": "websocket.close", "code": 4001}
+    ws = await connect(headers=await cookie())
+    await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
+    assert (await receive(ws))["code"] == "auth_required"
+    await ws.disconnect()

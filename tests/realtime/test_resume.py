@@ -11,7 +11,7 @@ from realtime.models import UserEvent
 from realtime.publish import user_event_emit
 from realtime.selectors import user_events_after
 from realtime.services import user_events_prune
-from tests.realtime.conftest import connect, cookie_for, make_user, receive, receive_until
+from tests.realtime.conftest import connect, receive, receive_until, signed_in
 
 
 @pytest.mark.django_db
@@ -71,11 +71,12 @@ def test_resume_reports_old_gaps_and_floods_as_resync(settings):
 
 @pytest.mark.django_db(transaction=True)
 async def test_reconnecting_client_resumes_from_its_last_seq(fast_ws):
-    user = await make_user()
+    session = await signed_in()
+    user = session.user
     emit = database_sync_to_async(user_event_emit)
     first = await emit(user_id=user.id, event_type="order_fill", data={"n": 1})
     missed = [await emit(user_id=user.id, event_type="order_fill", data={"n": n}) for n in (2, 3)]
-    ws = await connect(headers=await cookie_for(user))
+    ws = await connect(headers=session.cookie_header)
     await receive_until(ws, "authenticated")
     await ws.send_json_to({"type": "resume", "after_seq": first["seq"]})
     replay = [await receive(ws), await receive(ws)]
