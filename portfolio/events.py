@@ -6,6 +6,7 @@ from typing import Any
 
 from portfolio.models import Balance, LedgerAccount, SpotHolding
 from portfolio.money import dec_str
+from portfolio.positions import EMPTY, PositionTotals, position_totals_get
 from realtime.publish import user_event_emit
 
 
@@ -16,9 +17,26 @@ def balances_payload(account: LedgerAccount) -> dict[str, dict[str, str]]:
     return out
 
 
-def portfolio_update_data(account: LedgerAccount) -> dict[str, Any]:
-    holding = SpotHolding.objects.filter(account=account).first()
-    data: dict[str, Any] = {"epoch": account.epoch, "balances": balances_payload(account)}
+def portfolio_update_data(
+    account: LedgerAccount,
+    *,
+    balances: list[Balance] | None = None,
+    holding: SpotHolding | None = None,
+    positions: PositionTotals | None = None,
+) -> dict[str, Any]:
+    """Balances and the SOL book; with ``positions`` (after a position change) also the open
+    positions' count and margin. Nothing is read from Redis: it runs inside the caller's transaction.
+    Batch callers pass ``balances``/``holding``/``positions`` they already read."""
+    if balances is None:
+        data_balances = balances_payload(account)
+    else:
+        data_balances = {
+            row.asset: {"free": dec_str(row.free), "locked": dec_str(row.locked), "total": dec_str(row.total)}
+            for row in sorted(balances, key=lambda r: r.asset)
+        }
+    if holding is None:
+        holding = SpotHolding.objects.filter(account=account).first()
+    data: dict[str, Any] = {"epoch": account.epoch, "balances": data_balances}
     if holding is not None:
         data["sol"] = {
             "qty": dec_str(holding.qty),
@@ -26,7 +44,14 @@ def portfolio_update_data(account: LedgerAccount) -> dict[str, Any]:
             "realized_pnl": dec_str(holding.realized_pnl),
             "fees_paid": dec_str(holding.fees_paid),
         }
+    if positions is not None:
+        data["positions"] = {"open_count": positions.open_count, "margin_used": dec_str(positions.margin)}
     return data
+
+
+def position_totals_for(account: LedgerAccount) -> PositionTotals:
+    """Open positions' count and margin of one account (no price needed)."""
+    return position_totals_get(account_ids=[account.pk], price=None).get(account.pk, EMPTY)
 
 
 def portfolio_update_publish(*, account: LedgerAccount) -> None:

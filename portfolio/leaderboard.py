@@ -1,5 +1,7 @@
 """Leaderboard: computed from PostgreSQL, cached in Redis sorted sets.
 
+Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL.
+
 Scores (per period ``all`` / ``24h`` / ``7d``, current epoch only):
 
 * ``equity`` -- ``all``: current equity; ``24h``/``7d``: equity change (USD) over the period.
@@ -27,6 +29,7 @@ from django.utils import timezone
 from config.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.money import dec_str, shorten_address, usd
+from portfolio.positions import EMPTY, position_totals_get
 from pricing.errors import PriceUnavailable
 from pricing.selectors import price_latest_record
 
@@ -70,9 +73,12 @@ def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
     totals: dict[tuple[int, str], Decimal] = {}
     for row in Balance.objects.filter(account__in=[a.pk for a in accounts]).values("account_id", "asset", "total"):
         totals[(row["account_id"], row["asset"])] = row["total"]
+    perps = position_totals_get(account_ids=[a.pk for a in accounts], price=price)
     out = []
     for account in accounts:
-        equity = usd(totals.get((account.pk, Asset.USD), Decimal(0)) + totals.get((account.pk, Asset.SOL), 0) * price)
+        upnl = perps.get(account.pk, EMPTY).unrealized_pnl or 0
+        cash, sol = totals.get((account.pk, Asset.USD), Decimal(0)), totals.get((account.pk, Asset.SOL), 0)
+        equity = usd(cash + sol * price + upnl)
         start = account.start_equity or Decimal(0)
         row: dict[str, Any] = {
             "account_id": account.pk,
@@ -127,6 +133,21 @@ def leaderboard_touch_on_commit(*, account_id: int) -> None:
             pass
 
     transaction.on_commit(touch)
+
+
+def leaderboard_touch_many_on_commit(*, account_ids: list[int]) -> None:
+    """One task for many accounts (the liquidation engine's batches)."""
+
+    def touch() -> None:
+        from portfolio.tasks import leaderboard_update_accounts
+
+        try:
+            leaderboard_update_accounts.delay(account_ids)
+        except Exception:
+            pass
+
+    if account_ids:
+        transaction.on_commit(touch)
 
 
 def _public(rank: int, row: dict[str, Any], period: str) -> dict[str, Any]:

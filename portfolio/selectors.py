@@ -12,6 +12,7 @@ from django.utils import timezone
 from config.errors import DomainError
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
 from portfolio.money import PRICE_QUANT, usd
+from portfolio.positions import EMPTY, position_totals_get
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 
@@ -40,8 +41,9 @@ def account_get(*, user) -> LedgerAccount:
 
 
 def portfolio_summary_get(*, user) -> dict[str, Any]:
-    """Balances, the SOL book valued at the current index, equity, PnL, fees and return.
+    """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
 
+    Equity = USD total (margin included) + SOL at the index + positions' unrealized PnL.
     Without a fresh price the valuation fields are ``null`` and ``price_status`` says why.
     """
     account = account_get(user=user)
@@ -60,12 +62,13 @@ def portfolio_summary_get(*, user) -> dict[str, Any]:
         return {"free": total - locked, "locked": locked, "total": total}
 
     cash = amounts(Asset.USD)["total"]
+    perps = position_totals_get(account_ids=[account.pk], price=price).get(account.pk, EMPTY)
     avg_cost = (holding.cost_basis / holding.qty).quantize(PRICE_QUANT) if holding.qty else None
     market_value = unrealized = equity = ret = None
     if price is not None:
         market_value = usd(holding.qty * price)
         unrealized = usd(market_value - holding.cost_basis)
-        equity = usd(cash + market_value)
+        equity = usd(cash + market_value + (perps.unrealized_pnl or 0))
         if epoch.starting_equity:
             ret = ((equity - epoch.starting_equity) / epoch.starting_equity).quantize(Decimal("0.000001"))
     return {
@@ -81,6 +84,14 @@ def portfolio_summary_get(*, user) -> dict[str, Any]:
             "cost_basis": holding.cost_basis,
             "market_value": market_value,
             "unrealized_pnl": unrealized,
+        },
+        "positions": {
+            "open_count": perps.open_count,
+            "margin_used": perps.margin,
+            "free_margin": amounts(Asset.USD)["free"],
+            "notional": None if price is None else perps.notional,
+            "unrealized_pnl": None if price is None else usd(perps.unrealized_pnl or Decimal(0)),
+            "equity": None if price is None else usd(perps.margin + (perps.unrealized_pnl or Decimal(0))),
         },
         "cash": cash,
         "equity": equity,

@@ -28,3 +28,11 @@ def leaderboard_update_account(account_id: int) -> int:
         return leaderboard_refresh(account_ids=[account_id])
     except PriceUnavailable:
         return 0
+
+
+@shared_task(name="portfolio.leaderboard_update_accounts", ignore_result=True)
+def leaderboard_update_accounts(account_ids: list[int]) -> int:
+    try:
+        return leaderboard_refresh(account_ids=account_ids)
+    except PriceUnavailable:
+        return 0

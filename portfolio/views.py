@@ -67,6 +67,16 @@ class PortfolioApi(APIView):
             USD = _Amounts()
             SOL = _Amounts()
 
+        class Positions(serializers.Serializer):
+            """Open leveraged positions: margin locked, USD free to open more, mark-to-market."""
+
+            open_count = serializers.IntegerField()
+            margin_used = Money()
+            free_margin = Money()
+            notional = Money(allow_null=True)
+            unrealized_pnl = Money(allow_null=True)
+            equity = Money(allow_null=True)
+
         epoch = serializers.IntegerField()
         epoch_started_at = serializers.CharField()
         balances = Balances()
@@ -74,6 +84,7 @@ class PortfolioApi(APIView):
         price_source = serializers.CharField(allow_null=True)
         price_status = serializers.CharField()
         sol = Sol()
+        positions = Positions()
         cash = Money()
         equity = Money(allow_null=True)
         starting_equity = Money()

@@ -56,3 +56,94 @@ class FillAdmin(ReadOnlyAdmin):
 class OrderRejectionAdmin(ReadOnlyAdmin):
     list_display = ("user", "client_order_id", "code", "status", "created_at")
     list_filter = ("code",)
+
+
+# --- positions -------------------------------------------------------------------------------
+
+from trading.models import Position, PositionEvent, PositionRejection  # noqa: E402
+
+
+class PositionEventInline(admin.TabularInline):
+    model = PositionEvent
+    extra = 0
+    can_delete = False
+    readonly_fields = (
+        "kind",
+        "qty",
+        "price",
+        "index_price",
+        "margin",
+        "fee",
+        "realized_pnl",
+        "insurance",
+        "liquidation_price",
+        "price_computed_at",
+        "ledger_txn",
+        "created_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdmin):
+    """Positions with their liquidation inputs: E, M, q, mmr -> liquidation price."""
+
+    list_display = (
+        "id",
+        "user",
+        "side",
+        "status",
+        "qty",
+        "entry_price",
+        "margin",
+        "leverage",
+        "mmr",
+        "liquidation_price",
+        "realized_pnl",
+        "opened_at",
+        "closed_at",
+    )
+    list_filter = ("status", "side")
+    search_fields = ("id", "client_order_id", "user__address")
+    readonly_fields = ("liquidation_formula",)
+    inlines = [PositionEventInline]
+
+    @admin.display(description="liquidation formula")
+    def liquidation_formula(self, obj: Position) -> str:
+        from trading.position_selectors import position_formula
+
+        inputs = position_formula(obj)
+        return (
+            f"{inputs['formula']} with E={inputs['entry_price']}, M={inputs['margin']}, q={inputs['qty']}, "
+            f"mmr={inputs['mmr']} (bankruptcy {inputs['bankruptcy_price']})"
+        )
+
+
+@admin.register(PositionEvent)
+class PositionEventAdmin(ReadOnlyAdmin):
+    """Liquidation history (filter kind = liquidation): tick price, margin lost, insurance flow."""
+
+    list_display = (
+        "created_at",
+        "kind",
+        "position",
+        "qty",
+        "price",
+        "liquidation_price",
+        "margin",
+        "realized_pnl",
+        "insurance",
+        "price_computed_at",
+    )
+    list_filter = ("kind",)
+    date_hierarchy = "created_at"
+    search_fields = ("position__id",)
+
+
+@admin.register(PositionRejection)
+class PositionRejectionAdmin(ReadOnlyAdmin):
+    list_display = ("user", "client_order_id", "code", "status", "created_at")
+    list_filter = ("code",)

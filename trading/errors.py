@@ -22,3 +22,27 @@ class OrderRuleViolation(DomainError):
 
     status = 422
     code = "order_rule_violation"
+
+
+class PositionNotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "No such position."
+
+
+class PositionNotOpen(DomainError):
+    status = 409
+    code = "position_not_open"
+    message = "The position is no longer open (closed or liquidated)."
+
+
+class CloseQtyTooLarge(DomainError):
+    status = 422
+    code = "qty_exceeds_position"
+    message = "The quantity to close is larger than the open position."
+
+
+class SlippageExceeded(DomainError):
+    status = 409
+    code = "slippage_exceeded"
+    message = "The server's fill price is outside the slippage tolerance around currentPrice."

@@ -29,9 +29,10 @@ class StrictDecimalField(serializers.Field):
         "max_decimal_places": "At most {max_decimal_places} decimal places.",
     }
 
-    def __init__(self, *, max_decimal_places: int, max_value: Decimal, **kwargs) -> None:
+    def __init__(self, *, max_decimal_places: int, max_value: Decimal, allow_zero: bool = False, **kwargs) -> None:
         self.max_decimal_places = max_decimal_places
         self.max_value = max_value
+        self.allow_zero = allow_zero
         super().__init__(**kwargs)
 
     def to_internal_value(self, data) -> Decimal:
@@ -46,7 +47,7 @@ class StrictDecimalField(serializers.Field):
             self.fail("invalid")
         if not value.is_finite():
             self.fail("not_finite")
-        if value <= 0:
+        if value < 0 or (value == 0 and not self.allow_zero) or (value == 0 and value.is_signed()):
             self.fail("not_positive")
         if value > self.max_value:
             self.fail("too_large", max_value=self.max_value)
@@ -78,3 +79,20 @@ class NoExtraFieldsMixin:
                     {key: [serializers.ErrorDetail("Unknown field.", code="unknown_field")] for key in unknown}
                 )
         return super().to_internal_value(data)
+
+
+def inline_choice_field(choices: list[tuple[str, str]]) -> type[serializers.ChoiceField]:
+    """A ChoiceField documented as a string pattern, not a named enum component: position fields
+    reuse names (``side``, ``status``, ``symbol``, ``type``) of spot fields with other choices,
+    and enum components would collide (drf-spectacular W001 under ``check --deploy``) unless
+    the shared ``SPECTACULAR_SETTINGS`` got overrides."""
+
+    values = [value for value, _label in choices]
+    schema = {"type": "string", "pattern": f"^({'|'.join(values)})$", "description": f"One of: {', '.join(values)}."}
+
+    @extend_schema_field(schema)
+    class InlineChoiceField(serializers.ChoiceField):
+        def __init__(self, **kwargs) -> None:
+            super().__init__(choices=choices, **kwargs)
+
+    return InlineChoiceField

@@ -128,3 +128,149 @@ class OrderRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_order_id}: {self.code}"
+
+
+# --- leveraged positions (SOL-PERP, isolated margin) -------------------------------------
+
+
+class PerpSymbol(models.TextChoices):
+    SOL_PERP = "SOL-PERP", "SOL-PERP"
+
+
+class PositionSide(models.TextChoices):
+    LONG = "long", "long"
+    SHORT = "short", "short"
+
+
+class PositionStatus(models.TextChoices):
+    OPEN = "open", "open"
+    CLOSED = "closed", "closed"
+    LIQUIDATED = "liquidated", "liquidated"
+
+
+# Every allowed status change; ``trading.services.positions.position_transition`` enforces it.
+# A partial close leaves the position open (no transition).
+POSITION_TRANSITIONS: dict[str, set[str]] = {
+    PositionStatus.OPEN: {PositionStatus.CLOSED, PositionStatus.LIQUIDATED},
+    PositionStatus.CLOSED: set(),
+    PositionStatus.LIQUIDATED: set(),
+}
+LEVERAGE_FIELD = {"max_digits": 8, "decimal_places": 2}
+RATE_FIELD = {"max_digits": 10, "decimal_places": 6}
+
+
+class Position(models.Model):
+    """An isolated-margin position. ``qty``/``margin``/``liquidation_price`` are the open
+    remainder (kept as last open when the position ends); the margin is locked in the ledger."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="positions")
+    account = models.ForeignKey("portfolio.LedgerAccount", on_delete=models.PROTECT, related_name="positions")
+    client_order_id = models.CharField(max_length=64)
+    request_hash = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=16, choices=PerpSymbol.choices, default=PerpSymbol.SOL_PERP)
+    side = models.CharField(max_length=5, choices=PositionSide.choices)
+    status = models.CharField(max_length=10, choices=PositionStatus.choices, default=PositionStatus.OPEN)
+    leverage = models.DecimalField(**LEVERAGE_FIELD)
+    mmr = models.DecimalField(**RATE_FIELD)
+    entry_price = models.DecimalField(**MONEY)
+    index_price = models.DecimalField(**MONEY)
+    slippage_bps = models.DecimalField(**BPS_FIELD, default=0)
+    price_source = models.CharField(max_length=128, blank=True, default="")
+    qty = models.DecimalField(**MONEY)
+    margin = models.DecimalField(**MONEY)
+    initial_qty = models.DecimalField(**MONEY)
+    initial_margin = models.DecimalField(**MONEY)
+    liquidation_price = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY, default=0)  # opening fee
+    fees_paid = models.DecimalField(**MONEY, default=0)  # opening + closing fees
+    realized_pnl = models.DecimalField(**MONEY, default=0)
+    exit_price = models.DecimalField(**MONEY, null=True, blank=True)  # last close/liquidation price
+    epoch = models.PositiveIntegerField(default=1)
+    opened_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_order_id"], name="position_unique_user_client_order_id"),
+            models.CheckConstraint(name="position_qty_positive", condition=Q(qty__gt=0)),
+            models.CheckConstraint(name="position_margin_positive", condition=Q(margin__gt=0)),
+            models.CheckConstraint(name="position_entry_positive", condition=Q(entry_price__gt=0)),
+            models.CheckConstraint(name="position_leverage_at_least_one", condition=Q(leverage__gte=1)),
+            models.CheckConstraint(name="position_mmr_in_range", condition=Q(mmr__gte=0, mmr__lt=1)),
+            models.CheckConstraint(name="position_liq_price_non_negative", condition=Q(liquidation_price__gte=0)),
+            models.CheckConstraint(
+                name="position_closed_at_iff_ended",
+                condition=Q(status="open", closed_at__isnull=True) | (~Q(status="open") & Q(closed_at__isnull=False)),
+            ),
+        ]
+        indexes = [
+            # The engine's crossed-positions query: long liq >= P, short liq <= P (range on the last column).
+            models.Index(fields=["status", "side", "liquidation_price"], name="position_status_side_liq"),
+            models.Index(fields=["user", "status", "opened_at"], name="position_user_status_opened"),
+            models.Index(fields=["account", "status"], name="position_account_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.qty} {self.symbol} x{self.leverage} ({self.status})"
+
+
+class PositionEventKind(models.TextChoices):
+    OPEN = "open", "open"
+    CLOSE = "close", "close (all or part)"
+    LIQUIDATION = "liquidation", "liquidation"
+
+
+class PositionEvent(models.Model):
+    """One money-moving step of a position (open, each close, the liquidation) and its ledger transaction."""
+
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=12, choices=PositionEventKind.choices)
+    qty = models.DecimalField(**MONEY)
+    price = models.DecimalField(**MONEY)  # fill price (open/close) or the tick price (liquidation)
+    index_price = models.DecimalField(**MONEY)
+    margin = models.DecimalField(**MONEY)  # locked (open) or released/forfeited (close/liquidation)
+    fee = models.DecimalField(**MONEY, default=0)
+    realized_pnl = models.DecimalField(**MONEY, default=0)
+    insurance = models.DecimalField(**MONEY, default=0)  # + to the fund, - paid by it
+    liquidation_price = models.DecimalField(**MONEY)  # the position's liquidation price at that moment
+    price_computed_at = models.DateTimeField(null=True, blank=True)  # the tick's own time (liquidation)
+    ledger_txn = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="position_event")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(name="position_event_qty_positive", condition=Q(qty__gt=0)),
+            models.CheckConstraint(name="position_event_price_positive", condition=Q(price__gt=0)),
+            models.UniqueConstraint(
+                fields=["position"], condition=Q(kind="liquidation"), name="position_event_one_liquidation"
+            ),
+        ]
+        indexes = [models.Index(fields=["kind", "created_at"], name="position_event_kind_created")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.qty} @ {self.price}"
+
+
+class PositionRejection(models.Model):
+    """A business rejection of a position open, final for its ``client_order_id``."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    client_order_id = models.CharField(max_length=64)
+    request_hash = models.CharField(max_length=64)
+    code = models.CharField(max_length=64)
+    message = models.CharField(max_length=255)
+    status = models.PositiveSmallIntegerField()
+    extra = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "client_order_id"], name="position_rejection_unique_user_client_order_id"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id}: {self.code}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, Sum
+from django.db.models import Count, Q, Sum
 
 from portfolio.models import LedgerReason, LedgerTransaction
 from trading.models import Fill, Order, OrderStatus
@@ -34,4 +34,65 @@ def fills_have_ledger_rows() -> list[str]:
         "pk", flat=True
     )
     out += [f"trade ledger transaction {pk} has no fill" for pk in orphans[:50]]
+    return out[:50]
+
+
+def open_margin_matches_locked() -> list[str]:
+    """Per user account: locked USD == the margin of its open positions (nothing else locks USD)."""
+    from portfolio.models import Asset, Balance, LedgerAccount
+    from trading.models import Position, PositionStatus
+
+    margin = {
+        row["account_id"]: row["m"]
+        for row in Position.objects.filter(status=PositionStatus.OPEN).values("account_id").annotate(m=Sum("margin"))
+    }
+    locked = {
+        row["account_id"]: row["l"]
+        for row in Balance.objects.filter(asset=Asset.USD, account__kind=LedgerAccount.Kind.USER)
+        .values("account_id")
+        .annotate(l=Sum("locked"))
+    }
+    out = []
+    for account_id in sorted(set(margin) | set(locked)):
+        m, lk = margin.get(account_id) or 0, locked.get(account_id) or 0
+        if m != lk:
+            out.append(f"account {account_id}: open margin {m} != locked USD {lk}")
+    return out[:50]
+
+
+def positions_have_ledger_rows() -> list[str]:
+    """Every position has one open and at most one terminal ledger transaction; ended ones exactly one."""
+    from trading.models import Position, PositionEvent, PositionEventKind, PositionStatus
+
+    out = []
+    rows = Position.objects.annotate(
+        opens=Count("events", filter=Q(events__kind=PositionEventKind.OPEN)),
+        liqs=Count("events", filter=Q(events__kind=PositionEventKind.LIQUIDATION)),
+        closes=Count("events", filter=Q(events__kind=PositionEventKind.CLOSE)),
+    ).values("pk", "status", "opens", "liqs", "closes")
+    for row in rows.iterator():
+        if row["opens"] != 1:
+            out.append(f"position {row['pk']} has {row['opens']} open events")
+        if row["status"] == PositionStatus.LIQUIDATED and (row["liqs"] != 1):
+            out.append(f"liquidated position {row['pk']} has {row['liqs']} liquidation events")
+        if row["status"] == PositionStatus.CLOSED and (row["liqs"] != 0 or row["closes"] < 1):
+            out.append(f"closed position {row['pk']}: {row['closes']} closes, {row['liqs']} liquidations")
+        if row["status"] == PositionStatus.OPEN and row["liqs"]:
+            out.append(f"open position {row['pk']} has a liquidation")
+    reasons = {
+        PositionEventKind.OPEN: "margin",
+        PositionEventKind.CLOSE: "realized_pnl",
+        PositionEventKind.LIQUIDATION: "liquidation",
+    }
+    events = PositionEvent.objects.select_related("ledger_txn").only(
+        "pk", "kind", "position_id", "ledger_txn__reason", "ledger_txn__reference_id"
+    )
+    for event in events.iterator():
+        txn = event.ledger_txn
+        if txn.reason != reasons[event.kind] or txn.reference_id != str(event.position_id):
+            out.append(f"position event {event.pk} ({event.kind}) has a mismatched ledger transaction")
+    orphans = LedgerTransaction.objects.filter(
+        reason__in=["margin", "realized_pnl", "liquidation"], reference_type="position", position_event__isnull=True
+    ).values_list("pk", flat=True)
+    out += [f"{pk}: position ledger transaction without a position event" for pk in orphans[:50]]
     return out[:50]

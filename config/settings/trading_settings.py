@@ -20,3 +20,27 @@ TRADING_MIN_QTY = env_decimal(ENV, "TRADING_MIN_QTY", "0.001")
 TRADING_QTY_STEP = env_decimal(ENV, "TRADING_QTY_STEP", "0.001")
 TRADING_MIN_NOTIONAL = env_decimal(ENV, "TRADING_MIN_NOTIONAL", "1")
 TRADING_MAX_NOTIONAL = env_decimal(ENV, "TRADING_MAX_NOTIONAL", "1000000")
+
+# --- leveraged positions (SOL-PERP, isolated margin; docs/positions.md) ---
+POSITION_MAX_LEVERAGE = env_decimal(ENV, "POSITION_MAX_LEVERAGE", "20")
+# Maintenance margin rate: liquidation when equity <= mmr * qty * price (0 = at bankruptcy).
+POSITION_MMR = env_decimal(ENV, "POSITION_MMR", "0.005")
+# Taker fee on the position notional (open and close), bps; defaults to the spot fee.
+POSITION_FEE_BPS = env_decimal(ENV, "POSITION_FEE_BPS", str(TRADING_FEE_BPS))
+POSITION_MIN_NOTIONAL = env_decimal(ENV, "POSITION_MIN_NOTIONAL", "1")
+POSITION_MAX_NOTIONAL = env_decimal(ENV, "POSITION_MAX_NOTIONAL", "1000000")
+# Seed routes: tolerance (percent) for /positions/close's currentPrice (open sends its own slippage).
+POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAGE_PCT", "1")
+# Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).
+POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 500)
+POSITION_SWEEP_SECONDS = env_int(ENV, "POSITION_SWEEP_SECONDS", 5)
+# In the real stack the tick receiver enqueues trading.liquidate_on_tick; set 0 to run it inline.
+POSITION_ENGINE_ASYNC = env_bool(ENV, "POSITION_ENGINE_ASYNC", True)
+
+TRADING_BEAT = {
+    "trading-liquidation-sweep": {
+        "task": "trading.liquidation_sweep",
+        "schedule": POSITION_SWEEP_SECONDS,
+        "options": {"expires": POSITION_SWEEP_SECONDS},
+    },
+}

@@ -2,15 +2,18 @@
 
 from portfolio.services.accounts import account_open, account_reset, balance_adjust, system_account_get
 from portfolio.services.holdings import holding_apply_fill
-from portfolio.services.ledger import Leg, balance_lock, ledger_post
+from portfolio.services.ledger import Leg, Posting, balance_lock, ledger_post, ledger_post_many, shard_for
 
 __all__ = [
     "Leg",
+    "Posting",
     "account_open",
     "account_reset",
     "balance_adjust",
     "balance_lock",
     "holding_apply_fill",
     "ledger_post",
+    "ledger_post_many",
+    "shard_for",
     "system_account_get",
 ]

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from portfolio.models import Asset, Balance, EquitySnapshot, LedgerAccount
 from portfolio.money import usd
+from portfolio.positions import EMPTY, position_totals_get
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 
@@ -23,6 +24,7 @@ def equity_snapshot_take_all(*, price: Decimal | None = None) -> int:
     totals: dict[tuple[int, str], Decimal] = {}
     for row in Balance.objects.filter(account__kind=LedgerAccount.Kind.USER).values("account_id", "asset", "total"):
         totals[(row["account_id"], row["asset"])] = row["total"]
+    perps = position_totals_get(account_ids=None, price=price)
     snapshots = []
     for account_id, epoch in LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER).values_list("pk", "epoch"):
         cash = totals.get((account_id, Asset.USD), Decimal(0))
@@ -32,7 +34,7 @@ def equity_snapshot_take_all(*, price: Decimal | None = None) -> int:
                 account_id=account_id,
                 epoch=epoch,
                 taken_at=now,
-                equity=usd(cash + sol * price),
+                equity=usd(cash + sol * price + (perps.get(account_id, EMPTY).unrealized_pnl or 0)),
                 cash=cash,
                 sol_qty=sol,
                 price=price,

@@ -1,0 +1,251 @@
+"""Pure maths of isolated-margin, linear, USD-settled perpetual positions (no Django).
+
+Symbols: margin ``M`` (USD), leverage ``L``, entry ``E``, quantity ``q`` (SOL), index ``P``,
+maintenance margin rate ``mmr``.
+
+* ``q = M * L / E`` (floored to lamports); the taker fee is charged on the notional ``M * L``.
+* Unrealized PnL: long ``q * (P - E)``, short ``q * (E - P)``; equity ``M + uPnL``.
+* Liquidation when equity falls to the maintenance margin ``mmr * q * P``:
+  long ``P_liq = (E - M/q) / (1 - mmr)``, short ``P_liq = (E + M/q) / (1 + mmr)``.
+  Rounded to ``PRICE_QUANT`` towards the entry (long up, short down): never later than the formula.
+* Bankruptcy price (equity 0): long ``E - M/q``, short ``E + M/q``.
+* Liquidation at tick ``P``: the trader loses ``M`` and never more; the house takes the PnL
+  at ``P`` and ``insurance`` gets ``M + PnL`` (negative when the price gapped past bankruptcy).
+
+PnL amounts are floored to ``USD_QUANT`` (a fraction of a micro-dollar never favours the trader).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
+
+from portfolio.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, usd_up
+from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
+
+LONG, SHORT = "long", "short"
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PerpRules:
+    max_leverage: Decimal
+    mmr: Decimal
+    fee_bps: Decimal
+    min_qty: Decimal
+    qty_step: Decimal
+    min_notional: Decimal
+    max_notional: Decimal
+
+
+@dataclass(frozen=True)
+class OpenPlan:
+    side: str
+    index_price: Decimal
+    entry_price: Decimal
+    qty: Decimal
+    margin: Decimal
+    leverage: Decimal
+    notional: Decimal
+    fee: Decimal
+    slippage_bps: Decimal
+    liquidation_price: Decimal
+
+
+@dataclass(frozen=True)
+class ClosePlan:
+    qty: Decimal
+    index_price: Decimal
+    exit_price: Decimal
+    released_margin: Decimal
+    realized_pnl: Decimal
+    fee: Decimal
+    payout: Decimal  # to the trader's free USD: max(0, released + pnl - fee)
+    insurance: Decimal  # paid by insurance when the loss exceeds the released margin (<= 0)
+    remaining_qty: Decimal
+    remaining_margin: Decimal
+
+
+@dataclass(frozen=True)
+class LiquidationPlan:
+    price: Decimal
+    margin: Decimal
+    pnl: Decimal  # at the tick price, floored
+    insurance: Decimal  # M + pnl: residue to the fund (>0) or the gap it pays (<0)
+
+
+def pnl_floor(value: Decimal) -> Decimal:
+    return value.quantize(USD_QUANT, rounding=ROUND_FLOOR)
+
+
+def unrealized_pnl(side: str, entry: Decimal, qty: Decimal, price: Decimal) -> Decimal:
+    """Exact (unrounded) PnL of ``qty`` opened at ``entry`` marked at ``price``."""
+    return qty * (price - entry) if side == LONG else qty * (entry - price)
+
+
+def bankruptcy_price(side: str, entry: Decimal, margin: Decimal, qty: Decimal) -> Decimal:
+    return entry - margin / qty if side == LONG else entry + margin / qty
+
+
+def liquidation_price(side: str, entry: Decimal, margin: Decimal, qty: Decimal, mmr: Decimal) -> Decimal:
+    """The index at which equity equals the maintenance margin (never below 0 for a long)."""
+    if side == LONG:
+        raw = (entry - margin / qty) / (1 - mmr)
+        return max(ZERO, raw.quantize(PRICE_QUANT, rounding=ROUND_CEILING))
+    raw = (entry + margin / qty) / (1 + mmr)
+    return raw.quantize(PRICE_QUANT, rounding=ROUND_FLOOR)
+
+
+def is_crossed(side: str, liq_price: Decimal, price: Decimal) -> bool:
+    """Has ``price`` reached the liquidation price (long at or below, short at or above)?"""
+    return price <= liq_price if side == LONG else price >= liq_price
+
+
+def maintenance_margin(qty: Decimal, price: Decimal, mmr: Decimal) -> Decimal:
+    return qty * price * mmr
+
+
+def margin_ratio(margin: Decimal, pnl: Decimal, qty: Decimal, price: Decimal, mmr: Decimal) -> Decimal | None:
+    """Maintenance margin / equity (Binance's definition): liquidation at 1 (or equity <= 0)."""
+    equity = margin + pnl
+    if equity <= 0:
+        return None
+    return (maintenance_margin(qty, price, mmr) / equity).quantize(Decimal("0.000001"))
+
+
+def taker_side(side: str, *, opening: bool) -> str:
+    """Opening a long buys, closing it sells; a short the other way round."""
+    buys = (side == LONG) == opening
+    return "buy" if buys else "sell"
+
+
+def _check_leverage(rules: PerpRules, leverage: Decimal) -> None:
+    if leverage < 1 or leverage > rules.max_leverage:
+        raise RuleViolation(
+            "leverage_out_of_range",
+            f"Leverage must be between 1 and {rules.max_leverage}.",
+            max_leverage=str(rules.max_leverage),
+            leverage=str(leverage),
+        )
+
+
+def _check_size(rules: PerpRules, qty: Decimal, notional: Decimal) -> None:
+    if qty < rules.min_qty or qty <= 0:
+        raise RuleViolation(
+            "qty_below_min",
+            f"Position quantity is below the minimum of {rules.min_qty} SOL.",
+            min_qty=str(rules.min_qty),
+            qty=str(qty),
+        )
+    if notional < rules.min_notional:
+        raise RuleViolation(
+            "notional_below_min",
+            f"Position notional is below the minimum of {rules.min_notional} USD.",
+            min_notional=str(rules.min_notional),
+            notional=str(notional),
+        )
+    if notional > rules.max_notional:
+        raise RuleViolation(
+            "notional_above_max",
+            f"Position notional is above the maximum of {rules.max_notional} USD.",
+            max_notional=str(rules.max_notional),
+            notional=str(notional),
+        )
+
+
+def plan_open(
+    *,
+    side: str,
+    index_price: Decimal,
+    leverage: Decimal,
+    margin: Decimal | None,
+    qty: Decimal | None,
+    rules: PerpRules,
+    model: SlippageModel,
+) -> OpenPlan:
+    """The position an open gets at ``index_price``, or ``RuleViolation``.
+
+    By margin: ``notional = M * L``, ``q = floor(notional / E, lamport)``.
+    By qty: ``q`` must respect the lot step; ``notional = q * E``, ``M = ceil(notional / L, micro-USD)``.
+    """
+    if (margin is None) == (qty is None):
+        raise ValueError("exactly one of margin and qty")
+    _check_leverage(rules, leverage)
+    if margin is not None:
+        notional = margin * leverage
+        bps = slippage_bps(model, notional)
+        entry = fill_price(taker_side(side, opening=True), index_price, bps)
+        qty = (notional / entry).quantize(SOL_QUANT, rounding=ROUND_DOWN)
+    else:
+        if qty % rules.qty_step != 0:
+            raise RuleViolation(
+                "qty_off_step",
+                f"Position quantity must be a multiple of {rules.qty_step} SOL.",
+                qty_step=str(rules.qty_step),
+                qty=str(qty),
+            )
+        bps = slippage_bps(model, qty * index_price)
+        entry = fill_price(taker_side(side, opening=True), index_price, bps)
+        notional = usd_up(qty * entry)
+        margin = usd_up(notional / leverage)
+    _check_size(rules, qty, notional)
+    fee = usd_up(notional * rules.fee_bps / BPS)
+    effective = (abs(entry - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
+    return OpenPlan(
+        side=side,
+        index_price=index_price,
+        entry_price=entry,
+        qty=qty,
+        margin=margin,
+        leverage=leverage,
+        notional=notional,
+        fee=fee,
+        slippage_bps=effective,
+        liquidation_price=liquidation_price(side, entry, margin, qty, rules.mmr),
+    )
+
+
+def plan_close(
+    *,
+    side: str,
+    entry: Decimal,
+    qty: Decimal,
+    margin: Decimal,
+    close_qty: Decimal,
+    index_price: Decimal,
+    fee_bps: Decimal,
+    model: SlippageModel,
+) -> ClosePlan:
+    """Close ``close_qty`` of a position at the index moved against the taker, with the fee.
+
+    The released margin is proportional (all of it on a full close). The trader's payout is
+    ``released + pnl - fee`` floored at zero: a loss beyond the released margin (a price that
+    gapped past bankruptcy before the engine ran) is paid by ``insurance``, never by free cash.
+    """
+    if close_qty <= 0 or close_qty > qty:
+        raise ValueError("close_qty must be in (0, qty]")
+    bps = slippage_bps(model, close_qty * index_price)
+    exit_price = fill_price(taker_side(side, opening=False), index_price, bps)
+    released = margin if close_qty == qty else (margin * close_qty / qty).quantize(USD_QUANT, rounding=ROUND_DOWN)
+    pnl = pnl_floor(unrealized_pnl(side, entry, close_qty, exit_price))
+    fee = usd_up(close_qty * exit_price * fee_bps / BPS)
+    net = released + pnl - fee
+    payout = max(ZERO, net)
+    return ClosePlan(
+        qty=close_qty,
+        index_price=index_price,
+        exit_price=exit_price,
+        released_margin=released,
+        realized_pnl=pnl,
+        fee=fee,
+        payout=payout,
+        insurance=min(ZERO, net),
+        remaining_qty=qty - close_qty,
+        remaining_margin=margin - released,
+    )
+
+
+def plan_liquidation(*, side: str, entry: Decimal, qty: Decimal, margin: Decimal, price: Decimal) -> LiquidationPlan:
+    """Liquidation at the tick ``price``: the trader loses ``margin``; insurance gets ``margin + pnl``."""
+    pnl = pnl_floor(unrealized_pnl(side, entry, qty, price))
+    return LiquidationPlan(price=price, margin=margin, pnl=pnl, insurance=margin + pnl)

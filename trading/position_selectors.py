@@ -1,0 +1,91 @@
+"""Reads of positions, always scoped to one user; the live view adds the mark and the formula inputs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import QuerySet
+
+from portfolio.money import PRICE_QUANT, usd
+from pricing.errors import PriceStale, PriceUnavailable
+from pricing.selectors import price_get_latest
+from trading.errors import PositionNotFound
+from trading.margin import bankruptcy_price, maintenance_margin, margin_ratio, unrealized_pnl
+from trading.models import Position, PositionEvent, PositionStatus
+
+
+def position_list(*, user, status: str | None = None) -> QuerySet[Position]:
+    qs = Position.objects.filter(user=user)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def position_get(*, user, position_id) -> Position:
+    position = Position.objects.filter(user=user, pk=position_id).first()
+    if position is None:
+        raise PositionNotFound(extra={"position_id": str(position_id)})
+    return position
+
+
+def mark_price_or_none() -> tuple[Decimal | None, str]:
+    try:
+        return price_get_latest().price, "ok"
+    except (PriceUnavailable, PriceStale) as exc:
+        return None, exc.code
+
+
+def position_live(position: Position, price: Decimal | None) -> dict[str, Any]:
+    """Mark-to-market of an open position (``None`` values without a price or once it ended)."""
+    live: dict[str, Any] = {
+        "mark_price": price,
+        "unrealized_pnl": None,
+        "equity": None,
+        "margin_ratio": None,
+        "maintenance_margin": None,
+        "notional": None,
+    }
+    if price is None or position.status != PositionStatus.OPEN:
+        return live
+    pnl = unrealized_pnl(position.side, position.entry_price, position.qty, price)
+    live.update(
+        unrealized_pnl=usd(pnl),
+        equity=usd(position.margin + pnl),
+        margin_ratio=margin_ratio(position.margin, pnl, position.qty, price, position.mmr),
+        maintenance_margin=usd(maintenance_margin(position.qty, price, position.mmr)),
+        notional=usd(position.qty * price),
+    )
+    return live
+
+
+def position_formula(position: Position) -> dict[str, Any]:
+    """The inputs of the liquidation price, so a trader can recompute it."""
+    side = position.side
+    formula = "(E - M/q) / (1 - mmr)" if side == "long" else "(E + M/q) / (1 + mmr)"
+    return {
+        "entry_price": position.entry_price,
+        "margin": position.margin,
+        "qty": position.qty,
+        "mmr": position.mmr,
+        "leverage": position.leverage,
+        "bankruptcy_price": bankruptcy_price(side, position.entry_price, position.margin, position.qty).quantize(
+            PRICE_QUANT
+        ),
+        "liquidation_price": position.liquidation_price,
+        "formula": f"{side}: liquidation_price = {formula}",
+    }
+
+
+def position_detail_get(*, user, position_id) -> dict[str, Any]:
+    position = position_get(user=user, position_id=position_id)
+    price, price_status = mark_price_or_none()
+    return {
+        "position": position,
+        "live": {**position_live(position, price), "price_status": price_status},
+        "inputs": position_formula(position),
+    }
+
+
+def position_event_list(*, position: Position) -> QuerySet[PositionEvent]:
+    return position.events.order_by("created_at", "id")

@@ -1,0 +1,30 @@
+"""Trading tasks: the liquidation engine per tick, and its periodic backstop sweep."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from celery import shared_task
+
+from pricing.errors import PriceStale, PriceUnavailable
+from pricing.selectors import price_get_latest
+from trading.services.liquidation import liquidation_run
+
+
+@shared_task(name="trading.liquidate_on_tick", ignore_result=True, acks_late=True)
+def liquidate_on_tick(price: str, computed_at: str) -> int:
+    """Liquidate what the tick ``price`` crossed (safe to rerun: each position is re-checked under lock)."""
+    tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    report = liquidation_run(price=Decimal(price), computed_at=tick_time)
+    return len(report.liquidated)
+
+
+@shared_task(name="trading.liquidation_sweep", ignore_result=True)
+def liquidation_sweep() -> int:
+    """Backstop for a missed tick: run the engine on the latest fresh index."""
+    try:
+        quote = price_get_latest()
+    except (PriceUnavailable, PriceStale):
+        return 0
+    return len(liquidation_run(price=quote.price, computed_at=quote.computed_at).liquidated)
