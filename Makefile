@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Front-end packages (npm, pinned by package-lock.json) copied into static/vendor/ (generated, gitignored).
+VENDOR_STAMP := static/vendor/.built
+# The browser tests drive Debian's Chromium (never a downloaded browser).
+CHROMIUM ?= /usr/bin/chromium
 
 # Tests use the real PostgreSQL and Redis; override with TEST_DATABASE_URL / TEST_REDIS_URL.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -11,7 +15,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test migrate preflight superuser lint format check-deploy bench lock clean
+.PHONY: help install assets browser run test migrate preflight superuser lint format check-deploy bench lock clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -21,7 +25,20 @@ $(STAMP): requirements/runtime.lock requirements/dev.lock pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements/dev.lock
 	@touch $(STAMP)
 
-install: $(STAMP) ## Create .venv and install the pinned dependencies
+$(VENDOR_STAMP): package.json package-lock.json scripts/vendor.mjs
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm run --silent build
+	@touch $(VENDOR_STAMP)
+
+assets: $(VENDOR_STAMP) ## Install the pinned npm packages and copy them into static/vendor/
+
+browser: ## Install Debian's Chromium for the browser tests when it is missing (apt-get, needs root or sudo)
+	@if [ -x "$(CHROMIUM)" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "warning: $(CHROMIUM) is missing and apt-get needs root: run 'sudo apt-get install chromium' (browser tests fail without it)"; fi
+
+install: $(STAMP) $(VENDOR_STAMP) browser ## Create .venv, install the pinned Python and npm dependencies and Chromium
 
 migrate: install ## Apply database migrations (to DATABASE_URL, or var/db.sqlite3)
 	$(PY) manage.py migrate --noinput
@@ -63,5 +80,5 @@ lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs the package i
 	{ echo "# Runtime dependencies, every package pinned (direct ones are in pyproject.toml)."; echo "# Regenerate: make lock"; cat /tmp/runtime.txt; } > requirements/runtime.lock
 	{ echo "# Development and test dependencies on top of runtime.lock, every package pinned."; echo "-r runtime.lock"; comm -13 <(sort /tmp/runtime.txt) <(sort /tmp/all.txt); } > requirements/dev.lock
 
-clean: ## Remove the virtual environment, local database and caches
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
+clean: ## Remove the virtual environment, local database, caches and built front-end files
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis node_modules static/vendor artifacts

@@ -1,0 +1,88 @@
+// JSON API client: same-origin cookie session, CSRF header on unsafe methods,
+// every error turned into an ApiError carrying the API's stable {code, message, extra}.
+
+export class ApiError extends Error {
+  constructor(status, body, retryAfter) {
+    super((body && body.message) || `HTTP ${status}`);
+    this.status = status;
+    this.code = (body && body.code) || (status === 0 ? "network_error" : "http_error");
+    this.extra = (body && body.extra) || {};
+    this.retryAfter = retryAfter ? Number(retryAfter) : null;
+  }
+}
+
+export function csrfToken() {
+  const hit = document.cookie.split("; ").find((c) => c.startsWith("csrftoken="));
+  return hit ? decodeURIComponent(hit.slice("csrftoken=".length)) : "";
+}
+
+/** Fetch `/api/v1/<path>` (or an absolute URL, e.g. a cursor `next` link) and return its JSON. */
+export async function api(path, { method = "GET", body, signal } = {}) {
+  const url = /^https?:/.test(path) ? path : `/api/v1/${path}`;
+  const headers = { Accept: "application/json" };
+  const init = { method, headers, credentials: "same-origin", signal };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  if (method !== "GET" && method !== "HEAD") headers["X-CSRFToken"] = csrfToken();
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch (err) {
+    if (err.name === "AbortError") throw err;
+    throw new ApiError(0, { code: "network_error", message: "Network error: the server could not be reached." });
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  try { data = text ? JSON.parse(text) : null; } catch { data = null; }
+  if (!response.ok) throw new ApiError(response.status, data, response.headers.get("Retry-After"));
+  return data;
+}
+
+const FIELD_NAMES = { qty: "Quantity", notional: "Amount (USD)", margin: "Margin", leverage: "Leverage" };
+
+/** A message a trader understands, from the API's stable error code. */
+export function friendly(err) {
+  if (!(err instanceof ApiError)) return String((err && err.message) || err);
+  const x = err.extra || {};
+  switch (err.code) {
+    case "insufficient_funds":
+      return `Not enough ${x.asset || "funds"}: ${x.available ?? "?"} available, ${x.required ?? "?"} needed.`;
+    case "price_unavailable":
+      return "No live price right now, so trading is paused. Try again in a few seconds.";
+    case "price_stale":
+      return `The price feed is stale (${x.age_seconds ? Math.round(x.age_seconds) + " s old" : "too old"}); trading is paused until it recovers.`;
+    case "qty_below_min": return `Quantity is below the minimum${x.min_qty ? ` of ${x.min_qty} SOL` : ""}.`;
+    case "qty_off_step": return `Quantity must be a multiple of ${x.step || x.qty_step || "the lot step"} SOL.`;
+    case "notional_below_min": return `Order value is below the minimum${x.min_notional ? ` of $${x.min_notional}` : ""}.`;
+    case "notional_above_max": return `Order value is above the maximum${x.max_notional ? ` of $${x.max_notional}` : ""}.`;
+    case "idempotency_key_reused": return "This order was already sent with different details; please submit again.";
+    case "not_authenticated": case "authentication_failed": return "Your session has ended. Sign in again.";
+    case "csrf_failed": return "Your session token is out of date: reload the page and try again.";
+    case "rate_limited": return `Too many requests; wait ${x.retry_after || err.retryAfter || "a few"} seconds.`;
+    case "reset_blocked": return "Close your open positions (or wait for locked funds) before resetting the account.";
+    case "position_not_open": return "That position is no longer open (closed or liquidated).";
+    case "qty_exceeds_position": return `You can close at most ${x.qty ?? x.available ?? "the position's"} SOL.`;
+    case "slippage_exceeded": return "The price moved too far while executing; try again.";
+    case "order_rule_violation": return err.message;
+    case "leverage_too_high": case "leverage_out_of_range": return `Leverage must be between 1× and ${x.max_leverage || x.max || "the maximum"}×.`;
+    case "margin_below_min": return `Margin is below the minimum${x.min_margin ? ` of $${x.min_margin}` : ""}.`;
+    case "not_found": return "Not found (it may belong to another account).";
+    case "validation_error": {
+      const fields = x.fields || {};
+      const parts = Object.entries(fields).map(([name, errs]) => {
+        const first = Array.isArray(errs) ? errs[0] : errs;
+        return `${FIELD_NAMES[name] || name}: ${(first && first.message) || first}`;
+      });
+      return parts.length ? parts.join(" · ") : err.message;
+    }
+    case "network_error": return err.message;
+    default: return err.message || `Request failed (${err.code}).`;
+  }
+}
+
+export function newClientOrderId(prefix = "web") {
+  return `${prefix}-${crypto.randomUUID()}`;
+}

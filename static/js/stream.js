@@ -1,0 +1,77 @@
+// The /ws/ client: subscribe, keep-alive pings, reconnect with backoff and resume from the last
+// account seq. Pages listen with stream.on("price_update", fn) etc.
+
+const PING_MS = 25_000; // the server closes sockets idle for 60 s
+const USER_EVENTS = new Set(["order_fill", "portfolio_update", "position_liquidated", "position_update"]);
+
+export class Stream {
+  constructor({ path = "/ws/", channels = ["prices"] } = {}) {
+    this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
+    this.channels = channels;
+    this.handlers = new Map();
+    this.lastSeq = null; // last account-event seq seen, for resume
+    this.attempt = 0;
+    this.closedByUs = false;
+  }
+
+  on(type, fn) {
+    if (!this.handlers.has(type)) this.handlers.set(type, new Set());
+    this.handlers.get(type).add(fn);
+    return () => this.handlers.get(type).delete(fn);
+  }
+
+  emit(type, payload) {
+    for (const fn of this.handlers.get(type) || []) {
+      try { fn(payload); } catch (err) { console.warn("stream handler failed", type, err); }
+    }
+  }
+
+  connect() {
+    this.closedByUs = false;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    this.emit("state", "connecting");
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.send({ type: "subscribe", channels: this.channels });
+      if (this.lastSeq !== null && this.channels.includes("account")) this.send({ type: "resume", after_seq: this.lastSeq });
+      this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
+    };
+    ws.onmessage = (msg) => {
+      let frame;
+      try { frame = JSON.parse(msg.data); } catch { return; }
+      if (frame.type === "price_update") {
+        // a late or replayed tick must never move the price backwards in time
+        const at = Date.parse(frame.data?.computed_at);
+        if (this.lastPriceAt && at < this.lastPriceAt) return;
+        this.lastPriceAt = at;
+      }
+      if (typeof frame.seq === "number" && USER_EVENTS.has(frame.type)) this.lastSeq = Math.max(this.lastSeq ?? 0, frame.seq);
+      if (frame.type === "resumed" && typeof frame.data?.last_seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, frame.data.last_seq);
+      if (frame.type === "subscribed") this.emit("state", "live");
+      if (frame.type === "resync_required") this.lastSeq = frame.data?.last_seq ?? null;
+      this.emit(frame.type, frame);
+      this.emit("*", frame);
+    };
+    ws.onclose = (ev) => {
+      clearInterval(this.pinger);
+      this.emit("state", "offline");
+      if (ev.code === 4001) { this.emit("revoked", ev); return; }
+      if (this.closedByUs) return;
+      const delay = Math.min(10_000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+      this.attempt += 1;
+      this.timer = setTimeout(() => this.connect(), delay);
+    };
+  }
+
+  send(frame) {
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  close() {
+    this.closedByUs = true;
+    clearTimeout(this.timer);
+    clearInterval(this.pinger);
+    if (this.ws) this.ws.close(1000);
+  }
+}
