@@ -7,6 +7,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev &
 COPY requirements/runtime.lock requirements/runtime.lock
 RUN python -m venv /opt/venv && /opt/venv/bin/pip install -r requirements/runtime.lock
 
+# Front-end packages pinned by package-lock.json, copied into static/vendor/ (no CDN at run time).
+FROM node:20-bookworm-slim AS assets
+WORKDIR /build
+COPY package.json package-lock.json ./
+COPY scripts/vendor.mjs scripts/vendor.mjs
+RUN npm ci --ignore-scripts --no-audit --no-fund && npm run build
+
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     DJANGO_SETTINGS_MODULE=config.settings.prod LOG_FORMAT=json
@@ -14,6 +21,7 @@ RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell 
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY --chown=app:app . /app
+COPY --from=assets --chown=app:app /build/static/vendor /app/static/vendor
 RUN mkdir -p /app/var && chown app:app /app/var \
     && SECRET_KEY=collectstatic-only ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput
 USER app

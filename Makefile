@@ -38,7 +38,7 @@ browser: ## Install Debian's Chromium for the browser tests when it is missing (
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "warning: $(CHROMIUM) is missing and apt-get needs root: run 'sudo apt-get install chromium' (browser tests fail without it)"; fi
 
-install: $(STAMP) $(VENDOR_STAMP) browser ## Create .venv, install the pinned Python and npm dependencies and Chromium
+install: $(STAMP) $(VENDOR_STAMP) ## Create .venv and install the pinned Python and npm dependencies
 
 migrate: install ## Apply database migrations (to DATABASE_URL, or var/db.sqlite3)
 	$(PY) manage.py migrate --noinput
@@ -51,7 +51,7 @@ run: install ## Set up and run the platform on 127.0.0.1:8000 (embedded, or real
 	@$(PY) manage.py migrate --noinput
 	$(PY) -m config.supervisor
 
-test: install ## Run every test against the real PostgreSQL and Redis
+test: install browser ## Run every test against the real PostgreSQL and Redis (browser tests use Debian's Chromium)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
