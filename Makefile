@@ -15,7 +15,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install assets browser run test migrate preflight superuser lint format check-deploy bench lock clean
+.PHONY: help install assets browser run test soak migrate preflight superuser lint format check-deploy bench lock clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -54,6 +54,10 @@ run: install ## Set up and run the platform on 127.0.0.1:8000 (embedded, or real
 test: install browser ## Run every test against the real PostgreSQL and Redis (browser tests use Debian's Chromium)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+soak: install ## Long proof tier (bank test for minutes, deep fuzzing, faults); prints a table of every check
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
+		$(PY) bench/soak.py $(PYTEST_ARGS)
 
 superuser: install ## Create an ops account for /admin/
 	$(PY) manage.py createsuperuser

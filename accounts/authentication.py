@@ -31,7 +31,7 @@ class ApiKeyHeaderAuthentication(authentication.BaseAuthentication):
         if found is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
         key, context = found
-        services.api_key_touch(key_id=key.key_id)
+        services.api_key_touch(key_id=key.key_id, seen=key)
         return key.user, context
 
     def authenticate_header(self, request):

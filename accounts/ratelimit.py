@@ -16,13 +16,17 @@ from django.core.cache import cache
 from accounts.errors import RateLimited
 
 
-def client_ip(request) -> str:
+def client_ip(request) -> str | None:
     """The caller's IP: the socket address, or the X-Forwarded-For entry the Nth trusted proxy saw.
 
     With ``AUTH_TRUSTED_PROXY_COUNT = 0`` (default) X-Forwarded-For is ignored, so a client cannot
-    pick its own quota by forging the header.
+    pick its own quota by forging the header. ``None`` when the server has no socket address
+    (a Unix socket): the services then rate-limit it as ``"unknown"`` and store no IP.
     """
-    remote = request.META.get("REMOTE_ADDR", "") or "unknown"
+    try:
+        remote: str | None = str(ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")))
+    except ValueError:
+        remote = None
     proxies = settings.AUTH_TRUSTED_PROXY_COUNT
     if proxies > 0:
         hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]

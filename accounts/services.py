@@ -252,8 +252,13 @@ def api_key_create(*, user: User, name: str, scopes: list[str]) -> tuple[ApiKey,
     return key, secret
 
 
-def api_key_touch(*, key_id: str) -> None:
+def api_key_touch(*, key_id: str, seen: ApiKey | None = None) -> None:
+    """Record use at most once a minute. ``seen`` is the row authentication just read: when it
+    was used less than a minute ago nothing is sent (no round trip per request); otherwise a
+    conditional UPDATE (a concurrent request may already have written it)."""
     now = timezone.now()
+    if seen is not None and seen.last_used_at is not None and seen.last_used_at >= now - TOUCH_EVERY:
+        return
     ApiKey.objects.filter(key_id=key_id).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_EVERY)
     ).update(last_used_at=now)

@@ -8,9 +8,10 @@ It creates a scratch database (``BENCH_DB``, default ``solpaper_bench``), migrat
 ``BENCH_WEB`` daphne processes (default 1, the production ASGI setup) under
 ``config.settings.prod``, gives each client its own user and API key, keeps a fresh price in
 Redis, and fires ``BENCH_ORDERS`` market orders per concurrency level (``BENCH_LEVELS``,
-default ``1,8,32``). It prints fills/s and p50/p99 latency, then pgbench TPC-B tps at the same
-client counts (scale 10, ``BENCH_PGBENCH_SECONDS`` each), and the ratio. Scratch databases are
-dropped at the end.
+default ``1,8,32``; clients round-robin over the processes). It prints fills/s, p50/p99 latency
+and the CPU share each daphne process used, then pgbench TPC-B tps at the same client counts
+(scale 10, ``BENCH_PGBENCH_SECONDS`` each), and the ratio. Scratch databases are dropped at the
+end.
 """
 
 from __future__ import annotations
@@ -103,7 +104,16 @@ def keep_price_fresh(stop: threading.Event) -> None:
         stop.wait(1)
 
 
-async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: str) -> dict:
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: str, pids: list[int]) -> dict:
     import httpx
 
     latencies: list[float] = []
@@ -114,17 +124,16 @@ async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: 
 
         async def worker(index: int) -> None:
             headers = clients[index]
-            port = BASE_PORT + index % WEB
-            for n in counter:
+            port = BASE_PORT + index % WEB  # clients round-robin over the daphne processes
+            for mine, n in enumerate(counter):
                 body = {
                     "symbol": "SOL-USD",
-                    "side": "buy" if n % 2 == 0 else "sell",
+                    # per client: buy, buy, sell, ... so a sell never meets an empty SOL balance
+                    "side": "sell" if mine % 3 == 2 else "buy",
                     "type": "market",
                     "qty": "0.01",
                     "client_order_id": f"{level_tag}-{n}",
                 }
-                if body["side"] == "sell":
-                    body["side"] = "buy" if n % 4 == 1 else "sell"
                 started = time.perf_counter()
                 response = await http.post(f"http://127.0.0.1:{port}/api/v1/orders", json=body, headers=headers)
                 latencies.append(time.perf_counter() - started)
@@ -132,12 +141,15 @@ async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: 
                 if response.status_code != 201 and response.status_code not in errors:
                     errors[response.status_code] = response.text[:300]
 
+        cpu_before = sum(_cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
+        cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
     latencies.sort()
     return {
         "concurrency": concurrency,
+        "web_cpu": cpu / elapsed / max(1, len(pids)),  # mean share of one core per daphne process
         "fills_per_s": statuses.get(201, 0) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
@@ -182,6 +194,7 @@ def wait_port(port: int, timeout: float = 30) -> None:
 
 
 def main() -> None:
+    LOG.parent.mkdir(parents=True, exist_ok=True)  # var/ is not in git
     for name in (DB, PGBENCH_DB):
         psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         psql(f'CREATE DATABASE "{name}"')
@@ -208,10 +221,15 @@ def main() -> None:
         for i in range(WEB):
             wait_port(BASE_PORT + i)
         print(f"market orders over HTTP: {ORDERS} per level, {WEB} daphne process(es), PostgreSQL + Redis")
-        print(f"{'clients':>8} {'fills/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'pgbench tps':>12} {'ratio':>6}  statuses")
+        print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
+        print(
+            f"{'clients':>8} {'fills/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web cpu':>8} "
+            f"{'pgbench tps':>12} {'ratio':>6}  statuses"
+        )
         results = []
+        pids = [web.pid for web in webs]
         for level in LEVELS:
-            result = asyncio.run(run_level(level, clients, f"c{level}"))
+            result = asyncio.run(run_level(level, clients, f"c{level}", pids))
             tps = pgbench_tps(level)
             ratio = Decimal(str(round(result["fills_per_s"], 3))) / tps if tps else Decimal(0)
             for code, text in result["errors"].items():
@@ -219,7 +237,7 @@ def main() -> None:
             results.append((result, tps, ratio))
             print(
                 f"{level:>8} {result['fills_per_s']:>9.1f} {result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} "
-                f"{tps:>12.1f} {ratio:>6.3f}  {result['statuses']}"
+                f"{result['web_cpu']:>8.0%} {tps:>12.1f} {ratio:>6.3f}  {result['statuses']}"
             )
         best = max(results, key=lambda r: r[0]["fills_per_s"])
         print(

@@ -179,7 +179,15 @@ def django_database(target: DatabaseTarget, *, connect_timeout: int, conn_max_ag
                 ),
             },
         }
-    options: dict[str, object] = {"connect_timeout": connect_timeout}
+    # connect_timeout bounds new connections; TCP keepalives bound a query stuck on a peer
+    # that silently stopped answering (no RST), so a request errors (503) instead of hanging.
+    options: dict[str, object] = {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 10,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+    }
     options.update(dict(target.options))
     return {
         "ENGINE": "django.db.backends.postgresql",

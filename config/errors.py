@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django import db
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import render
@@ -137,6 +138,14 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         )
 
     request = context.get("request")
+    if isinstance(exc, (db.OperationalError, db.InterfaceError)):
+        # PostgreSQL restarting, unreachable or our backend terminated: retryable, never a 500.
+        logger.warning("database unavailable: %s", type(exc).__name__, extra={"path": getattr(request, "path", "?")})
+        return Response(
+            error_body("database_unavailable", "The database is unavailable; retry shortly.", {"retry_after": 2}),
+            status=503,
+            headers={"Retry-After": "2"},
+        )
     logger.exception("unhandled error in API view", extra={"path": getattr(request, "path", "?")})
     return Response(error_body("internal_error", "Internal server error."), status=500)
 
@@ -149,6 +158,19 @@ def _render(request: HttpRequest, status: int, code: str, message: str) -> Any:
     if _wants_json(request):
         return JsonResponse(error_body(code, message), status=status)
     return render(request, "errors/error.html", {"status": status, "code": code, "message": message}, status=status)
+
+
+def database_unavailable(request: HttpRequest):
+    """503 ``database_unavailable`` + ``Retry-After`` for a request outside DRF (pages, admin, the
+    session behind ``request.user``): what ``api_exception_handler`` answers for the API."""
+    logger.warning("database unavailable (page)", extra={"path": request.path})
+    if _wants_json(request):
+        body = error_body("database_unavailable", "The database is unavailable; retry shortly.", {"retry_after": 2})
+        response = JsonResponse(body, status=503)
+    else:
+        response = _render(request, 503, "database_unavailable", "The database is unavailable; retry shortly.")
+    response["Retry-After"] = "2"
+    return response
 
 
 def handler400(request: HttpRequest, exception: Exception | None = None):

@@ -1,4 +1,5 @@
-"""Request id: taken from a sane ``X-Request-ID`` header or generated, echoed back."""
+"""Request id: taken from a sane ``X-Request-ID`` header or generated, echoed back.
+Database errors outside DRF views: 503 ``database_unavailable``, never a 500."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import re
 import uuid
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django import db
+from django.utils.deprecation import MiddlewareMixin
 
 from config.logging import request_id_var
 
@@ -46,3 +49,17 @@ class RequestIdMiddleware:
         response = await self.get_response(request)
         response["X-Request-ID"] = rid
         return response
+
+
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """A view outside DRF (pages, admin) whose database is gone -- PostgreSQL stopped,
+    restarting or our backend terminated, often first hit loading the session behind
+    ``request.user`` -- answers 503 ``database_unavailable`` with ``Retry-After`` like the API
+    (``config.errors.api_exception_handler``) instead of a 500 (tests/proof/test_faults_infra.py)."""
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (db.OperationalError, db.InterfaceError)):
+            from config.errors import database_unavailable
+
+            return database_unavailable(request)
+        return None

@@ -54,7 +54,11 @@ def position_totals_for(account: LedgerAccount) -> PositionTotals:
     return position_totals_get(account_ids=[account.pk], price=None).get(account.pk, EMPTY)
 
 
-def portfolio_update_publish(*, account: LedgerAccount) -> None:
-    """Store the event with the user's next seq (in the caller's transaction); sent after commit."""
+def portfolio_update_publish(
+    *, account: LedgerAccount, balances: list[Balance] | None = None, holding: SpotHolding | None = None
+) -> None:
+    """Store the event with the user's next seq (in the caller's transaction); sent after commit.
+    Callers that hold the post-change ``balances``/``holding`` (the order path) pass them: no re-read."""
     if account.user_id:
-        user_event_emit(user_id=account.user_id, event_type="portfolio_update", data=portfolio_update_data(account))
+        data = portfolio_update_data(account, balances=balances, holding=holding)
+        user_event_emit(user_id=account.user_id, event_type="portfolio_update", data=data)

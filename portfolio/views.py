@@ -6,7 +6,7 @@ import csv
 from decimal import Decimal
 
 from django.http import StreamingHttpResponse
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
@@ -177,7 +177,13 @@ class LedgerApi(APIView):
     """``GET /api/v1/ledger``: your entries with reason and reference; ``?format=csv`` exports them all."""
 
     permission_classes = [ReadPermission]
+    pagination_class = LedgerCursor  # documents the {next, previous, results} page in the schema
     renderer_classes = [StrictJSONRenderer, BrowsableAPIRendererStrict, CSVRenderer]
+
+    def handle_exception(self, exc):
+        """Errors are the JSON {code, message, extra} even when ``?format=csv`` was asked for."""
+        self.request.accepted_renderer, self.request.accepted_media_type = StrictJSONRenderer(), "application/json"
+        return super().handle_exception(exc)
 
     @extend_schema_serializer(component_name="LedgerEntryFilter")
     class FilterSerializer(serializers.Serializer):
@@ -252,7 +258,19 @@ class LeaderboardApi(APIView):
     OutputSerializer._declared_fields["return"] = Money()
 
     @extend_schema(
-        operation_id="leaderboard_list", parameters=[FilterSerializer], responses={200: OutputSerializer(many=True)}
+        operation_id="leaderboard_list",
+        parameters=[FilterSerializer],
+        responses={
+            200: inline_serializer(
+                "Leaderboard",
+                {
+                    "period": serializers.CharField(),
+                    "metric": serializers.CharField(),
+                    "limit": serializers.IntegerField(),
+                    "results": OutputSerializer(many=True),
+                },
+            )
+        },
     )
     def get(self, request):
         filters = self.FilterSerializer(data=request.query_params)

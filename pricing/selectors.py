@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
+from redis.exceptions import RedisError
 
 from pricing.candle_math import INTERVALS, Bucket, bucket_start, roll_up
 from pricing.errors import PriceStale, PriceUnavailable
@@ -55,8 +56,11 @@ def quote_from_record(record: dict) -> PriceQuote:
 
 
 def price_latest_record() -> dict | None:
-    """The latest aggregated price record, or ``None`` when missing (= stale)."""
-    return cache.get(LATEST_PRICE_KEY)
+    """The latest aggregated price record, or ``None`` when missing (= stale) or Redis is down."""
+    try:
+        return cache.get(LATEST_PRICE_KEY)
+    except RedisError:  # no Redis, no price: 503 price_unavailable, never a 500
+        return None
 
 
 def price_latest_age_seconds(*, now: datetime | None = None) -> float | None:
@@ -68,7 +72,10 @@ def price_latest_age_seconds(*, now: datetime | None = None) -> float | None:
 
 def price_ingest_last() -> dict | None:
     """What the last ingest cycle did: ``{at, mode, ok, reason, sources: {name: {...}}}``."""
-    return cache.get(INGEST_LAST_KEY)
+    try:
+        return cache.get(INGEST_LAST_KEY)
+    except RedisError:
+        return {"reason": "Redis is unavailable"}
 
 
 def price_get_latest(*, now: datetime | None = None, max_age_seconds: float | None = None) -> PriceQuote:

@@ -1,3 +1,6 @@
+"""Fixtures shared by the money tests (portfolio, trading, proof): a user with the grant, an
+authenticated API client for them, and a fresh 150 USD price."""
+
 from __future__ import annotations
 
 from decimal import Decimal

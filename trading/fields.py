@@ -96,3 +96,33 @@ def inline_choice_field(choices: list[tuple[str, str]]) -> type[serializers.Choi
             super().__init__(choices=choices, **kwargs)
 
     return InlineChoiceField
+
+
+CLIENT_ORDER_ID_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+
+
+def client_order_id_check(value: str) -> str:
+    """1-64 characters of ``[A-Za-z0-9_-]``."""
+    if not re.fullmatch(CLIENT_ORDER_ID_PATTERN, value):
+        raise serializers.ValidationError("1-64 characters of A-Z a-z 0-9 _ -.", code="invalid")
+    return value
+
+
+def client_order_id_resolve(attrs: dict, header: str | None) -> dict:
+    """Take the id from the ``Idempotency-Key`` header or the body (they must agree); it is required."""
+    from trading.errors import IdempotencyKeyMismatch
+
+    body = attrs.get("client_order_id")
+    if header is not None:
+        try:
+            header = client_order_id_check(header)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"Idempotency-Key": exc.detail}) from None
+        if body is not None and body != header:
+            raise IdempotencyKeyMismatch(extra={"client_order_id": body, "idempotency_key": header})
+        attrs["client_order_id"] = header
+    elif body is None:
+        raise serializers.ValidationError(
+            {"client_order_id": [serializers.ErrorDetail("This field is required.", code="required")]}
+        )
+    return attrs

@@ -12,8 +12,15 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
 from config.parsers import StrictJSONParser
-from trading.errors import IdempotencyKeyMismatch
-from trading.fields import NoExtraFieldsMixin, StrictCharField, StrictDecimalField, inline_choice_field
+from trading.fields import (
+    NoExtraFieldsMixin,
+    StrictCharField,
+    StrictDecimalField,
+    client_order_id_check,
+    client_order_id_resolve,
+    inline_choice_field,
+)
+from trading.idempotency import REPLAYED_HEADER
 from trading.models import PerpSymbol, Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
 from trading.position_selectors import (
     mark_price_or_none,
@@ -22,9 +29,7 @@ from trading.position_selectors import (
     position_list,
     position_live,
 )
-from trading.services.orders import REPLAYED_HEADER
 from trading.services.positions import position_close, position_open
-from trading.views import _check_client_order_id
 
 MAX_LEVERAGE_INPUT = Decimal("1000000")
 SideField = inline_choice_field(PositionSide.choices)
@@ -132,6 +137,7 @@ class PositionsApi(APIView):
     ``GET /api/v1/positions?status=open|closed|liquidated`` lists yours, newest first, with the mark."""
 
     permission_classes = [CanTrade]
+    pagination_class = NewestPositionsFirst  # documents the {next, previous, results} page in the schema
     parser_classes = [StrictJSONParser]
 
     @extend_schema_serializer(component_name="PositionFilter")
@@ -151,27 +157,14 @@ class PositionsApi(APIView):
             return check_leverage(value)
 
         def validate_client_order_id(self, value: str) -> str:
-            return _check_client_order_id(value)
+            return client_order_id_check(value)
 
         def validate(self, attrs):
             if ("margin" in attrs) == ("qty" in attrs):
                 raise serializers.ValidationError(
                     {"margin": [serializers.ErrorDetail("Give margin (USD) or qty (SOL).", code="margin_or_qty")]}
                 )
-            header, body = self.context.get("idempotency_key"), attrs.get("client_order_id")
-            if header is not None:
-                try:
-                    header = _check_client_order_id(header)
-                except serializers.ValidationError as exc:
-                    raise serializers.ValidationError({"Idempotency-Key": exc.detail}) from None
-                if body is not None and body != header:
-                    raise IdempotencyKeyMismatch(extra={"client_order_id": body, "idempotency_key": header})
-                attrs["client_order_id"] = header
-            elif body is None:
-                raise serializers.ValidationError(
-                    {"client_order_id": [serializers.ErrorDetail("This field is required.", code="required")]}
-                )
-            return attrs
+            return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
     @extend_schema(operation_id="positions_create", request=InputSerializer, responses={201: PositionOutputSerializer})
     def post(self, request):

@@ -20,13 +20,18 @@ from accounts.permissions import CanTrade, IsAuthenticatedRead
 from config.parsers import StrictJSONParser
 from portfolio.money import usd
 from portfolio.selectors import portfolio_summary_get
-from trading.fields import NoExtraFieldsMixin, StrictCharField, StrictDecimalField, inline_choice_field
+from trading.fields import (
+    NoExtraFieldsMixin,
+    StrictCharField,
+    StrictDecimalField,
+    client_order_id_check,
+    inline_choice_field,
+)
 from trading.margin import unrealized_pnl
 from trading.models import PositionStatus
 from trading.position_selectors import position_list
 from trading.position_views import SideField, check_leverage, leverage_field
 from trading.services.positions import position_close, position_open
-from trading.views import _check_client_order_id
 
 PRICE_MAX = Decimal("1000000000")
 
@@ -105,7 +110,7 @@ class SeedPositionOpenApi(APIView):
             return check_leverage(value)
 
         def validate_clientOrderId(self, value: str) -> str:  # noqa: N802
-            return _check_client_order_id(value)
+            return client_order_id_check(value)
 
     @extend_schema(operation_id="seed_positions_open", request=InputSerializer, responses={200: SeedPositionSerializer})
     def post(self, request):

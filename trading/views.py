@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import re
+import functools
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
+from asgiref.sync import markcoroutinefunction, sync_to_async
+from django.core.handlers.asgi import ASGIRequest
+from django.db import close_old_connections
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
@@ -13,14 +17,19 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
 from config.parsers import StrictJSONParser
-from trading.errors import IdempotencyKeyMismatch
-from trading.fields import NoExtraFieldsMixin, StrictCharField, StrictDecimalField
+from trading.fields import (
+    CLIENT_ORDER_ID_PATTERN,
+    NoExtraFieldsMixin,
+    StrictCharField,
+    StrictDecimalField,
+    client_order_id_check,
+    client_order_id_resolve,
+)
+from trading.idempotency import REPLAYED_HEADER
 from trading.models import Fill, Order, OrderStatus, OrderType, Side, Symbol
 from trading.selectors import fill_list, order_get, order_list
 from trading.services import order_place
-from trading.services.orders import REPLAYED_HEADER
 
-CLIENT_ORDER_ID_RE = r"^[A-Za-z0-9_-]{1,64}$"
 TradePermission = CanTrade  # read for GET, trade scope for POST
 ReadPermission = IsAuthenticatedRead
 
@@ -65,6 +74,42 @@ class FillOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "order_id", "symbol", "side", "qty", "price", "notional", "fee", "liquidity", "created_at"]
 
 
+# Under ASGI, Django runs every request's sync view in a new thread (``ThreadSensitiveContext``),
+# and database connections are per thread: each order paid for a fresh PostgreSQL connection
+# (~7 ms, a backend fork) and the dead thread's connection lingered until garbage collection,
+# so 32 clients ran the server out of connections. The order endpoint runs on a small pool of
+# long-lived threads instead, each keeping its connection (``CONN_MAX_AGE``), with Django's
+# per-request connection hygiene around every call. (App-wide fix: psycopg's connection pool,
+# ``OPTIONS["pool"]``, Django >= 5.1 -- see docs/trading.md, "Benchmark".)
+ORDER_DB_THREADS = 8  # per process: at most this many orders in flight, and connections held
+_order_threads = ThreadPoolExecutor(max_workers=ORDER_DB_THREADS, thread_name_prefix="orders-db")
+
+
+def _with_connection_hygiene(view, request, *args, **kwargs):
+    close_old_connections()  # what request_started does: drop a broken or expired connection
+    try:
+        return view(request, *args, **kwargs)
+    finally:
+        close_old_connections()  # what request_finished does
+
+
+def on_db_threads(view):
+    """Serve ``view`` (a sync view) on ``_order_threads`` when Django runs under ASGI.
+
+    Anything else (the test client, WSGI) calls it in the request's thread as before, so a
+    test's transaction stays visible to the view.
+    """
+
+    async def handler(request, *args, **kwargs):
+        if isinstance(request, ASGIRequest):
+            run = sync_to_async(_with_connection_hygiene, thread_sensitive=False, executor=_order_threads)
+            return await run(view, request, *args, **kwargs)
+        return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)
+
+    functools.update_wrapper(handler, view)  # keeps csrf_exempt, view_class, cls, initkwargs
+    return markcoroutinefunction(handler)
+
+
 class OrdersApi(APIView):
     """``POST /api/v1/orders`` places a market order (filled at once or refused);
     ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``).
@@ -74,7 +119,12 @@ class OrdersApi(APIView):
     """
 
     permission_classes = [TradePermission]
+    pagination_class = NewestFirstCursor  # documents the {next, previous, results} page in the schema
     parser_classes = [StrictJSONParser]
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return on_db_threads(super().as_view(**initkwargs))
 
     @extend_schema_serializer(component_name="OrderFilter")
     class FilterSerializer(serializers.Serializer):
@@ -82,7 +132,7 @@ class OrdersApi(APIView):
         after = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
-        client_order_id = serializers.RegexField(CLIENT_ORDER_ID_RE, required=False)
+        client_order_id = serializers.RegexField(CLIENT_ORDER_ID_PATTERN, required=False)
 
     @extend_schema_serializer(component_name="OrderInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
@@ -94,7 +144,7 @@ class OrdersApi(APIView):
         client_order_id = StrictCharField(required=False, max_length=64)
 
         def validate_client_order_id(self, value: str) -> str:
-            return _check_client_order_id(value)
+            return client_order_id_check(value)
 
         def validate(self, attrs):
             if "qty" in attrs and "notional" in attrs:
@@ -105,21 +155,7 @@ class OrdersApi(APIView):
                 raise serializers.ValidationError(
                     {"qty": [serializers.ErrorDetail("Give qty (SOL) or notional (USD).", code="qty_or_notional")]}
                 )
-            header = self.context.get("idempotency_key")
-            body = attrs.get("client_order_id")
-            if header is not None:
-                try:
-                    header = _check_client_order_id(header)
-                except serializers.ValidationError as exc:
-                    raise serializers.ValidationError({"Idempotency-Key": exc.detail}) from None
-                if body is not None and body != header:
-                    raise IdempotencyKeyMismatch(extra={"client_order_id": body, "idempotency_key": header})
-                attrs["client_order_id"] = header
-            elif body is None:
-                raise serializers.ValidationError(
-                    {"client_order_id": [serializers.ErrorDetail("This field is required.", code="required")]}
-                )
-            return attrs
+            return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
     @extend_schema(operation_id="orders_create", request=InputSerializer, responses={201: OrderOutputSerializer})
     def post(self, request):
@@ -142,12 +178,6 @@ class OrdersApi(APIView):
         return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
 
 
-def _check_client_order_id(value: str) -> str:
-    if not re.fullmatch(CLIENT_ORDER_ID_RE, value):
-        raise serializers.ValidationError("1-64 characters of A-Z a-z 0-9 _ -.", code="invalid")
-    return value
-
-
 class OrderDetailApi(APIView):
     """``GET /api/v1/orders/{id}``: one of your orders (404 for anyone else's)."""
 
@@ -162,6 +192,7 @@ class TradeListApi(APIView):
     """``GET /api/v1/trades``: your fills, newest first, cursor-paginated."""
 
     permission_classes = [ReadPermission]
+    pagination_class = NewestFirstCursor  # documents the {next, previous, results} page in the schema
 
     @extend_schema_serializer(component_name="TradeFilter")
     class FilterSerializer(serializers.Serializer):

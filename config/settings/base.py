@@ -54,6 +54,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
+    "config.middleware.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -103,7 +104,13 @@ if STACK.uses_redis:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": ENV.get("CACHE_KEY_PREFIX", "solpaper"),
-            "OPTIONS": {"socket_connect_timeout": PREFLIGHT_TIMEOUT_SECONDS},
+            "OPTIONS": {
+                "pool_class": "config.cache.SharedBlockingConnectionPool",
+                "max_connections": env_int(ENV, "CACHE_MAX_CONNECTIONS", 100),
+                "timeout": PREFLIGHT_TIMEOUT_SECONDS,  # wait this long for a free pooled connection
+                "socket_connect_timeout": PREFLIGHT_TIMEOUT_SECONDS,
+                "socket_timeout": PREFLIGHT_TIMEOUT_SECONDS,
+            },
         }
     }
     CHANNEL_LAYERS = {

@@ -32,7 +32,7 @@ POSITION_MAX_NOTIONAL = env_decimal(ENV, "POSITION_MAX_NOTIONAL", "1000000")
 # Seed routes: tolerance (percent) for /positions/close's currentPrice (open sends its own slippage).
 POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAGE_PCT", "1")
 # Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).
-POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 500)
+POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 2000)
 POSITION_SWEEP_SECONDS = env_int(ENV, "POSITION_SWEEP_SECONDS", 5)
 # In the real stack the tick receiver enqueues trading.liquidate_on_tick; set 0 to run it inline.
 POSITION_ENGINE_ASYNC = env_bool(ENV, "POSITION_ENGINE_ASYNC", True)

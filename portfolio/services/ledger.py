@@ -47,6 +47,8 @@ def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tupl
     wanted = {(account.pk, asset, shard): account for account, asset, shard in keys}
     if not wanted:
         return {}
+    if transaction.get_connection().vendor == "postgresql":
+        return _sql_lock(wanted)
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
     for account_id, asset, shard in wanted:
         groups[(asset, shard)].append(account_id)
@@ -68,23 +70,8 @@ def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tupl
 
 
 def _save_balances(rows: list[Balance]) -> None:
-    """Write changed rows: one ``UPDATE ... FROM (VALUES ...)`` on PostgreSQL (bulk_update's
-    CASE expressions cost O(rows) Python per row on big batches), ``bulk_update`` elsewhere."""
-    connection = transaction.get_connection()
-    if connection.vendor != "postgresql" or len(rows) < 3:
-        Balance.objects.bulk_update(rows, ["total", "locked", "updated_at"])
-        return
-    table = Balance._meta.db_table
-    values = ", ".join(["(%s, %s::numeric, %s::numeric, %s::timestamptz)"] * len(rows))
-    params: list = []
-    for row in rows:
-        params += [row.pk, row.total, row.locked, row.updated_at]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS b SET total = v.total, locked = v.locked, updated_at = v.updated_at "
-            f"FROM (VALUES {values}) AS v(id, total, locked, updated_at) WHERE b.id = v.id",
-            params,
-        )
+    """Write changed rows (the portable path; PostgreSQL adds deltas in ``_sql_apply``)."""
+    Balance.objects.bulk_update(rows, ["total", "locked", "updated_at"])
 
 
 def _lock_rows(condition: Q) -> dict[tuple[int, str, int], Balance]:
@@ -145,9 +132,12 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
     is locked in one ``SELECT ... FOR UPDATE ORDER BY id``, a user's free balance may not go
-    negative (checked on the summed deltas per row). Four statements for the whole batch.
+    negative (checked on the summed deltas per row, before anything is written). On PostgreSQL
+    four statements whatever the batch size (lock, balance update, transactions, entries; the
+    values travel as arrays through ``unnest``); elsewhere (SQLite, embedded mode) the ORM.
     """
-    if not transaction.get_connection().in_atomic_block:
+    connection = transaction.get_connection()
+    if not connection.in_atomic_block:
         raise RuntimeError("ledger_post must run inside transaction.atomic()")
     cleaned: list[tuple[Posting, list[Leg]]] = []
     for posting in postings:
@@ -156,6 +146,8 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
             raise LedgerError("a ledger transaction needs at least one non-zero leg")
         _validate(legs)
         cleaned.append((posting, legs))
+    if not cleaned:
+        return []
 
     deltas: dict[tuple[int, str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     keys = []
@@ -166,27 +158,30 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
             deltas[key][0] += leg.amount
             if leg.bucket == Bucket.LOCKED:
                 deltas[key][1] += leg.amount
-    rows = balance_lock(keys=keys)
-
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        rows = balance_lock(keys=keys)
+        _check(rows, deltas)
+        _sql_apply(rows, deltas, now)
+        txn_ids = _sql_insert_transactions([posting for posting, _legs in cleaned], created_by, now)
+        _sql_insert_entries(
+            [
+                (txn_id, leg.account.pk, leg.asset, leg.bucket, leg.amount)
+                for txn_id, (_posting, legs) in zip(txn_ids, cleaned, strict=True)
+                for leg in legs
+            ],
+            now,
+        )
+        return _transactions(txn_ids, [posting for posting, _legs in cleaned], created_by, now, connection.alias)
+
+    rows = balance_lock(keys=keys)
+    _check(rows, deltas)
     changed = []
     for key, (d_total, d_locked) in deltas.items():
         row = rows[key]
-        new_total, new_locked = row.total + d_total, row.locked + d_locked
-        if new_locked < 0:
-            raise LedgerError(f"locked balance would go negative on {key}")
-        if not row.allow_negative and new_total - new_locked < 0:
-            raise InsufficientFunds(
-                extra={
-                    "asset": row.asset,
-                    "available": dec_str(row.free),
-                    "required": dec_str(row.free - (new_total - new_locked)),
-                }
-            )
-        row.total, row.locked, row.updated_at = new_total, new_locked, now
+        row.total, row.locked, row.updated_at = row.total + d_total, row.locked + d_locked, now
         changed.append(row)
     _save_balances(changed)
-
     txns = LedgerTransaction.objects.bulk_create(
         [
             LedgerTransaction(
@@ -210,6 +205,149 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
         ]
     )
     return txns
+
+
+def _check(rows, deltas: dict[tuple[int, str, int], list[Decimal]]) -> None:
+    """Refuse the batch (nothing written yet) if a row's locked part or a user's free part would go negative."""
+    for key, (d_total, d_locked) in deltas.items():
+        row = rows[key]
+        new_total, new_locked = row.total + d_total, row.locked + d_locked
+        if new_locked < 0:
+            raise LedgerError(f"locked balance would go negative on {key}")
+        if not row.allow_negative and new_total - new_locked < 0:
+            raise InsufficientFunds(
+                extra={
+                    "asset": row.asset,
+                    "available": dec_str(row.free),
+                    "required": dec_str(row.free - (new_total - new_locked)),
+                }
+            )
+
+
+# --- PostgreSQL: one statement per step, values as arrays through unnest -----------------------
+
+
+def _array(values) -> str:
+    """A PostgreSQL array literal of ints or Decimals, sent as ONE text parameter (cast in the SQL):
+    psycopg adapts a list element by element in Python, 1-2 us each. Only for numbers (never need
+    quoting); text columns stay psycopg-adapted lists."""
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _sql_lock(wanted: dict[tuple[int, str, int], LedgerAccount]) -> dict[tuple[int, str, int], Balance]:
+    """``balance_lock`` on PostgreSQL: one statement whatever the number of rows. ``updated_at``
+    is left deferred (never read from a locked row; parsing it costs more than the rest)."""
+    table = Balance._meta.db_table
+    fields = [f.attname for f in Balance._meta.concrete_fields if f.attname != "updated_at"]
+    columns = [_array(a for a, _s, _h in wanted), [s for _a, s, _h in wanted], _array(h for _a, _s, h in wanted)]
+    select = (
+        f"SELECT {', '.join('b.' + name for name in fields)} FROM {table} b "
+        "JOIN unnest(%s::bigint[], %s::text[], %s::int[]) AS k(account_id, asset, shard) "
+        "ON b.account_id = k.account_id AND b.asset = k.asset AND b.shard = k.shard "
+        "ORDER BY b.id FOR UPDATE OF b"
+    )
+    connection = transaction.get_connection()
+
+    def fetch() -> dict[tuple[int, str, int], Balance]:
+        rows = (Balance.from_db(connection.alias, fields, values) for values in cursor.fetchall())
+        return {(b.account_id, b.asset, b.shard): b for b in rows}
+
+    with connection.cursor() as cursor:
+        cursor.execute(select, columns)
+        rows = fetch()
+        missing = [key for key in wanted if key not in rows]
+        if missing:  # a system shard's first use (user rows exist from account_open)
+            cursor.execute(
+                f"INSERT INTO {table} (account_id, asset, shard, total, locked, allow_negative, updated_at) "
+                "SELECT k.account_id, k.asset, k.shard, 0, 0, k.allow_negative, %s "
+                "FROM unnest(%s::bigint[], %s::text[], %s::int[], %s::boolean[]) AS k(account_id, asset, shard, "
+                "allow_negative) ON CONFLICT (account_id, asset, shard) DO NOTHING",
+                [
+                    timezone.now(),
+                    [a for a, _s, _h in missing],
+                    [s for _a, s, _h in missing],
+                    [h for _a, _s, h in missing],
+                    [wanted[key].is_system for key in missing],
+                ],
+            )
+            cursor.execute(select, columns)
+            rows = fetch()
+    return rows
+
+
+def _sql_apply(rows: dict[tuple[int, str, int], Balance], deltas: dict, now) -> None:
+    """Add the (already checked) deltas to the locked rows: one ``UPDATE ... FROM unnest``."""
+    ids, totals, locks = [], [], []
+    for key, (d_total, d_locked) in deltas.items():
+        ids.append(rows[key].id)
+        totals.append(d_total)
+        locks.append(d_locked)
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Balance._meta.db_table} AS b "
+            "SET total = b.total + d.total, locked = b.locked + d.locked, updated_at = %s "
+            "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, total, locked) WHERE b.id = d.id",
+            [now, _array(ids), _array(totals), _array(locks)],
+        )
+
+
+def _sql_insert_transactions(postings: list[Posting], created_by, now) -> list[int]:
+    """Insert the transactions; their ids in the postings' order.
+
+    The ids are drawn with ``nextval`` in a materialised CTE next to each row's ordinal, so the
+    mapping never depends on the order ``RETURNING`` happens to produce.
+    """
+    table = LedgerTransaction._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"WITH src AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, t.* "
+            "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
+            "AS t(reason, reference_type, reference_id, memo, ord)), "
+            f"ins AS (INSERT INTO {table} (id, reason, reference_type, reference_id, memo, created_by_id, created_at) "
+            "SELECT id, reason, reference_type, reference_id, memo, %s, %s FROM src) "
+            "SELECT id FROM src ORDER BY ord",
+            [
+                [p.reason for p in postings],
+                [p.reference_type for p in postings],
+                [str(p.reference_id) for p in postings],
+                [p.memo[:255] for p in postings],
+                getattr(created_by, "pk", created_by),
+                now,
+            ],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _sql_insert_entries(entries: list[tuple[int, int, str, str, Decimal]], now) -> None:
+    """``(txn_id, account_id, asset, bucket, amount)`` rows in one ``INSERT ... SELECT FROM unnest``."""
+    txn_ids, account_ids, assets, buckets, amounts = zip(*entries, strict=True)
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {LedgerEntry._meta.db_table} (txn_id, account_id, asset, bucket, amount, created_at) "
+            "SELECT e.txn_id, e.account_id, e.asset, e.bucket, e.amount, %s "
+            "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::numeric[]) "
+            "AS e(txn_id, account_id, asset, bucket, amount)",
+            [now, _array(txn_ids), _array(account_ids), list(assets), list(buckets), _array(amounts)],
+        )
+
+
+def _transactions(txn_ids: list[int], postings: list[Posting], created_by, now, alias: str) -> list[LedgerTransaction]:
+    """The inserted rows as model instances (``from_db``: no per-field conversion)."""
+    fields = [f.attname for f in LedgerTransaction._meta.concrete_fields]
+    created_by_id = getattr(created_by, "pk", created_by)
+    out = []
+    for txn_id, p in zip(txn_ids, postings, strict=True):
+        values = {
+            "id": txn_id,
+            "reason": p.reason,
+            "reference_type": p.reference_type,
+            "reference_id": str(p.reference_id),
+            "memo": p.memo[:255],
+            "created_by_id": created_by_id,
+            "created_at": now,
+        }
+        out.append(LedgerTransaction.from_db(alias, fields, [values[name] for name in fields]))
+    return out
 
 
 def shard_for(account: LedgerAccount, shard_key: int) -> int:

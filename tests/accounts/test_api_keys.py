@@ -193,3 +193,25 @@ def test_key_limit_per_user(signed_in, settings):
     response = post_json(client, "/api/v1/auth/api-keys", {"name": "third", "scopes": ["read"]})
     assert response.status_code == 409 and response.json()["code"] == "api_key_limit"
     assert ApiKey.objects.count() == 2
+
+
+def test_last_used_at_is_written_at_most_once_a_minute(signed_in, django_assert_num_queries):
+    """A key used less than a minute ago authenticates with one query (no UPDATE per request);
+    once its ``last_used_at`` is over a minute old, the next request refreshes it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    client, _user = signed_in
+    key = create_key(client, ["read"])
+    bot = APIClient()
+    assert bot.get("/probe/read", **headers(key)).status_code == 200
+    first = ApiKey.objects.get(key_id=key["key_id"]).last_used_at
+    assert first is not None
+    with django_assert_num_queries(1):
+        assert bot.get("/probe/read", **headers(key)).status_code == 200
+    assert ApiKey.objects.get(key_id=key["key_id"]).last_used_at == first
+    old = timezone.now() - timedelta(minutes=5)
+    ApiKey.objects.filter(key_id=key["key_id"]).update(last_used_at=old)
+    assert bot.get("/probe/read", **headers(key)).status_code == 200
+    assert ApiKey.objects.get(key_id=key["key_id"]).last_used_at > old

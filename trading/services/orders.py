@@ -1,8 +1,10 @@
 """Market order placement: price first (no lock), then one durable transaction.
 
-Inside the transaction: lock the user's balance rows, re-check idempotency under that lock,
-insert the order, post the fill's ledger transaction (user, ``house``, ``fees``), insert the
-fill, update the SOL book; ``order_fill`` and ``portfolio_update`` go out after commit.
+Before it, one query reads the user's account, ``house``, ``fees`` and whether the id already
+has an outcome (replays stop there). Inside the transaction: lock the user's balance rows,
+re-check idempotency (and read the epoch) under that lock, insert the order, post the fill's
+ledger transaction (user, ``house``, ``fees``), insert the fill, update the SOL book;
+``order_fill`` and ``portfolio_update`` go out after commit.
 """
 
 from __future__ import annotations
@@ -13,22 +15,22 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from config.errors import DomainError
 from portfolio.errors import InsufficientFunds
-from portfolio.events import portfolio_update_publish
+from portfolio.events import portfolio_update_data
 from portfolio.leaderboard import leaderboard_touch_on_commit
-from portfolio.models import Asset, LedgerAccount, LedgerReason
+from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerReason
 from portfolio.services import Leg, account_open, balance_lock, holding_apply_fill, ledger_post, system_account_get
 from pricing.selectors import price_get_latest
-from trading.errors import IdempotencyKeyReused, OrderRuleViolation
-from trading.events import order_fill_publish
+from realtime.publish import user_events_emit_many
+from trading.errors import OrderRuleViolation
+from trading.events import order_fill_data
 from trading.execution import Execution, MarketRules, RuleViolation, SlippageModel, plan_market_order
+from trading.idempotency import outcome_replay, rejection_store
 from trading.models import ORDER_TRANSITIONS, Fill, Order, OrderRejection, OrderStatus
-
-REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 @dataclass(frozen=True)
@@ -72,43 +74,53 @@ def request_hash(*, symbol: str, side: str, type: str, qty: Decimal | None, noti
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+# The idempotency check rides along on queries the service makes anyway: two scalar subqueries
+# give the stored order's / rejection's request hash for this id (or NULL). Plain SQL, because
+# compiling the equivalent annotated querysets cost more CPU per order than the round trip saved.
+_OUTCOME_COLUMNS = (
+    f"(SELECT request_hash FROM {Order._meta.db_table} WHERE user_id = %s AND client_order_id = %s) AS order_hash, "
+    f"(SELECT request_hash FROM {OrderRejection._meta.db_table} WHERE user_id = %s AND client_order_id = %s) "
+    "AS rejection_hash"
+)
+_ACCOUNTS_SQL = (
+    f"SELECT a.*, {_OUTCOME_COLUMNS} FROM {LedgerAccount._meta.db_table} a "
+    "WHERE a.user_id = %s OR a.code IN ('house', 'fees')"
+)
+_EPOCH_AND_OUTCOME_SQL = f"SELECT epoch, {_OUTCOME_COLUMNS} FROM {LedgerAccount._meta.db_table} WHERE id = %s"
+
+
+def _accounts_get(*, user, client_order_id: str) -> tuple[LedgerAccount, LedgerAccount, LedgerAccount, bool]:
+    """The user's account, ``house`` and ``fees`` in one query, and whether this id has a stored
+    outcome (so a replay skips the price and the transaction). Opens what is missing."""
+    ids = [user.pk, client_order_id]
+    rows = list(LedgerAccount.objects.raw(_ACCOUNTS_SQL, [*ids, *ids, user.pk]))
+    found = {row.code if row.is_system else "user": row for row in rows}
+    stored = bool(rows) and (rows[0].order_hash is not None or rows[0].rejection_hash is not None)
+    account = found.get("user") or account_open(user=user)
+    house = found.get("house") or system_account_get(code="house")
+    fees = found.get("fees") or system_account_get(code="fees")
+    return account, house, fees, stored
+
+
+def _epoch_and_outcome(*, account: LedgerAccount, user_id: int, client_order_id: str) -> tuple[int, bool]:
+    """The account's epoch and whether this id has a stored outcome (one statement)."""
+    ids = [user_id, client_order_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_EPOCH_AND_OUTCOME_SQL, [*ids, *ids, account.pk])
+        epoch, order_hash, rejection_hash = cursor.fetchone()
+    return epoch, order_hash is not None or rejection_hash is not None
+
+
 def _replay(*, user, client_order_id: str, digest: str) -> Order | None:
-    """The stored outcome for this id: the order, a re-raised rejection, or ``None``."""
-    order = Order.objects.filter(user=user, client_order_id=client_order_id).first()
-    if order is not None:
-        if order.request_hash != digest:
-            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
-        return order
-    rejection = OrderRejection.objects.filter(user=user, client_order_id=client_order_id).first()
-    if rejection is not None:
-        if rejection.request_hash != digest:
-            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
-        raise DomainError(
-            rejection.message,
-            code=rejection.code,
-            status=rejection.status,
-            extra=rejection.extra,
-            headers={REPLAYED_HEADER: "true"},
-        )
-    return None
+    return outcome_replay(
+        model=Order, rejection_model=OrderRejection, user=user, client_order_id=client_order_id, digest=digest
+    )
 
 
 def _reject(*, user, client_order_id: str, digest: str, error: DomainError) -> DomainError:
-    """Remember a business rejection so the same id gets the same answer for ever."""
-    try:
-        with transaction.atomic():
-            OrderRejection.objects.create(
-                user=user,
-                client_order_id=client_order_id,
-                request_hash=digest,
-                code=error.code,
-                message=error.message[:255],
-                status=error.status,
-                extra=error.extra,
-            )
-    except IntegrityError:
-        pass  # a concurrent duplicate stored it (or an order) first
-    return error
+    return rejection_store(
+        rejection_model=OrderRejection, user=user, client_order_id=client_order_id, digest=digest, error=error
+    )
 
 
 def _legs(account: LedgerAccount, house: LedgerAccount, fees: LedgerAccount, plan: Execution) -> list[Leg]:
@@ -134,9 +146,11 @@ def order_place(
 ) -> PlacedOrder:
     """Place and fill a market order, or raise a ``DomainError`` (nothing written but the rejection)."""
     digest = request_hash(symbol=symbol, side=side, type=type, qty=qty, notional=notional)
-    existing = _replay(user=user, client_order_id=client_order_id, digest=digest)
-    if existing is not None:
-        return PlacedOrder(existing, True)
+    account, house, fees, stored = _accounts_get(user=user, client_order_id=client_order_id)
+    if stored:
+        existing = _replay(user=user, client_order_id=client_order_id, digest=digest)
+        if existing is not None:
+            return PlacedOrder(existing, True)
 
     quote = price_get_latest()  # 503 price_unavailable / price_stale: nothing stored, retry allowed
     try:
@@ -153,15 +167,18 @@ def order_place(
         error = OrderRuleViolation(violation.message, code=violation.code, extra=violation.extra)
         raise _reject(user=user, client_order_id=client_order_id, digest=digest, error=error) from None
 
-    account = account_open(user=user)
-    house, fees = system_account_get(code="house"), system_account_get(code="fees")
     try:
         with transaction.atomic(durable=True):
-            balance_lock(keys=[(account, Asset.USD, 0), (account, Asset.SOL, 0)])
-            existing = _replay(user=user, client_order_id=client_order_id, digest=digest)
-            if existing is not None:
-                return PlacedOrder(existing, True)
-            account.epoch = LedgerAccount.objects.values_list("epoch", flat=True).get(pk=account.pk)
+            locked = balance_lock(keys=[(account, Asset.USD, 0), (account, Asset.SOL, 0)])
+            # After the lock (a separate statement, so its snapshot sees what a concurrent
+            # duplicate or reset committed while we waited): the epoch and this id's outcome.
+            account.epoch, stored = _epoch_and_outcome(
+                account=account, user_id=user.pk, client_order_id=client_order_id
+            )
+            if stored:
+                existing = _replay(user=user, client_order_id=client_order_id, digest=digest)
+                if existing is not None:
+                    return PlacedOrder(existing, True)
             now = timezone.now()
             order = Order(
                 user=user,
@@ -184,9 +201,10 @@ def order_place(
             )
             order_transition(order, OrderStatus.FILLED)
             order.save(force_insert=True)
+            legs = _legs(account, house, fees, plan)
             txn = ledger_post(
                 reason=LedgerReason.TRADE,
-                legs=_legs(account, house, fees, plan),
+                legs=legs,
                 reference_type="order",
                 reference_id=str(order.id),
                 memo=f"{side} {plan.qty} SOL @ {plan.price}",
@@ -204,9 +222,13 @@ def order_place(
                 ledger_txn=txn,
                 created_at=now,
             )
-            holding_apply_fill(account=account, side=side, qty=plan.qty, notional=plan.notional, fee=plan.fee)
-            order_fill_publish(order=order, fill=fill)
-            portfolio_update_publish(account=account)
+            holding = holding_apply_fill(account=account, side=side, qty=plan.qty, notional=plan.notional, fee=plan.fee)
+            # Both events in one batch (two statements, one publish run after commit), in this
+            # order: order_fill seq n, portfolio_update seq n+1 -- what two emits would give.
+            portfolio = portfolio_update_data(account, balances=_balances_after(locked, legs), holding=holding)
+            user_events_emit_many(
+                [(user.pk, "order_fill", order_fill_data(order, fill)), (user.pk, "portfolio_update", portfolio)]
+            )
             leaderboard_touch_on_commit(account_id=account.pk)
     except InsufficientFunds as error:
         raise _reject(user=user, client_order_id=client_order_id, digest=digest, error=error) from None
@@ -216,3 +238,16 @@ def order_place(
             raise
         return PlacedOrder(existing, True)
     return PlacedOrder(order, False)
+
+
+def _balances_after(locked: dict[tuple[int, str, int], Balance], legs: list[Leg]) -> list[Balance]:
+    """The user's balance rows as ``ledger_post`` left them, for the event payload, without a
+    re-read: the rows are locked by this transaction from before the posting, so their state is
+    what we read plus our legs. Unsaved copies: nothing here writes a balance."""
+    after = []
+    for (account_id, asset, _shard), row in locked.items():
+        mine = [leg for leg in legs if leg.account.pk == account_id and leg.asset == asset]
+        total = row.total + sum((leg.amount for leg in mine), Decimal(0))
+        held = row.locked + sum((leg.amount for leg in mine if leg.bucket == Bucket.LOCKED), Decimal(0))
+        after.append(Balance(account_id=account_id, asset=asset, total=total, locked=held))
+    return after

@@ -26,7 +26,6 @@ from portfolio.services import Leg, account_open, balance_lock, ledger_post, sys
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.errors import (
     CloseQtyTooLarge,
-    IdempotencyKeyReused,
     OrderRuleViolation,
     PositionNotFound,
     PositionNotOpen,
@@ -34,6 +33,7 @@ from trading.errors import (
 )
 from trading.events import portfolio_update_emit, position_update_emit
 from trading.execution import RuleViolation
+from trading.idempotency import outcome_replay, rejection_store
 from trading.margin import PerpRules, liquidation_price, plan_close, plan_open
 from trading.models import (
     POSITION_TRANSITIONS,
@@ -43,7 +43,7 @@ from trading.models import (
     PositionRejection,
     PositionStatus,
 )
-from trading.services.orders import REPLAYED_HEADER, slippage_model
+from trading.services.orders import slippage_model
 
 BPS_PER_PERCENT = Decimal(100)
 
@@ -91,40 +91,15 @@ def position_request_hash(
 
 
 def _replay(*, user, client_order_id: str, digest: str) -> Position | None:
-    position = Position.objects.filter(user=user, client_order_id=client_order_id).first()
-    if position is not None:
-        if position.request_hash != digest:
-            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
-        return position
-    rejection = PositionRejection.objects.filter(user=user, client_order_id=client_order_id).first()
-    if rejection is not None:
-        if rejection.request_hash != digest:
-            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
-        raise DomainError(
-            rejection.message,
-            code=rejection.code,
-            status=rejection.status,
-            extra=rejection.extra,
-            headers={REPLAYED_HEADER: "true"},
-        )
-    return None
+    return outcome_replay(
+        model=Position, rejection_model=PositionRejection, user=user, client_order_id=client_order_id, digest=digest
+    )
 
 
 def _reject(*, user, client_order_id: str, digest: str, error: DomainError) -> DomainError:
-    try:
-        with transaction.atomic():
-            PositionRejection.objects.create(
-                user=user,
-                client_order_id=client_order_id,
-                request_hash=digest,
-                code=error.code,
-                message=error.message[:255],
-                status=error.status,
-                extra=error.extra,
-            )
-    except IntegrityError:
-        pass
-    return error
+    return rejection_store(
+        rejection_model=PositionRejection, user=user, client_order_id=client_order_id, digest=digest, error=error
+    )
 
 
 def check_tolerance(*, buys: bool, fill: Decimal, reference: Decimal | None, pct: Decimal | None) -> None:

@@ -1,0 +1,125 @@
+"""The engine's set-based batch: exactly the open and crossed positions, a fixed number of
+statements whatever the batch size, one leaderboard refresh per tick, and the portable path."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal as D
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from portfolio.models import LedgerTransaction
+from realtime.models import UserEvent
+from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
+from tests.trading.helpers import set_price
+from tests.trading.position_helpers import user_events
+from trading.models import Position, PositionEvent
+from trading.services import liquidation
+from trading.services.liquidation import liquidation_run, positions_liquidate
+from trading.services.positions import position_close, position_open
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_slippage(settings):
+    settings.TRADING_SPREAD_BPS = D(0)
+    settings.TRADING_IMPACT_BPS = D(0)
+    settings.POSITION_MMR = D(0)
+    settings.POSITION_FEE_BPS = D(0)
+
+
+def _open(user, side: str, leverage: str, n: int) -> str:
+    opened = position_open(user=user, side=side, leverage=D(leverage), margin=D(100), client_order_id=f"b-{n}")
+    return opened.position.id
+
+
+def _book(users) -> tuple[list, dict]:
+    """At 100: for each user a long 10x (liq 90), a long 2x (liq 50), a short 10x (liq 110) and a
+    long 10x closed by the user. Returns (all ids, {id: expected status at a tick of 89})."""
+    set_price(D(100))
+    ids, expected, n = [], {}, 0
+    for user in users:
+        for side, leverage, at_89 in (("long", "10", "liquidated"), ("long", "2", "open"), ("short", "10", "open")):
+            n += 1
+            position_id = _open(user, side, leverage, n)
+            ids.append(position_id)
+            expected[position_id] = at_89
+        n += 1
+        closed = _open(user, "long", "10", n)
+        position_close(user=user, position_id=closed)
+        ids.append(closed)
+        expected[closed] = "closed"
+    return ids, expected
+
+
+def _check(expected: dict, users) -> None:
+    for position_id, status in expected.items():
+        position = Position.objects.get(pk=position_id)
+        assert position.status == status, (position_id, status)
+        liquidations = PositionEvent.objects.filter(position=position, kind="liquidation")
+        txns = LedgerTransaction.objects.filter(reason="liquidation", reference_id=str(position_id))
+        assert (liquidations.count(), txns.count()) == ((1, 1) if status == "liquidated" else (0, 0))
+        if status == "liquidated":
+            event = liquidations.get()
+            assert event.ledger_txn == txns.get() and event.price == D(89) and event.realized_pnl == D(-100)
+            assert position.exit_price == D(89) and position.closed_at and position.realized_pnl == D(-100)
+    for user in users:
+        seqs = list(UserEvent.objects.filter(user=user).order_by("seq").values_list("seq", flat=True))
+        assert seqs == list(range(1, len(seqs) + 1))  # no gap, no repeat
+        last = user_events(user, "portfolio_update")[-1]["data"]
+        assert last["positions"] == {"open_count": 2, "margin_used": "200.000000000"}
+        assert D(last["balances"]["USD"]["locked"]) == balances_of(user)["USD_locked"] == D(200)
+    assert_books_ok()
+
+
+def test_a_batch_liquidates_exactly_the_open_crossed_positions():
+    """Tick 89 over a mixed batch: the crossed longs go, the uncrossed and the already closed stay;
+    one history row and one ledger transaction each; the events carry the new state."""
+    users = [make_user() for _ in range(3)]
+    ids, expected = _book(users)
+    set_price(D(89))
+    done = positions_liquidate(ids=ids, price=D(89), computed_at=datetime.now(timezone.utc))
+    assert sorted(done) == sorted(str(i) for i, status in expected.items() if status == "liquidated")
+    _check(expected, users)
+    event = user_events(users[0], "position_liquidated")[0]["data"]
+    assert (event["status"], event["price"], event["margin_lost"]) == ("liquidated", "89.000000000", "100.000000000")
+    assert positions_liquidate(ids=ids, price=D(89)) == []  # a second run finds nothing
+
+
+def test_the_portable_path_gives_the_same_outcome():
+    """The ORM path (SQLite, embedded mode) run here on PostgreSQL: same positions, rows and events."""
+    users = [make_user() for _ in range(2)]
+    ids, expected = _book(users)
+    touched: set[int] = set()
+    done = liquidation._liquidate_batch_portable(ids=ids, price=D(89), computed_at=None, touched=touched)
+    assert len(done) == 2 and len(touched) == 2
+    _check(expected, users)
+
+
+def test_statements_per_batch_do_not_grow_with_its_size():
+    """A batch of 2 users' positions and one of 6 users' run the same number of statements."""
+    counts = []
+    for n_users in (2, 6):
+        users = [make_user() for _ in range(n_users)]
+        ids, _expected = _book(users)
+        set_price(D(89))
+        with CaptureQueriesContext(connection) as queries:
+            assert len(positions_liquidate(ids=ids, price=D(89))) == n_users
+        counts.append(len(queries.captured_queries))
+    assert counts[0] == counts[1], counts
+
+
+def test_one_leaderboard_refresh_per_tick(settings, monkeypatch):
+    """Batches of one position: every account is refreshed, by one task for the whole tick."""
+    settings.POSITION_LIQUIDATION_BATCH = 1
+    calls: list = []
+    monkeypatch.setattr(liquidation, "leaderboard_touch_many_on_commit", lambda account_ids: calls.append(account_ids))
+    users = [make_user() for _ in range(3)]
+    _book(users)
+    set_price(D(89))
+    report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
+    assert len(report.liquidated) == 3
+    assert len(calls) == 1 and len(calls[0]) == 3

@@ -1,0 +1,58 @@
+"""Idempotency by ``client_order_id``, shared by spot orders and positions.
+
+The id is unique per user for ever. Its stored outcome is either the created row
+(an order or a position) or a business rejection; the same id with the same request
+fingerprint gets that outcome again, with another fingerprint ``idempotency_key_reused``.
+"""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, models, transaction
+
+from config.errors import DomainError
+from trading.errors import IdempotencyKeyReused
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def outcome_replay(
+    *, model: type[models.Model], rejection_model: type[models.Model], user, client_order_id: str, digest: str
+):
+    """The stored row for this id, a re-raised stored rejection, or ``None``."""
+    row = model.objects.filter(user=user, client_order_id=client_order_id).first()
+    if row is not None:
+        if row.request_hash != digest:
+            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
+        return row
+    rejection = rejection_model.objects.filter(user=user, client_order_id=client_order_id).first()
+    if rejection is not None:
+        if rejection.request_hash != digest:
+            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
+        raise DomainError(
+            rejection.message,
+            code=rejection.code,
+            status=rejection.status,
+            extra=rejection.extra,
+            headers={REPLAYED_HEADER: "true"},
+        )
+    return None
+
+
+def rejection_store(
+    *, rejection_model: type[models.Model], user, client_order_id: str, digest: str, error: DomainError
+) -> DomainError:
+    """Remember a business rejection so the same id gets the same answer for ever."""
+    try:
+        with transaction.atomic():
+            rejection_model.objects.create(
+                user=user,
+                client_order_id=client_order_id,
+                request_hash=digest,
+                code=error.code,
+                message=error.message[:255],
+                status=error.status,
+                extra=error.extra,
+            )
+    except IntegrityError:
+        pass  # a concurrent duplicate stored it (or the row) first
+    return error
