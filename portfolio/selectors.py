@@ -87,9 +87,9 @@ def portfolio_summary_get(*, user) -> dict[str, Any]:
         },
         "positions": {
             "open_count": perps.open_count,
-            "margin_used": perps.margin,
+            "margin_used": usd(perps.margin),
             "free_margin": amounts(Asset.USD)["free"],
-            "notional": None if price is None else perps.notional,
+            "notional": None if price is None else usd(perps.notional),
             "unrealized_pnl": None if price is None else usd(perps.unrealized_pnl or Decimal(0)),
             "equity": None if price is None else usd(perps.margin + (perps.unrealized_pnl or Decimal(0))),
         },
