@@ -40,6 +40,7 @@ async def client(
     done: asyncio.Event,
     connected_all: asyncio.Event,
     total: int,
+    warmup: int = 0,
 ) -> None:
     import websockets
 
@@ -51,11 +52,12 @@ async def client(
         if counter[0] == total:
             connected_all.set()
         got = 0
-        while got < expected:
+        while got < expected + warmup:
             frame = json.loads(await ws.recv())
             if frame.get("type") != "price_update":
                 continue
-            latencies.append((time.time_ns() - int(frame["data"]["sent_ns"])) / 1e6)
+            if int(frame["data"]["n"]) >= 0:  # negative n = warm-up ticks, not measured
+                latencies.append((time.time_ns() - int(frame["data"]["sent_ns"])) / 1e6)
             got += 1
         await done.wait()
 
@@ -79,7 +81,18 @@ async def run(args: argparse.Namespace) -> None:
         for i in range(args.clients):
             tasks.append(
                 asyncio.ensure_future(
-                    client(ws_url, base, ready, counter, latencies, args.ticks, done, connected_all, args.clients)
+                    client(
+                        ws_url,
+                        base,
+                        ready,
+                        counter,
+                        latencies,
+                        args.ticks,
+                        done,
+                        connected_all,
+                        args.clients,
+                        args.warmup,
+                    )
                 )
             )
             if i % 100 == 99:
@@ -89,7 +102,7 @@ async def run(args: argparse.Namespace) -> None:
         await asyncio.sleep(1.0)
         rss_after = rss_kib(pid)
         layer = Layer(hosts=[REDIS_URL], prefix=stack.prefix)
-        for n in range(args.ticks):
+        for n in range(-args.warmup, args.ticks):
             payload = {
                 "type": "price_update",
                 "ts": "",
@@ -108,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
         print(f"clients connected        {counter[0]} in {connect_seconds:.1f} s")
         print(f"daphne RSS               {rss_before / 1024:.1f} MiB idle -> {rss_after / 1024:.1f} MiB with clients")
         print(f"memory per idle conn     {(rss_after - rss_before) / max(1, counter[0]):.1f} KiB")
-        print(f"ticks published          {args.ticks} every {args.interval * 1000:.0f} ms")
+        print(f"ticks published          {args.ticks} every {args.interval * 1000:.0f} ms (+{args.warmup} warm-up)")
         print(f"deliveries               {len(latencies)} / {expected}")
         if latencies:
             print(
@@ -122,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clients", type=int, default=int(os.environ.get("BENCH_WS_CLIENTS", 1000)))
     parser.add_argument("--ticks", type=int, default=50)
     parser.add_argument("--interval", type=float, default=0.1)
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured ticks first (connection set-up)")
     asyncio.run(run(parser.parse_args(argv)))
 
 
