@@ -59,9 +59,12 @@ class Daphne:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        # Always drain stderr: a server that logs under a long run would otherwise block on a
+        # full pipe (64 KiB) and look like a hang (seen in the 3-minute bank test).
+        self.stderr_tail = drain_stderr(self.proc)
         deadline = time.monotonic() + timeout
         while True:
-            assert self.proc.poll() is None, self.proc.stderr.read().decode()[-3000:]
+            assert self.proc.poll() is None, "".join(self.stderr_tail)[-3000:]
             try:
                 if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
                     return self

@@ -32,7 +32,6 @@ from tests.proof.stack import (
     PrivateRedis,
     SystemRowsPause,
     cache_for,
-    drain_stderr,
     psycopg_dsn,
 )
 from tests.trading.helpers import order_body
@@ -114,7 +113,7 @@ def test_postgres_stopped_under_load_answers_503_with_retry_after_and_recovers(p
     lock = threading.Lock()
     try:
         server.start()
-        log_tail = drain_stderr(server.proc)
+        log_tail = server.stderr_tail
         from django.core.cache.backends.redis import RedisCache
 
         from pricing.selectors import LATEST_PRICE_KEY
