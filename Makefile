@@ -77,10 +77,12 @@ check-deploy: install ## Django's deployment checklist under production settings
 bench: install ## Run the benchmarks in bench/ (real stack)
 	$(PY) bench/run.py
 
-lock: ## Re-resolve requirements/*.lock from pyproject.toml (needs the package index)
+lock: ## Re-resolve requirements/*.lock from pyproject.toml's pins (needs the package index)
 	rm -rf /tmp/solpaper-lock && $(PYTHON) -m venv /tmp/solpaper-lock
-	/tmp/solpaper-lock/bin/pip install --quiet . && /tmp/solpaper-lock/bin/pip freeze --exclude solpaper > /tmp/runtime.txt
-	/tmp/solpaper-lock/bin/pip install --quiet ".[dev]" && /tmp/solpaper-lock/bin/pip freeze --exclude solpaper > /tmp/all.txt
+	$(PYTHON) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies']))" > /tmp/solpaper-runtime.in
+	$(PYTHON) -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['optional-dependencies']['dev']))" > /tmp/solpaper-dev.in
+	/tmp/solpaper-lock/bin/pip install --quiet -r /tmp/solpaper-runtime.in && /tmp/solpaper-lock/bin/pip freeze > /tmp/runtime.txt
+	/tmp/solpaper-lock/bin/pip install --quiet -r /tmp/solpaper-dev.in && /tmp/solpaper-lock/bin/pip freeze > /tmp/all.txt
 	{ echo "# Runtime dependencies, every package pinned (direct ones are in pyproject.toml)."; echo "# Regenerate: make lock"; cat /tmp/runtime.txt; } > requirements/runtime.lock
 	{ echo "# Development and test dependencies on top of runtime.lock, every package pinned."; echo "-r runtime.lock"; comm -13 <(sort /tmp/runtime.txt) <(sort /tmp/all.txt); } > requirements/dev.lock
 
