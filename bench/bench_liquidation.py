@@ -1,26 +1,34 @@
-"""Liquidation engine with 100,000 open positions on a fresh PostgreSQL database.
+"""Liquidation engine with 100,000 open positions on PostgreSQL.
 
     .venv/bin/python bench/bench_liquidation.py        (or `make bench`)
 
-Creates a scratch database (dropped afterwards), migrates it, bulk-inserts BENCH_USERS users
-(books, grant and margin ledger rows) and BENCH_POSITIONS positions (half long, half short,
-mmr 0, entry 100, margin 100): long liquidation prices spread over [65, 90), short ones over
-[110, 135). Then times, in this Django process calling the services directly:
+Seeds a template database once (``liquidation_seed.py``: BENCH_USERS users, BENCH_POSITIONS
+positions, then VACUUM ANALYZE), then for each of BENCH_REPEATS runs and each mode takes a fresh
+copy of it (``CREATE DATABASE ... TEMPLATE``) and times a tick at 85 that liquidates 10%:
 
-* a tick at 85 that liquidates 10% of the positions (all committed, every position_liquidated
-  and portfolio_update stored and published to the Redis channel layer on commit);
-* a tick at 95 that liquidates none (median of 50 runs), and the EXPLAIN of the crossed query;
+* ``fanout`` -- the production path: a real Celery worker (BENCH_WORKERS prefork processes) on
+  the copy; the tick is sent through the Redis broker as ``trading.liquidate_on_tick``, whose task
+  splits the candidates into lanes and hands the others to ``trading.liquidate_lane`` tasks.
+  Timed from the send until a Redis pub/sub subscriber of the users' groups has received every
+  ``position_liquidated`` and ``portfolio_update`` the tick stored: all committed, all published.
+* ``inline`` -- one process: this process calls the engine directly with one lane (what a single
+  worker process does), timed until it returns (all committed and published).
 
-with the busy tick's CPU time in this process and the part in Python's garbage collector; then
-runs ``manage.py reconcile`` on the books it left (the bench fails on any breach).
+The first copy also times a tick at 95 that liquidates none (median of 50) and prints the
+EXPLAIN of the crossed query. Every copy then runs ``manage.py reconcile`` (any breach fails the
+bench) and is dropped. CPU figures: this process (inline) or the worker's processes (fanout), and
+the whole PostgreSQL server (read from /proc).
 
-Knobs: BENCH_POSITIONS (100000), BENCH_USERS (20000), POSITION_LIQUIDATION_BATCH (500),
-BENCH_PG_ADMIN_URL, BENCH_REDIS_URL (redis://127.0.0.1:6379/9), BENCH_PROFILE=1 (cProfile of
-the busy tick; it inflates per-call costs, ``py-spy record --idle -s`` is the truer picture).
+Knobs: BENCH_POSITIONS (100000), BENCH_USERS (20000), BENCH_REPEATS (3), BENCH_MODES
+("fanout,inline"), BENCH_WORKERS (2), BENCH_CHECKPOINT=1 (CHECKPOINT before each busy tick:
+every page it touches then writes a full-page image to the WAL, the worst case after a
+checkpoint), POSITION_LIQUIDATION_BATCH, POSITION_LIQUIDATION_LANES, BENCH_PG_ADMIN_URL,
+BENCH_REDIS_URL (redis://127.0.0.1:6379/9).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
 import subprocess
@@ -30,149 +38,102 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))
 USERS = int(os.environ.get("BENCH_USERS", "20000"))
+REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
+MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "fanout,inline").split(",") if m.strip()]
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
 
 
-def main() -> None:
-    """Create the scratch database, run the measurement in a child process, drop the database."""
-    import psycopg
+def database_url(name: str) -> str:
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
 
-    name = f"solpaper_bench_liq_{uuid.uuid4().hex[:8]}"
-    database_url = f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+def child_env(name: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings.dev",
         DEBUG="0",
-        DATABASE_URL=database_url,
+        DATABASE_URL=database_url(name),
         REDIS_URL=REDIS_URL,
         CACHE_KEY_PREFIX=name,
         CHANNEL_LAYER_PREFIX=name,
         LOG_LEVEL="WARNING",
         INPROCESS_JOBS="0",
         PYTHONPATH=str(ROOT),
+        BENCH_DB=name,
     )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-        subprocess.run([sys.executable, __file__, "--child"], cwd=ROOT, env=env, check=True)
-    finally:
+    env.update(extra)
+    return env
+
+
+def cpu_reference() -> float:
+    """Seconds of CPU for 10 million Python additions: this machine's speed at this moment (a
+    shared 2-core VM varies by 1.5x or more over an hour), to compare runs made at different times."""
+    started, total = time.process_time(), 0
+    for i in range(10_000_000):
+        total += i
+    return time.process_time() - started
+
+
+def main() -> None:
+    import psycopg
+
+    template = f"solpaper_bench_liq_{uuid.uuid4().hex[:8]}"
+    copies: list[str] = []
+
+    def admin(sql: str) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(sql)
 
-
-def _seed() -> None:
-    from decimal import Decimal as D
-
-    from django.db import transaction
-
-    from accounts.models import User
-    from portfolio.models import (
-        Balance,
-        Epoch,
-        LedgerAccount,
-        LedgerEntry,
-        LedgerTransaction,
-        SpotHolding,
-    )
-    from portfolio.services import system_account_get
-    from trading.models import Position, PositionEvent
-
-    per_user = POSITIONS // USERS
-    margin = D(100)
-    grants = system_account_get(code="grants")
-    for code in ("house", "fees", "insurance"):
-        system_account_get(code=code)
-    with transaction.atomic():
-        users = User.objects.bulk_create(
-            [User(username=f"bench{i}", address=f"bench{i}") for i in range(USERS)], batch_size=5000
-        )
-        accounts = LedgerAccount.objects.bulk_create(
-            [LedgerAccount(kind="user", code=f"user:{u.pk}", user=u) for u in users], batch_size=5000
-        )
-        SpotHolding.objects.bulk_create([SpotHolding(account=a) for a in accounts], batch_size=5000)
-        Epoch.objects.bulk_create(
-            [Epoch(account=a, number=1, starting_equity=D(10000)) for a in accounts], batch_size=5000
-        )
-        locked = margin * per_user
-        Balance.objects.bulk_create(
-            [Balance(account=a, asset="USD", total=D(10000), locked=locked) for a in accounts]
-            + [Balance(account=a, asset="SOL") for a in accounts],
-            batch_size=5000,
-        )
-        Balance.objects.filter(account=grants, asset="USD", shard=0).update(total=-D(10000) * USERS)
-        txns = LedgerTransaction.objects.bulk_create(
-            [LedgerTransaction(reason="grant", reference_type="epoch", reference_id="1") for _ in accounts],
-            batch_size=5000,
-        )
-        entries = []
-        for account, txn in zip(accounts, txns, strict=True):
-            entries += [
-                LedgerEntry(txn=txn, account=account, asset="USD", amount=D(10000)),
-                LedgerEntry(txn=txn, account=grants, asset="USD", amount=-D(10000)),
-            ]
-        LedgerEntry.objects.bulk_create(entries, batch_size=10000)
-
-        positions, events = [], []
-        margin_txns = LedgerTransaction.objects.bulk_create(
-            [LedgerTransaction(reason="margin", reference_type="position") for _ in range(POSITIONS)],
-            batch_size=5000,
-        )
-        for i in range(POSITIONS):
-            account = accounts[i % USERS]
-            side = "long" if i % 2 == 0 else "short"
-            step = D(i // 2 % 2500) / 100  # 0.00 .. 24.99
-            liq = D(65) + step if side == "long" else D(110) + step
-            qty = (margin / abs(D(100) - liq)).quantize(D("0.000000001"))
-            position = Position(
-                id=uuid.uuid4(),
-                user_id=account.user_id,
-                account=account,
-                client_order_id=f"b{i}",
-                request_hash="bench",
-                side=side,
-                leverage=(qty * 100 / margin).quantize(D("0.01")),
-                mmr=D(0),
-                entry_price=D(100),
-                index_price=D(100),
-                qty=qty,
-                margin=margin,
-                initial_qty=qty,
-                initial_margin=margin,
-                liquidation_price=liq,
+    reference = cpu_reference()
+    admin(f'CREATE DATABASE "{template}"')
+    results: dict[str, list[dict]] = {mode: [] for mode in MODES}
+    try:
+        env = child_env(template)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
+        print(f"seeded {POSITIONS} open positions for {USERS} users in {time.perf_counter() - started:.1f} s")
+        for run in range(REPEATS):
+            for mode in MODES:
+                name = f"{template}_{mode}{run}"
+                admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                copies.append(name)
+                out = subprocess.run(
+                    [sys.executable, __file__, f"--{mode}", "--quiet" if run == 0 and mode == MODES[0] else "--busy"],
+                    cwd=ROOT,
+                    env=child_env(name),
+                    check=True,
+                    stdout=subprocess.PIPE,
+                    text=True,
+                ).stdout
+                for line in out.splitlines():
+                    if line.startswith("RESULT "):
+                        results[mode].append(json.loads(line[7:]))
+                    else:
+                        print(line)
+                admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                copies.remove(name)
+    finally:
+        for name in [*copies, template]:
+            admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    print(f"CPU reference (10M Python additions): {reference:.2f} s before the runs, {cpu_reference():.2f} s after")
+    for mode, runs in results.items():
+        if runs:
+            walls = [r["wall"] for r in runs]
+            print(
+                f"{mode}: tick that liquidates 10% -- median {statistics.median(walls):.2f} s over {len(runs)} runs "
+                f"(min {min(walls):.2f}, max {max(walls):.2f}): " + ", ".join(f"{w:.2f}" for w in walls)
             )
-            positions.append(position)
-            margin_txns[i].reference_id = str(position.id)
-            events.append(
-                PositionEvent(
-                    position=position,
-                    kind="open",
-                    qty=qty,
-                    price=D(100),
-                    index_price=D(100),
-                    margin=margin,
-                    liquidation_price=liq,
-                    ledger_txn=margin_txns[i],
-                )  # fmt: skip
-            )
-        Position.objects.bulk_create(positions, batch_size=5000)
-        LedgerTransaction.objects.bulk_update(margin_txns, ["reference_id"], batch_size=5000)
-        entries = []  # each open's margin lock: free -> locked (what reconcile checks)
-        for i, txn in enumerate(margin_txns):
-            account = accounts[i % USERS]
-            entries += [
-                LedgerEntry(txn=txn, account=account, asset="USD", amount=-margin),
-                LedgerEntry(txn=txn, account=account, asset="USD", amount=margin, bucket="locked"),
-            ]
-        LedgerEntry.objects.bulk_create(entries, batch_size=10000)
-        PositionEvent.objects.bulk_create(events, batch_size=5000)
-    from django.db import connection
 
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+
+# --- measurement (child processes, inside django.setup()) -----------------------------------
 
 
 def _set_price(price) -> None:
@@ -187,49 +148,41 @@ def _set_price(price) -> None:
     cache.set(LATEST_PRICE_KEY, record, timeout=300)
 
 
-def _gc_timer():
-    """Start timing Python's cyclic garbage collector; the returned function stops it and
-    answers the seconds spent collecting (a full collection walks every live object)."""
-    import gc
-
-    spent, started = [0.0], [0.0]
-
-    def callback(phase: str, _info: dict) -> None:
-        if phase == "start":
-            started[0] = time.perf_counter()
-        else:
-            spent[0] += time.perf_counter() - started[0]
-
-    gc.callbacks.append(callback)
-
-    def stop() -> float:
-        gc.callbacks.remove(callback)
-        return spent[0]
-
-    return stop
+def _cpu_seconds(pids) -> float:
+    """User + system CPU of processes (from /proc; 0 for any that is gone)."""
+    total = 0
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
-def child() -> None:
-    import gc
+def _postgres_cpu() -> float:
+    """CPU of the whole PostgreSQL server (this bench has it to itself): the postmaster's live
+    children plus what its exited children used (``cutime``/``cstime``), so backends that a
+    worker closes and reopens during the tick still count."""
+    from django.db import connection
 
-    import django
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
+    exited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
+    return exited + _cpu_seconds(int(pid) for pid in children)
 
-    django.setup()
+
+def _quiet_ticks() -> None:
     from datetime import datetime, timezone
     from decimal import Decimal as D
 
-    from django.conf import settings
-
-    from realtime.models import UserEvent
-    from trading.models import Position, PositionStatus
+    from trading.models import Position
     from trading.services.liquidation import liquidation_run
-
-    started = time.perf_counter()
-    _seed()
-    # The seeding's model instances are reference cycles: collect them now, or every full
-    # collection during the tick walks ~300,000 dead objects (a cost of the bench, not the engine).
-    gc.collect()
-    print(f"seeded {POSITIONS} open positions for {USERS} users in {time.perf_counter() - started:.1f} s")
 
     _set_price(D(95))
     quiet = []
@@ -237,7 +190,7 @@ def child() -> None:
         t0 = time.perf_counter()
         report = liquidation_run(price=D(95), computed_at=datetime.now(timezone.utc))
         quiet.append((time.perf_counter() - t0) * 1000)
-        assert report.liquidated == [] and report.skipped is None
+        assert report.liquidated == [] and report.skipped is None and report.dispatched == 0
     print(
         f"tick that liquidates none (P=95): median {statistics.median(quiet):.2f} ms, "
         f"p95 {sorted(quiet)[int(len(quiet) * 0.95) - 1]:.2f} ms, max {max(quiet):.2f} ms (50 runs)"
@@ -246,39 +199,212 @@ def child() -> None:
         query = Position.objects.filter(status="open", side="long", liquidation_price__gte=price).values("id")
         print(f"EXPLAIN long leg at P={price}:", " | ".join(query.explain().splitlines()[:2]))
 
-    _set_price(D(85))
-    events_before = UserEvent.objects.count()
-    profiler = None
-    if os.environ.get("BENCH_PROFILE"):
-        import cProfile
 
-        profiler = cProfile.Profile()
-        profiler.enable()
-    gc_time = _gc_timer()
-    t0, cpu0 = time.perf_counter(), time.process_time()
-    report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))
-    cpu = time.process_time() - cpu0
-    gc_time = gc_time()
-    if profiler is not None:
-        profiler.disable()
-        profiler.print_stats(sort="cumulative")
-    elapsed = time.perf_counter() - t0
-    stored = UserEvent.objects.count() - events_before
-    left = Position.objects.filter(status=PositionStatus.OPEN).count()
-    print(
-        f"tick that liquidates 10% (P=85): {len(report.liquidated)} of {report.candidates} candidates in "
-        f"{elapsed:.2f} s ({elapsed / max(1, len(report.liquidated)) * 1e6:.0f} us each; batch "
-        f"{settings.POSITION_LIQUIDATION_BATCH}); {stored} user events stored and published; {left} still open; "
-        f"this process's CPU {cpu:.2f} s ({gc_time * 1000:.0f} ms in Python's garbage collector)"
-    )
+def _lanes_expected(price) -> list[int]:
+    from django.conf import settings
 
+    from trading.services.liquidation import liquidation_candidate_rows
+    from trading.services.liquidation_lanes import lanes_split
+
+    rows = liquidation_candidate_rows(price=price)
+    size = settings.POSITION_LIQUIDATION_BATCH
+    wanted = max(1, min(settings.POSITION_LIQUIDATION_LANES, -(-len(rows) // size)))
+    return [len(lane) for lane in lanes_split(rows, lanes=wanted, shards=settings.LEDGER_SYSTEM_SHARDS)]
+
+
+def _checkpoint_if_asked() -> None:
+    if os.environ.get("BENCH_CHECKPOINT") == "1":
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("CHECKPOINT")
+
+
+def _wal_lsn() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_lsn()")
+        return cursor.fetchone()[0]
+
+
+def _wal_since(lsn: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [lsn])
+        return int(cursor.fetchone()[0])
+
+
+def _finish(*, mode: str, wall: float, liquidated: int, events: int, cpu: dict, wal: int, extra: str) -> None:
+    from django.conf import settings
     from django.core.management import call_command
 
-    call_command("reconcile")  # exits 1 (and fails the bench) on any breach of the books
+    from trading.models import Position, PositionStatus
+
+    left = Position.objects.filter(status=PositionStatus.OPEN).count()
+    print(
+        f"[{mode}] tick that liquidates 10% (P=85): {liquidated} liquidated in {wall:.2f} s "
+        f"({wall / max(1, liquidated) * 1e6:.0f} us each; batch {settings.POSITION_LIQUIDATION_BATCH}{extra}); "
+        f"{events} user events stored and published; {left} still open; CPU "
+        + ", ".join(f"{k} {v:.2f} s" for k, v in cpu.items())
+        + f"; WAL {wal / 1e6:.1f} MB"
+    )
+    sys.stdout.flush()
+    call_command("reconcile", stdout=open(os.devnull, "w"))  # exits 1 (and fails the bench) on any breach
+    print("RESULT " + json.dumps({"wall": wall, "liquidated": liquidated, "events": events, "cpu": cpu, "wal": wal}))
+
+
+def inline(quiet: bool) -> None:
+    import gc
+    from datetime import datetime, timezone
+    from decimal import Decimal as D
+
+    from django.conf import settings
+
+    from realtime.models import UserEvent
+    from trading.services.liquidation import liquidation_run
+
+    settings.POSITION_LIQUIDATION_LANES = 1
+    gc.collect()
+    if quiet:
+        _quiet_ticks()
+    _set_price(D(85))
+    events_before = UserEvent.objects.count()
+    _checkpoint_if_asked()
+    lsn = _wal_lsn()
+    cpu0, pg0 = time.process_time(), _postgres_cpu()
+    t0 = time.perf_counter()
+    report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))
+    wall = time.perf_counter() - t0
+    cpu = {"this process": time.process_time() - cpu0, "PostgreSQL server": _postgres_cpu() - pg0}
+    assert report.lanes == 1 and report.dispatched == 0, report
+    _finish(
+        mode="inline",
+        wall=wall,
+        liquidated=len(report.liquidated),
+        events=UserEvent.objects.count() - events_before,
+        cpu=cpu,
+        wal=_wal_since(lsn),
+        extra="; one lane",
+    )
+
+
+def fanout(quiet: bool) -> None:
+    import threading
+    from datetime import datetime, timezone
+    from decimal import Decimal as D
+
+    import redis
+    from celery import Celery
+    from django.conf import settings
+
+    from realtime.models import UserEvent
+    from trading.models import Position, PositionStatus
+
+    if quiet:
+        _quiet_ticks()
+    name = os.environ["BENCH_DB"]
+    redis.Redis.from_url(REDIS_URL).delete("celery")  # the bench's broker db: no task left from an earlier run
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--concurrency", str(WORKERS), "--pool", "prefork"]
+        + ["-l", os.environ.get("BENCH_WORKER_LOG", "WARNING")]
+        + "--without-gossip --without-mingle --without-heartbeat".split()
+        + ["-n", f"{name}@%h"],
+        cwd=ROOT,
+        env=child_env(name),
+        start_new_session=True,
+    )
+    broker = Celery("bench-sender", broker=REDIS_URL)
+    received = {"count": 0, "last": 0.0}
+    stop = threading.Event()
+    try:
+        children = _wait_children(worker, WORKERS)
+        _set_price(D(95))
+        for _ in range(4 * WORKERS):  # warm every pool process: imports, DB and Redis connections
+            broker.send_task("trading.liquidate_on_tick", args=(str(D(95)), datetime.now(timezone.utc).isoformat()))
+        time.sleep(2)
+
+        client = redis.Redis.from_url(REDIS_URL)
+        pubsub = client.pubsub(ignore_subscribe_messages=True)
+        pubsub.psubscribe(f"{name}__group__user.*")
+
+        def listen() -> None:
+            while not stop.is_set():
+                message = pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    received["count"] += 1
+                    received["last"] = time.perf_counter()
+
+        listener = threading.Thread(target=listen, daemon=True)
+        listener.start()
+        time.sleep(0.2)
+        _set_price(D(85))
+        lanes = _lanes_expected(D(85))
+        events_before = UserEvent.objects.count()
+        _checkpoint_if_asked()
+        lsn = _wal_lsn()
+        cpu0, pg0 = _cpu_seconds(children), _postgres_cpu()
+        crossed = Position.objects.filter(status=PositionStatus.OPEN, side="long", liquidation_price__gte=85)
+        t0 = time.perf_counter()
+        broker.send_task("trading.liquidate_on_tick", args=(str(D(85)), datetime.now(timezone.utc).isoformat()))
+        deadline = t0 + 120
+        while crossed.exists():  # every batch committed
+            assert time.perf_counter() < deadline and worker.poll() is None, "the worker did not liquidate in time"
+            time.sleep(0.02)
+        stored = UserEvent.objects.count() - events_before
+        while received["count"] < stored:  # every event of those batches published
+            assert time.perf_counter() < deadline, f"published {received['count']} of {stored}"
+            time.sleep(0.005)
+        wall = received["last"] - t0
+        cpu = {
+            f"worker ({WORKERS} processes)": _cpu_seconds(children) - cpu0,
+            "PostgreSQL server": _postgres_cpu() - pg0,
+        }
+        liquidated = Position.objects.filter(status=PositionStatus.LIQUIDATED).count()
+        _finish(
+            mode="fanout",
+            wall=wall,
+            liquidated=liquidated,
+            events=stored,
+            cpu=cpu,
+            wal=_wal_since(lsn),
+            extra=f"; lanes {'+'.join(map(str, lanes))} of POSITION_LIQUIDATION_LANES="
+            f"{settings.POSITION_LIQUIDATION_LANES}",
+        )
+        assert received["count"] == stored, (received["count"], stored)
+    finally:
+        stop.set()
+        os.killpg(worker.pid, 15)
+        worker.wait(timeout=30)
+
+
+def _wait_children(worker: subprocess.Popen, count: int) -> list[int]:
+    deadline = time.monotonic() + 60
+    while True:
+        assert worker.poll() is None, "the celery worker exited"
+        try:
+            pids = [int(p) for p in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
+        except FileNotFoundError:
+            pids = []
+        if len(pids) >= count:
+            return pids
+        assert time.monotonic() < deadline, "the celery worker did not start its pool"
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
-    if "--child" in sys.argv:
-        child()
+    if "--seed" in sys.argv or "--inline" in sys.argv or "--fanout" in sys.argv:
+        import django
+
+        django.setup()
+        if "--seed" in sys.argv:
+            from liquidation_seed import seed
+
+            seed(positions=POSITIONS, users=USERS)
+        elif "--inline" in sys.argv:
+            inline("--quiet" in sys.argv)
+        else:
+            fanout("--quiet" in sys.argv)
     else:
         main()

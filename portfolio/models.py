@@ -64,7 +64,7 @@ class Balance(models.Model):
     (``grants`` is, by construction) but never lock.
     """
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balances")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balances", db_index=False)
     asset = models.CharField(max_length=8, choices=Asset.choices)
     shard = models.PositiveSmallIntegerField(default=0)
     total = models.DecimalField(**MONEY, default=0)
@@ -108,13 +108,16 @@ class LedgerTransaction(models.Model):
     reference_type = models.CharField(max_length=24, blank=True, default="")
     reference_id = models.CharField(max_length=64, blank=True, default="")
     memo = models.CharField(max_length=255, blank=True, default="")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    created_by = models.ForeignKey(  # indexed only where set (admin postings): see Meta
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["reference_type", "reference_id"], name="ledger_txn_reference")]
+        indexes = [
+            models.Index(fields=["reference_type", "reference_id"], name="ledger_txn_reference"),
+            models.Index(fields=["created_by"], name="ledger_txn_created_by", condition=Q(created_by__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"txn {self.pk} {self.reason}"
@@ -124,7 +127,8 @@ class LedgerEntry(models.Model):
     """Append-only: never updated, never deleted."""
 
     txn = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries")
+    # db_index=False: ledger_entry_account_time leads with account (one index fewer per entry).
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
     asset = models.CharField(max_length=8, choices=Asset.choices)
     bucket = models.CharField(max_length=8, choices=Bucket.choices, default=Bucket.FREE)
     amount = models.DecimalField(**MONEY)
@@ -172,7 +176,7 @@ class SpotHolding(models.Model):
 class Epoch(models.Model):
     """A period of an account between resets; history and returns are per epoch."""
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="epochs")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="epochs", db_index=False)
     number = models.PositiveIntegerField()
     starting_equity = models.DecimalField(**MONEY)
     started_at = models.DateTimeField(default=timezone.now)
@@ -192,7 +196,7 @@ class Epoch(models.Model):
 class EquitySnapshot(models.Model):
     """Equity of one account at one time (periodic task, and at reset)."""
 
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="snapshots")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="snapshots", db_index=False)
     epoch = models.PositiveIntegerField()
     taken_at = models.DateTimeField(default=timezone.now)
     equity = models.DecimalField(**MONEY)

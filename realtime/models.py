@@ -21,7 +21,8 @@ class UserEventCounter(models.Model):
 
 
 class UserEvent(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # db_index=False: UNIQUE(user, seq) leads with user.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.BigIntegerField()
     type = models.CharField(max_length=40)
     payload = models.JSONField(help_text="The event exactly as sent: {type, seq, ts, data}")

@@ -29,6 +29,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
+from config.pgarray import num_array, text_array
 from realtime.groups import user_group
 
 logger = logging.getLogger("realtime.publish")
@@ -38,12 +39,19 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def jsonable(value: Any) -> Any:
-    """Decimals and UUIDs as strings, datetimes as RFC 3339 UTC: safe for JSON and msgpack."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
+    """Decimals and UUIDs as strings, datetimes as RFC 3339 UTC: safe for JSON and msgpack.
+    Plain values (the payload builders' strings and numbers) are taken as they are, unvisited."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {(k if type(k) is str else str(k)): (v if type(v) in _PLAIN else jsonable(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
+        return [v if type(v) in _PLAIN else jsonable(v) for v in value]
     if isinstance(value, datetime):
         return _iso(value)
     if isinstance(value, (Decimal, uuid.UUID)):
@@ -149,7 +157,7 @@ def _bump_counters(counts: Counter) -> dict[int, int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             source = "SELECT * FROM unnest(%s::bigint[], %s::bigint[]) ORDER BY 1"
-            cursor.execute(upsert.format(source=source), [users, [counts[u] for u in users]])
+            cursor.execute(upsert.format(source=source), [num_array(users), num_array(counts[u] for u in users)])
             last.update(cursor.fetchall())
         else:  # SQLite (embedded mode): multi-row VALUES, in chunks under its variable limit
             for start in range(0, len(users), 400):
@@ -181,9 +189,9 @@ def _store_events(rows: list[tuple[int, int, str, dict[str, Any], str]]) -> None
             "JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)",
             [
                 now,
-                [user_id for user_id, _s, _t, _p, _x in rows],
-                [seq for _u, seq, _t, _p, _x in rows],
-                [event_type for _u, _s, event_type, _p, _x in rows],
+                num_array([user_id for user_id, _s, _t, _p, _x in rows]),
+                num_array([seq for _u, seq, _t, _p, _x in rows]),
+                text_array([event_type for _u, _s, event_type, _p, _x in rows]),
                 "[" + ",".join(text for _u, _s, _t, _p, text in rows) + "]",
             ],
         )
@@ -206,7 +214,8 @@ def publish_many(outgoing: list[tuple[str, dict[str, Any], str]]) -> int:
             return 0
 
         async def send_all() -> list:
-            messages = [(group, {"type": "relay", "event": payload, "text": text}) for group, payload, text in outgoing]
+            # The consumers relay ``text`` as it is; the payload dict is not sent again beside it.
+            messages = [(group, {"type": "relay", "text": text}) for group, _payload, text in outgoing]
             pipelined = await _pubsub_pipeline(layer, messages)
             if pipelined is not None:
                 return pipelined

@@ -45,7 +45,8 @@ ORDER_TRANSITIONS: dict[str, set[str]] = {
 
 class Order(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
+    # db_index=False: the composite indexes below lead with user (one index fewer per write).
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
     client_order_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=16, choices=Symbol.choices)
     side = models.CharField(max_length=4, choices=Side.choices)
@@ -86,7 +87,7 @@ class Order(models.Model):
 class Fill(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fills")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fills", db_index=False)
     symbol = models.CharField(max_length=16, choices=Symbol.choices)
     side = models.CharField(max_length=4, choices=Side.choices)
     qty = models.DecimalField(**MONEY)
@@ -112,7 +113,7 @@ class Fill(models.Model):
 class OrderRejection(models.Model):
     """A business rejection, final for its ``client_order_id`` (replayed as the same error)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     client_order_id = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
     code = models.CharField(max_length=64)
@@ -164,8 +165,14 @@ class Position(models.Model):
     remainder (kept as last open when the position ends); the margin is locked in the ledger."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="positions")
-    account = models.ForeignKey("portfolio.LedgerAccount", on_delete=models.PROTECT, related_name="positions")
+    # db_index=False: the composite indexes below lead with user / account (a liquidation
+    # rewrites every index of the row: two fewer).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="positions", db_index=False
+    )
+    account = models.ForeignKey(
+        "portfolio.LedgerAccount", on_delete=models.PROTECT, related_name="positions", db_index=False
+    )
     client_order_id = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
     symbol = models.CharField(max_length=16, choices=PerpSymbol.choices, default=PerpSymbol.SOL_PERP)
@@ -206,10 +213,14 @@ class Position(models.Model):
             ),
         ]
         indexes = [
-            # The engine's crossed-positions query: long liq >= P, short liq <= P (range on the last column).
-            models.Index(fields=["status", "side", "liquidation_price"], name="position_status_side_liq"),
+            # The engine's crossed-positions query: long liq >= P, short liq <= P (range on the last
+            # column). Partial (open rows only), like the per-account one: an ended position leaves
+            # both, so a liquidation or close writes two index entries fewer.
+            models.Index(
+                fields=["side", "liquidation_price"], name="position_open_side_liq", condition=Q(status="open")
+            ),
             models.Index(fields=["user", "status", "opened_at"], name="position_user_status_opened"),
-            models.Index(fields=["account", "status"], name="position_account_status"),
+            models.Index(fields=["account"], name="position_open_account", condition=Q(status="open")),
         ]
 
     def __str__(self) -> str:
@@ -256,7 +267,7 @@ class PositionEvent(models.Model):
 class PositionRejection(models.Model):
     """A business rejection of a position open, final for its ``client_order_id``."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     client_order_id = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
     code = models.CharField(max_length=64)

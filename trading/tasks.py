@@ -9,7 +9,7 @@ from celery import shared_task
 
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
-from trading.services.liquidation import liquidation_run
+from trading.services.liquidation import liquidation_lane_run, liquidation_run
 
 
 @shared_task(name="trading.liquidate_on_tick", ignore_result=True, acks_late=True)
@@ -18,6 +18,13 @@ def liquidate_on_tick(price: str, computed_at: str) -> int:
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     report = liquidation_run(price=Decimal(price), computed_at=tick_time)
     return len(report.liquidated)
+
+
+@shared_task(name="trading.liquidate_lane", ignore_result=True, acks_late=True)
+def liquidate_lane(ids: list[str], price: str, computed_at: str) -> int:
+    """One lane of a tick (``liquidation_run`` fans out big ticks): same checks, same batches."""
+    tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    return len(liquidation_lane_run(ids=ids, price=Decimal(price), computed_at=tick_time))
 
 
 @shared_task(name="trading.liquidation_sweep", ignore_result=True)

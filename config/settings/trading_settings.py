@@ -34,6 +34,10 @@ POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAG
 # Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).
 POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 2000)
 POSITION_SWEEP_SECONDS = env_int(ENV, "POSITION_SWEEP_SECONDS", 5)
+# A tick with more candidates than one batch is split into up to this many lanes that share no
+# locked row; the first runs in the tick's task, the others as trading.liquidate_lane tasks on
+# other worker processes (real stack only). Match the worker processes (CELERY_CONCURRENCY).
+POSITION_LIQUIDATION_LANES = env_int(ENV, "POSITION_LIQUIDATION_LANES", 2)
 # In the real stack the tick receiver enqueues trading.liquidate_on_tick; set 0 to run it inline.
 POSITION_ENGINE_ASYNC = env_bool(ENV, "POSITION_ENGINE_ASYNC", True)
 

@@ -8,7 +8,7 @@ a negative free balance, and appends the entries -- all inside the caller's tran
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, namedtuple
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from config.pgarray import num_array, text_array
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerTransaction
 from portfolio.money import dec_str
@@ -160,7 +161,7 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
                 deltas[key][1] += leg.amount
     now = timezone.now()
     if connection.vendor == "postgresql":
-        rows = balance_lock(keys=keys)
+        rows = _sql_lock({(account.pk, asset, shard): account for account, asset, shard in keys}, light=True)
         _check(rows, deltas)
         _sql_apply(rows, deltas, now)
         txn_ids = _sql_insert_transactions([posting for posting, _legs in cleaned], created_by, now)
@@ -227,19 +228,25 @@ def _check(rows, deltas: dict[tuple[int, str, int], list[Decimal]]) -> None:
 # --- PostgreSQL: one statement per step, values as arrays through unnest -----------------------
 
 
-def _array(values) -> str:
-    """A PostgreSQL array literal of ints or Decimals, sent as ONE text parameter (cast in the SQL):
-    psycopg adapts a list element by element in Python, 1-2 us each. Only for numbers (never need
-    quoting); text columns stay psycopg-adapted lists."""
-    return "{" + ",".join(map(str, values)) + "}"
+class LockedBalance(namedtuple("LockedBalance", "id account_id asset shard total locked allow_negative")):
+    """A locked balance row as ``ledger_post_many`` reads it: plain values, no model instance."""
+
+    @property
+    def free(self) -> Decimal:
+        return self.total - self.locked
 
 
-def _sql_lock(wanted: dict[tuple[int, str, int], LedgerAccount]) -> dict[tuple[int, str, int], Balance]:
+def _sql_lock(wanted: dict[tuple[int, str, int], LedgerAccount], *, light: bool = False) -> dict:
     """``balance_lock`` on PostgreSQL: one statement whatever the number of rows. ``updated_at``
-    is left deferred (never read from a locked row; parsing it costs more than the rest)."""
+    is left deferred (never read from a locked row; parsing it costs more than the rest).
+    ``light``: ``LockedBalance`` tuples instead of ``Balance`` instances (the batch path)."""
     table = Balance._meta.db_table
-    fields = [f.attname for f in Balance._meta.concrete_fields if f.attname != "updated_at"]
-    columns = [_array(a for a, _s, _h in wanted), [s for _a, s, _h in wanted], _array(h for _a, _s, h in wanted)]
+    fields = list(LockedBalance._fields)
+    columns = [
+        num_array(a for a, _s, _h in wanted),
+        text_array(s for _a, s, _h in wanted),
+        num_array(h for _a, _s, h in wanted),
+    ]
     select = (
         f"SELECT {', '.join('b.' + name for name in fields)} FROM {table} b "
         "JOIN unnest(%s::bigint[], %s::text[], %s::int[]) AS k(account_id, asset, shard) "
@@ -248,8 +255,11 @@ def _sql_lock(wanted: dict[tuple[int, str, int], LedgerAccount]) -> dict[tuple[i
     )
     connection = transaction.get_connection()
 
-    def fetch() -> dict[tuple[int, str, int], Balance]:
-        rows = (Balance.from_db(connection.alias, fields, values) for values in cursor.fetchall())
+    def fetch() -> dict:
+        if light:
+            rows = map(LockedBalance._make, cursor.fetchall())
+        else:
+            rows = (Balance.from_db(connection.alias, fields, values) for values in cursor.fetchall())
         return {(b.account_id, b.asset, b.shard): b for b in rows}
 
     with connection.cursor() as cursor:
@@ -287,7 +297,7 @@ def _sql_apply(rows: dict[tuple[int, str, int], Balance], deltas: dict, now) -> 
             f"UPDATE {Balance._meta.db_table} AS b "
             "SET total = b.total + d.total, locked = b.locked + d.locked, updated_at = %s "
             "FROM unnest(%s::bigint[], %s::numeric[], %s::numeric[]) AS d(id, total, locked) WHERE b.id = d.id",
-            [now, _array(ids), _array(totals), _array(locks)],
+            [now, num_array(ids), num_array(totals), num_array(locks)],
         )
 
 
@@ -307,10 +317,10 @@ def _sql_insert_transactions(postings: list[Posting], created_by, now) -> list[i
             "SELECT id, reason, reference_type, reference_id, memo, %s, %s FROM src) "
             "SELECT id FROM src ORDER BY ord",
             [
-                [p.reason for p in postings],
-                [p.reference_type for p in postings],
-                [str(p.reference_id) for p in postings],
-                [p.memo[:255] for p in postings],
+                text_array([p.reason for p in postings]),
+                text_array([p.reference_type for p in postings]),
+                text_array([str(p.reference_id) for p in postings]),
+                text_array([p.memo[:255] for p in postings]),
                 getattr(created_by, "pk", created_by),
                 now,
             ],
@@ -327,7 +337,14 @@ def _sql_insert_entries(entries: list[tuple[int, int, str, str, Decimal]], now) 
             "SELECT e.txn_id, e.account_id, e.asset, e.bucket, e.amount, %s "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::numeric[]) "
             "AS e(txn_id, account_id, asset, bucket, amount)",
-            [now, _array(txn_ids), _array(account_ids), list(assets), list(buckets), _array(amounts)],
+            [
+                now,
+                num_array(txn_ids),
+                num_array(account_ids),
+                text_array(assets),
+                text_array(buckets),
+                num_array(amounts),
+            ],
         )
 
 

@@ -250,15 +250,15 @@ class PrivatePostgres:
             shutil.rmtree(self.dir, ignore_errors=True)
 
 
-# ``celery -A config worker --concurrency 1``: one prefork child, no cluster chatter.
+# ``celery -A config worker --pool prefork``: no cluster chatter; concurrency and log level per worker.
 WORKER_ARGS = [
-    *"worker --concurrency 1 --pool prefork -l WARNING".split(),
+    *"worker --pool prefork".split(),
     *"--without-gossip --without-mingle --without-heartbeat".split(),
 ]
 
 
 class CeleryWorker:
-    """``celery -A config worker --concurrency 1`` (prefork: one child) on the test database and
+    """``celery -A config worker --concurrency N`` (prefork; default one child) on the test database and
     the broker ``redis_url``; tasks really go through the broker (not eager).
 
     ``transport_options`` go to the Redis transport: ``visibility_timeout`` is how old a message a
@@ -266,8 +266,18 @@ class CeleryWorker:
     (default one hour); a worker scans for such messages when it starts and then every
     ``unacked_restore_interval`` x ``unacked_restore_throttle`` seconds (default 100)."""
 
-    def __init__(self, *, redis_url: str, transport_options: dict | None = None, **env: str) -> None:
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        transport_options: dict | None = None,
+        concurrency: int = 1,
+        loglevel: str = "WARNING",
+        **env: str,
+    ) -> None:
         self.redis_url = redis_url
+        self.concurrency = concurrency
+        self.loglevel = loglevel
         self.env = subprocess_env(
             DJANGO_SETTINGS_MODULE="config.settings.dev",
             DEBUG="0",
@@ -293,7 +303,14 @@ class CeleryWorker:
         )
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
-            [PYTHON, "-c", code, *WORKER_ARGS, "-n", f"proof-{free_port()}@%h"],
+            [
+                PYTHON,
+                "-c",
+                code,
+                *WORKER_ARGS,
+                *("--concurrency", str(self.concurrency), "-l", self.loglevel),
+                *("-n", f"proof-{free_port()}@%h"),
+            ],
             cwd=ROOT,
             env=self.env,
             stdout=self.log,
@@ -301,7 +318,7 @@ class CeleryWorker:
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
-        while not self.children():
+        while len(self.children()) < self.concurrency:
             assert self.proc.poll() is None, self.output()
             assert time.monotonic() < deadline, "celery worker did not start: " + self.output()
             time.sleep(0.2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -23,7 +24,7 @@ def _deliver(user, callbacks, count: int) -> list[dict]:
         await layer.group_add(user_group(user.id), channel)
         for callback in callbacks:
             await sync_to_async(callback)()
-        return [(await layer.receive(channel))["event"] for _ in range(count)]
+        return [json.loads((await layer.receive(channel))["text"]) for _ in range(count)]
 
     return async_to_sync(run)()
 

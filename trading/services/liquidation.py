@@ -3,9 +3,9 @@ price the tick crossed, at the tick's price (docs/positions.md).
 
 * Gate: never on a stale price. The tick's own ``computed_at`` must be within
   ``PRICE_STALE_SECONDS`` and ``price_get_latest()`` must answer (pricing is live).
-* Candidates: one indexed query on ``(status, side, liquidation_price)``: open longs with
-  ``liquidation_price >= P`` and open shorts with ``liquidation_price <= P`` (two index range
-  scans, never a scan of all positions).
+* Candidates: one query on the partial index ``(side, liquidation_price) WHERE status = 'open'``:
+  open longs with ``liquidation_price >= P`` and open shorts with ``liquidation_price <= P`` (two
+  index range scans, never a scan of all positions), in (user, id) order.
 * Each batch of up to ``POSITION_LIQUIDATION_BATCH`` candidates is one durable transaction
   of a fixed number of statements, whatever its size (PostgreSQL; docs/positions.md):
   lock the owners' USD balance rows (one statement, by id); transition the positions with ONE
@@ -19,6 +19,12 @@ price the tick crossed, at the tick's price (docs/positions.md).
   If a batch fails, its positions are retried one per transaction. SQLite (embedded mode)
   takes the same steps through the ORM (``_liquidate_batch_portable``). The batch itself lives in
   ``trading.services.liquidation_batch``.
+* Fan-out (real stack, PostgreSQL, more candidates than one batch): the candidates are split into
+  up to ``POSITION_LIQUIDATION_LANES`` lanes that share no locked row
+  (``trading.services.liquidation_lanes``); the tick's task runs the first lane and enqueues the
+  others as ``trading.liquidate_lane`` tasks, which other worker processes run at the same time.
+  A lane re-checks the price gate for the tick's time; whatever a lost lane leaves open, the next
+  tick or the sweep finds again.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from trading.models import (
     PositionStatus,
 )
 from trading.services.liquidation_batch import _liquidate_batch_portable, _liquidate_batch_sql
+from trading.services.liquidation_lanes import lanes_split
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -50,19 +57,28 @@ logger = logging.getLogger("trading.liquidation")
 class LiquidationReport:
     price: Decimal
     candidates: int = 0
-    liquidated: list[str] = field(default_factory=list)
+    liquidated: list[str] = field(default_factory=list)  # by this process (the first lane)
     skipped: str | None = None  # "price_stale" / "price_unavailable" when the gate refused
+    lanes: int = 0  # lanes the candidates were split into (1 = all here)
+    dispatched: int = 0  # candidates handed to other lanes (``trading.liquidate_lane`` tasks)
+
+
+def liquidation_candidate_rows(*, price: Decimal) -> list[tuple]:
+    """``(id, user_id)`` of crossed open positions: a UNION of the two range scans of the partial
+    index on open ``(side, liquidation_price)``. In (user, id) order, so a user's positions fall in
+    one batch (one ``portfolio_update`` per user, not one per batch it would be spread over)."""
+    open_long = Position.objects.filter(
+        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price
+    ).values_list("id", "user_id")
+    open_short = Position.objects.filter(
+        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price
+    ).values_list("id", "user_id")
+    return list(open_long.union(open_short, all=True).order_by("user_id", "id"))
 
 
 def liquidation_candidates(*, price: Decimal) -> list:
-    """Ids of crossed open positions, as a UNION of the two indexed range queries."""
-    open_long = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price
-    ).values_list("id", flat=True)
-    open_short = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price
-    ).values_list("id", flat=True)
-    return sorted(open_long.union(open_short, all=True))
+    """Ids of crossed open positions, in (user, id) order."""
+    return [position_id for position_id, _user_id in liquidation_candidate_rows(price=price)]
 
 
 def price_gate(*, computed_at: datetime, now: datetime | None = None) -> str | None:
@@ -86,17 +102,74 @@ def liquidation_run(*, price: Decimal, computed_at: datetime, now: datetime | No
     if report.skipped:
         logger.warning("liquidation skipped at %s: %s", price, report.skipped)
         return report
-    ids = liquidation_candidates(price=price)
-    report.candidates = len(ids)
+    rows = liquidation_candidate_rows(price=price)
+    report.candidates = len(rows)
+    lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS) if rows else []
+    report.lanes = len(lanes)
+    for lane in lanes[1:]:
+        if _lane_dispatch(ids=lane, price=price, computed_at=computed_at):
+            report.dispatched += len(lane)
+        else:  # no broker: this process does it too
+            lanes[0] += lane
+    if lanes:
+        report.liquidated = positions_liquidate_all(ids=lanes[0], price=price, computed_at=computed_at)
+    if report.liquidated or report.dispatched:
+        logger.info(
+            "liquidated %d of %d candidates at %s (%d handed to %d other lanes)",
+            len(report.liquidated),
+            len(rows),
+            price,
+            report.dispatched,
+            max(0, report.lanes - 1),
+        )
+    return report
+
+
+def positions_liquidate_all(*, ids: list, price: Decimal, computed_at: datetime | None) -> list[str]:
+    """``positions_liquidate`` in batches of ``POSITION_LIQUIDATION_BATCH``; one leaderboard
+    refresh for every account touched, queued once at the end."""
     size = max(1, settings.POSITION_LIQUIDATION_BATCH)
     touched: set[int] = set()
+    done: list[str] = []
     for start in range(0, len(ids), size):
         batch = ids[start : start + size]
-        report.liquidated += positions_liquidate(ids=batch, price=price, computed_at=computed_at, touched=touched)
-    leaderboard_touch_many_on_commit(account_ids=sorted(touched))  # one refresh task per tick, sent now
-    if report.liquidated:
-        logger.info("liquidated %d of %d candidates at %s", len(report.liquidated), len(ids), price)
-    return report
+        done += positions_liquidate(ids=batch, price=price, computed_at=computed_at, touched=touched)
+    leaderboard_touch_many_on_commit(account_ids=sorted(touched))  # one refresh task, sent now
+    return done
+
+
+def _lanes_wanted(candidates: int) -> int:
+    """How many lanes to split ``candidates`` into: 1 unless other worker processes can take
+    lanes (real broker, PostgreSQL) and there is more than one batch of work."""
+    lanes = settings.POSITION_LIQUIDATION_LANES
+    if lanes <= 1 or settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
+        return 1
+    if connection.vendor != "postgresql":
+        return 1
+    size = max(1, settings.POSITION_LIQUIDATION_BATCH)
+    return max(1, min(lanes, -(-candidates // size)))
+
+
+def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime) -> bool:
+    """Enqueue ``trading.liquidate_lane`` for ``ids``; False (logged) if the broker refused."""
+    from trading.tasks import liquidate_lane
+
+    try:
+        liquidate_lane.delay([str(i) for i in ids], str(price), computed_at.isoformat())
+        return True
+    except Exception:
+        logger.warning("could not enqueue a liquidation lane of %d positions; running it here", len(ids), exc_info=True)
+        return False
+
+
+def liquidation_lane_run(*, ids: list, price: Decimal, computed_at: datetime) -> list[str]:
+    """A lane handed over by a tick: the same gate (the tick's price must still be fresh), then
+    the batches. Returns the ids liquidated."""
+    skipped = price_gate(computed_at=computed_at)
+    if skipped:
+        logger.warning("liquidation lane of %d skipped at %s: %s", len(ids), price, skipped)
+        return []
+    return positions_liquidate_all(ids=ids, price=price, computed_at=computed_at)
 
 
 def positions_liquidate(

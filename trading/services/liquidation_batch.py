@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import F
 
+from config.pgarray import num_array
 from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, Balance, LedgerAccount, LedgerReason, SpotHolding
 from portfolio.positions import EMPTY, position_totals_get
@@ -53,7 +54,7 @@ def _liquidate_batch_sql(*, ids: list, price: Decimal, computed_at: datetime | N
         return []
     house, insurance = system_account_get(code="house"), system_account_get(code="insurance")
     with transaction.atomic(durable=True):
-        balance_lock(keys=[(account, Asset.USD, 0) for account in accounts.values()])
+        _owners_lock(account_ids=list(accounts))
         now = datetime.now(timezone.utc)
         crossed = _transition_crossed(ids=ids, price=price, now=now)
         if not crossed:
@@ -90,12 +91,6 @@ def _posting(p, plan, *, account: LedgerAccount, house: LedgerAccount, insurance
     )
 
 
-def _array(values) -> str:
-    """A PostgreSQL array literal of UUIDs, ints or Decimals (never need quoting), sent as ONE text
-    parameter cast in the SQL: psycopg adapts a list element by element in Python, 1-2 us each."""
-    return "{" + ",".join(map(str, values)) + "}"
-
-
 def _owners_get(*, ids: list) -> dict[int, LedgerAccount]:
     """The ledger accounts owning the still-open positions among ``ids`` (read before any lock;
     ``created_at`` left deferred)."""
@@ -104,10 +99,21 @@ def _owners_get(*, ids: list) -> dict[int, LedgerAccount]:
         cursor.execute(
             f"SELECT {', '.join(names)} FROM {LedgerAccount._meta.db_table} WHERE id IN (SELECT account_id "
             f"FROM {Position._meta.db_table} WHERE id = ANY(%s::uuid[]) AND status = ANY(%s))",
-            [_array(ids), _LIQUIDATABLE],
+            [num_array(ids), _LIQUIDATABLE],
         )
         accounts = [LedgerAccount.from_db(connection.alias, names, row) for row in cursor.fetchall()]
     return {account.pk: account for account in accounts}
+
+
+def _owners_lock(*, account_ids: list[int]) -> None:
+    """Lock the owners' USD balance rows first (the global lock order: balances, then positions),
+    in id order, in one statement; nothing is read back (the ledger locks and reads them again)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT b.id FROM {Balance._meta.db_table} b WHERE b.account_id = ANY(%s::bigint[]) "
+            "AND b.asset = %s AND b.shard = 0 ORDER BY b.id FOR UPDATE",
+            [num_array(account_ids), Asset.USD],
+        )
 
 
 def _transition_crossed(*, ids: list, price: Decimal, now: datetime) -> list[_Liquidated]:
@@ -126,7 +132,7 @@ def _transition_crossed(*, ids: list, price: Decimal, now: datetime) -> list[_Li
                 now,
                 now,
                 price,
-                _array(ids),
+                num_array(ids),
                 _LIQUIDATABLE,
                 PositionSide.LONG,
                 price,
@@ -134,7 +140,7 @@ def _transition_crossed(*, ids: list, price: Decimal, now: datetime) -> list[_Li
                 price,
             ],
         )
-        return sorted((_Liquidated(*row) for row in cursor.fetchall()), key=lambda p: p.id)
+        return sorted((_Liquidated(*row) for row in cursor.fetchall()), key=lambda p: p.id.int)
 
 
 def _history_insert(*, crossed, plans, txn_ids: list[int], price: Decimal, computed_at, now: datetime) -> None:
@@ -153,7 +159,7 @@ def _history_insert(*, crossed, plans, txn_ids: list[int], price: Decimal, compu
             "%s, e.ledger_txn_id, %s FROM unnest(%s::uuid[], %s::numeric[], %s::numeric[], %s::numeric[], "
             "%s::numeric[], %s::numeric[], %s::bigint[]) "
             "AS e(position_id, qty, margin, realized_pnl, insurance, liquidation_price, ledger_txn_id)",
-            [PositionEventKind.LIQUIDATION, price, price, computed_at, now, *map(_array, columns)],
+            [PositionEventKind.LIQUIDATION, price, price, computed_at, now, *map(num_array, columns)],
         )
 
 
