@@ -41,6 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal_lsn, wal_since  # noqa: E402
+
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))
@@ -70,15 +72,6 @@ def child_env(name: str, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
-
-
-def cpu_reference() -> float:
-    """Seconds of CPU for 10 million Python additions: this machine's speed at this moment (a
-    shared 2-core VM varies by 1.5x or more over an hour), to compare runs made at different times."""
-    started, total = time.process_time(), 0
-    for i in range(10_000_000):
-        total += i
-    return time.process_time() - started
 
 
 def main() -> None:
@@ -148,35 +141,6 @@ def _set_price(price) -> None:
     cache.set(LATEST_PRICE_KEY, record, timeout=300)
 
 
-def _cpu_seconds(pids) -> float:
-    """User + system CPU of processes (from /proc; 0 for any that is gone)."""
-    total = 0
-    tick = os.sysconf("SC_CLK_TCK")
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / tick
-
-
-def _postgres_cpu() -> float:
-    """CPU of the whole PostgreSQL server (this bench has it to itself): the postmaster's live
-    children plus what its exited children used (``cutime``/``cstime``), so backends that a
-    worker closes and reopens during the tick still count."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
-    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
-    fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
-    exited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()
-    return exited + _cpu_seconds(int(pid) for pid in children)
-
-
 def _quiet_ticks() -> None:
     from datetime import datetime, timezone
     from decimal import Decimal as D
@@ -220,22 +184,6 @@ def _checkpoint_if_asked() -> None:
             cursor.execute("CHECKPOINT")
 
 
-def _wal_lsn() -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()")
-        return cursor.fetchone()[0]
-
-
-def _wal_since(lsn: str) -> int:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", [lsn])
-        return int(cursor.fetchone()[0])
-
-
 def _finish(*, mode: str, wall: float, liquidated: int, events: int, cpu: dict, wal: int, extra: str) -> None:
     from django.conf import settings
     from django.core.management import call_command
@@ -272,12 +220,12 @@ def inline(quiet: bool) -> None:
     _set_price(D(85))
     events_before = UserEvent.objects.count()
     _checkpoint_if_asked()
-    lsn = _wal_lsn()
-    cpu0, pg0 = time.process_time(), _postgres_cpu()
+    lsn = wal_lsn()
+    cpu0, pg0 = time.process_time(), postgres_cpu()
     t0 = time.perf_counter()
     report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))
     wall = time.perf_counter() - t0
-    cpu = {"this process": time.process_time() - cpu0, "PostgreSQL server": _postgres_cpu() - pg0}
+    cpu = {"this process": time.process_time() - cpu0, "PostgreSQL server": postgres_cpu() - pg0}
     assert report.lanes == 1 and report.dispatched == 0, report
     _finish(
         mode="inline",
@@ -285,7 +233,7 @@ def inline(quiet: bool) -> None:
         liquidated=len(report.liquidated),
         events=UserEvent.objects.count() - events_before,
         cpu=cpu,
-        wal=_wal_since(lsn),
+        wal=wal_since(lsn),
         extra="; one lane",
     )
 
@@ -319,7 +267,7 @@ def fanout(quiet: bool) -> None:
     received = {"count": 0, "last": 0.0}
     stop = threading.Event()
     try:
-        children = _wait_children(worker, WORKERS)
+        children = pool_children(worker, WORKERS)
         _set_price(D(95))
         for _ in range(4 * WORKERS):  # warm every pool process: imports, DB and Redis connections
             broker.send_task("trading.liquidate_on_tick", args=(str(D(95)), datetime.now(timezone.utc).isoformat()))
@@ -341,10 +289,11 @@ def fanout(quiet: bool) -> None:
         time.sleep(0.2)
         _set_price(D(85))
         lanes = _lanes_expected(D(85))
+        assert lanes, "the seeded book has nothing for a tick at 85 to cross"
         events_before = UserEvent.objects.count()
         _checkpoint_if_asked()
-        lsn = _wal_lsn()
-        cpu0, pg0 = _cpu_seconds(children), _postgres_cpu()
+        lsn = wal_lsn()
+        cpu0, pg0 = cpu_seconds(children), postgres_cpu()
         crossed = Position.objects.filter(status=PositionStatus.OPEN, side="long", liquidation_price__gte=85)
         t0 = time.perf_counter()
         broker.send_task("trading.liquidate_on_tick", args=(str(D(85)), datetime.now(timezone.utc).isoformat()))
@@ -358,8 +307,8 @@ def fanout(quiet: bool) -> None:
             time.sleep(0.005)
         wall = received["last"] - t0
         cpu = {
-            f"worker ({WORKERS} processes)": _cpu_seconds(children) - cpu0,
-            "PostgreSQL server": _postgres_cpu() - pg0,
+            f"worker ({WORKERS} processes)": cpu_seconds(children) - cpu0,
+            "PostgreSQL server": postgres_cpu() - pg0,
         }
         liquidated = Position.objects.filter(status=PositionStatus.LIQUIDATED).count()
         _finish(
@@ -368,7 +317,7 @@ def fanout(quiet: bool) -> None:
             liquidated=liquidated,
             events=stored,
             cpu=cpu,
-            wal=_wal_since(lsn),
+            wal=wal_since(lsn),
             extra=f"; lanes {'+'.join(map(str, lanes))} of POSITION_LIQUIDATION_LANES="
             f"{settings.POSITION_LIQUIDATION_LANES}",
         )
@@ -377,20 +326,6 @@ def fanout(quiet: bool) -> None:
         stop.set()
         os.killpg(worker.pid, 15)
         worker.wait(timeout=30)
-
-
-def _wait_children(worker: subprocess.Popen, count: int) -> list[int]:
-    deadline = time.monotonic() + 60
-    while True:
-        assert worker.poll() is None, "the celery worker exited"
-        try:
-            pids = [int(p) for p in Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()]
-        except FileNotFoundError:
-            pids = []
-        if len(pids) >= count:
-            return pids
-        assert time.monotonic() < deadline, "the celery worker did not start its pool"
-        time.sleep(0.2)
 
 
 if __name__ == "__main__":

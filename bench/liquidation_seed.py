@@ -29,6 +29,7 @@ def seed(*, positions: int, users: int) -> None:
     from trading.models import Position, PositionEvent
 
     per_user = positions // users
+    cycle = max(1, min(2500, positions // 2))  # liquidation prices repeat every `cycle` pairs
     margin = D(100)
     grants = system_account_get(code="grants")
     for code in ("house", "fees", "insurance"):
@@ -71,7 +72,7 @@ def seed(*, positions: int, users: int) -> None:
         for i in range(positions):
             account = accounts[i % users]
             side = "long" if i % 2 == 0 else "short"
-            step = D(i // 2 % 2500) / 100  # 0.00 .. 24.99
+            step = D(i // 2 % cycle) * 25 / cycle  # [0, 25): 0.00 .. 24.99 in steps of 0.01 at 100,000
             liq = D(65) + step if side == "long" else D(110) + step
             qty = (margin / abs(D(100) - liq)).quantize(D("0.000000001"))
             position = Position(
