@@ -166,15 +166,15 @@ def _quiet_ticks() -> None:
 
 
 def _lanes_expected(price) -> list[int]:
+    """The lane sizes the tick's task will make (the engine's own rule, run here first)."""
     from django.conf import settings
 
-    from trading.services.liquidation import liquidation_candidate_rows
+    from trading.services.liquidation import _lanes_wanted, liquidation_candidate_rows
     from trading.services.liquidation_lanes import lanes_split
 
     rows = liquidation_candidate_rows(price=price)
-    size = settings.POSITION_LIQUIDATION_BATCH
-    wanted = max(1, min(settings.POSITION_LIQUIDATION_LANES, -(-len(rows) // size)))
-    return [len(lane) for lane in lanes_split(rows, lanes=wanted, shards=settings.LEDGER_SYSTEM_SHARDS)]
+    lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS)
+    return [len(lane) for lane in lanes]
 
 
 def _checkpoint_if_asked() -> None:

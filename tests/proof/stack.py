@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from contextlib import contextmanager
+from datetime import datetime, timezone
 
 import httpx
 import psycopg
@@ -386,3 +387,15 @@ def drain_stderr(proc: subprocess.Popen, keep: int = 200):
 
     threading.Thread(target=pump, daemon=True, name=f"stderr-{proc.pid}").start()
     return tail
+
+
+def fresh_price_record(price: str = "150") -> dict:
+    return {
+        "symbol": "SOL-USD",
+        "price": price,
+        "bid": None,
+        "ask": None,
+        "sources": ["pyth", "coinbase"],
+        "computed_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "mode": "live",
+    }

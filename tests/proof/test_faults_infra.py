@@ -32,6 +32,7 @@ from tests.proof.stack import (
     PrivateRedis,
     SystemRowsPause,
     cache_for,
+    fresh_price_record,
     psycopg_dsn,
 )
 from tests.trading.helpers import order_body
@@ -43,18 +44,6 @@ pytestmark = [pytest.mark.slow]
 CLIENT_TIMEOUT = settings.PREFLIGHT_TIMEOUT_SECONDS + 3
 TIMEOUT = 30  # seconds: bounded waits, not timing assertions
 MAX_CALLS_PER_CLIENT = 5_000  # bounds each load loop in count as well as time
-
-
-def fresh_price_record(price: str = "150") -> dict:
-    return {
-        "symbol": "SOL-USD",
-        "price": price,
-        "bid": None,
-        "ask": None,
-        "sources": ["pyth", "coinbase"],
-        "computed_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
-        "mode": "live",
-    }
 
 
 @dataclass

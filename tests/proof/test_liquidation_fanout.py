@@ -10,10 +10,11 @@ from decimal import Decimal
 import pytest
 
 from tests.portfolio.helpers import assert_books_ok, authed_client, make_user
-from tests.proof.stack import CeleryWorker, PrivateRedis, cache_for
-from tests.proof.test_faults_infra import TIMEOUT, fresh_price_record
+from tests.proof.stack import CeleryWorker, PrivateRedis, cache_for, fresh_price_record
 from tests.trading.helpers import set_price
 from tests.trading.position_helpers import open_position
+
+TIMEOUT = 30  # seconds: bounded waits, not timing assertions
 
 
 @pytest.mark.django_db(transaction=True)
