@@ -6,6 +6,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from realtime.fields import JSONTextField
+
 
 class UserEventCounter(models.Model):
     """The last ``seq`` handed out for a user (one row per user, bumped by upsert)."""
@@ -21,11 +23,20 @@ class UserEventCounter(models.Model):
 
 
 class UserEvent(models.Model):
-    # db_index=False: UNIQUE(user, seq) leads with user.
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    # db_index=False: UNIQUE(user, seq) leads with user. db_constraint=False: no foreign-key
+    # constraint in the database. This is a notification log, not a record of money (PostgreSQL
+    # stays the truth in the domain tables): rows are written only by ``realtime.publish`` for a
+    # user whose change it announces, in that change's transaction, and pruned after
+    # ``EVENT_RETENTION_HOURS``; users are never deleted while they hold a ledger account (it
+    # PROTECTs them), and Django would cascade a deletion to these rows anyway. The constraint's
+    # deferred per-row check cost ~11 us an event at commit (0.13 s of a 10,000-liquidation tick,
+    # docs/positions.md), for a guarantee the writer already gives.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     seq = models.BigIntegerField()
     type = models.CharField(max_length=40)
-    payload = models.JSONField(help_text="The event exactly as sent: {type, seq, ts, data}")
+    payload = JSONTextField(help_text="The event exactly as sent: {type, seq, ts, data}")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -44,11 +44,17 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 def jsonable(value: Any) -> Any:
     """Decimals and UUIDs as strings, datetimes as RFC 3339 UTC: safe for JSON and msgpack.
-    Plain values (the payload builders' strings and numbers) are taken as they are, unvisited."""
+    Plain values (the payload builders' strings and numbers) are taken as they are, unvisited; a
+    dict whose keys are strings and values plain is taken as it is too (not copied)."""
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is dict or isinstance(value, dict):
+        for k, v in value.items():
+            if type(k) is not str or type(v) not in _PLAIN:
+                break
+        else:
+            return value
         return {(k if type(k) is str else str(k)): (v if type(v) in _PLAIN else jsonable(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [v if type(v) in _PLAIN else jsonable(v) for v in value]
@@ -186,7 +192,7 @@ def _store_events(rows: list[tuple[int, int, str, dict[str, Any], str]]) -> None
             f"INSERT INTO {UserEvent._meta.db_table} (user_id, seq, type, payload, created_at) "
             "SELECT e.user_id, e.seq, e.type, p.payload, %s "
             "FROM unnest(%s::bigint[], %s::bigint[], %s::text[]) WITH ORDINALITY AS e(user_id, seq, type, n) "
-            "JOIN jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS p(payload, n) USING (n)",
+            "JOIN json_array_elements(%s::json) WITH ORDINALITY AS p(payload, n) USING (n)",
             [
                 now,
                 num_array([user_id for user_id, _s, _t, _p, _x in rows]),
@@ -231,9 +237,18 @@ def publish_many(outgoing: list[tuple[str, dict[str, Any], str]]) -> int:
     return failures
 
 
+# Every PUBLISH of a batch in one command: one request and one reply instead of one per event
+# (a pipeline of 1,200 PUBLISHes cost ~15 ms of client CPU with hiredis, the script ~5 ms).
+# Channel names travel as ARGV, not KEYS: channels are not keys (a cluster would route them
+# anywhere), and the layer's shards are separate servers anyway.
+_PUBLISH_ALL = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1]) end return #ARGV / 2"
+_PUBLISH_CHUNK = 2000  # events per script call: bounds how long one call holds Redis (~5 ms)
+
+
 async def _pubsub_pipeline(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> list | None:
     """channels-redis' pub/sub layer sends one ``PUBLISH`` per ``group_send``, one round trip
-    each under a per-shard lock; for a batch, pipeline them: one round trip per shard.
+    each under a per-shard lock; for a batch, send every ``PUBLISH`` of a shard in one script
+    call (``_PUBLISH_ALL``), in order, so each group still gets its events in ``seq`` order.
 
     It reaches into the layer's shard objects (``_get_layer``/``_get_shard``/``_redis``), so it
     checks for them and answers ``None`` (use ``group_send``) with any other layer or version.
@@ -254,13 +269,14 @@ async def _pubsub_pipeline(layer: Any, messages: list[tuple[str, dict[str, Any]]
     results: list = []
     for key, items in by_shard.items():
         shard = shard_of[key]
-        try:
-            async with shard._lock:
-                shard._ensure_redis()
-                pipe = shard._redis.pipeline(transaction=False)
-                for channel, body in items:
-                    pipe.publish(channel, body)
-                results += await pipe.execute(raise_on_error=False)
-        except Exception as error:
-            results += [error] * len(items)
+        for start in range(0, len(items), _PUBLISH_CHUNK):
+            chunk = items[start : start + _PUBLISH_CHUNK]
+            try:
+                async with shard._lock:
+                    shard._ensure_redis()
+                    script = shard._redis.register_script(_PUBLISH_ALL)
+                    await script(keys=[], args=[part for item in chunk for part in item])
+                results += [True] * len(chunk)
+            except Exception as error:
+                results += [error] * len(chunk)
     return results

@@ -40,7 +40,9 @@ def order_fill_publish(*, order: Order, fill: Fill) -> None:
 
 
 def _d(value) -> str | None:
-    return None if value is None else dec9(Decimal(value))
+    if value is None:
+        return None
+    return dec9(value if type(value) is Decimal else Decimal(value))
 
 
 def position_data(position) -> dict[str, Any]:

@@ -32,7 +32,7 @@ POSITION_MAX_NOTIONAL = env_decimal(ENV, "POSITION_MAX_NOTIONAL", "1000000")
 # Seed routes: tolerance (percent) for /positions/close's currentPrice (open sends its own slippage).
 POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAGE_PCT", "1")
 # Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).
-POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 2000)
+POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 1000)
 POSITION_SWEEP_SECONDS = env_int(ENV, "POSITION_SWEEP_SECONDS", 5)
 # A tick with more candidates than one batch is split into up to this many lanes that share no
 # locked row; the first runs in the tick's task, the others as trading.liquidate_lane tasks on

@@ -2,7 +2,15 @@
 
 from portfolio.services.accounts import account_open, account_reset, balance_adjust, system_account_get
 from portfolio.services.holdings import holding_apply_fill
-from portfolio.services.ledger import Leg, Posting, balance_lock, ledger_post, ledger_post_many, shard_for
+from portfolio.services.ledger import (
+    Leg,
+    Posting,
+    balance_lock,
+    ledger_post,
+    ledger_post_many,
+    ledger_post_many_ids,
+    shard_for,
+)
 
 __all__ = [
     "Leg",
@@ -14,6 +22,7 @@ __all__ = [
     "holding_apply_fill",
     "ledger_post",
     "ledger_post_many",
+    "ledger_post_many_ids",
     "shard_for",
     "system_account_get",
 ]

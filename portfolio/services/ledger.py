@@ -129,6 +129,18 @@ def ledger_post(
 
 
 def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[LedgerTransaction]:
+    """Post several balanced transactions at once; the new transactions, in the postings' order.
+    Rules and statements: ``_post_many``."""
+    return _post_many(postings, created_by, instances=True)
+
+
+def ledger_post_many_ids(*, postings: Sequence[Posting], created_by=None) -> list[int]:
+    """``ledger_post_many`` answering only the new transactions' ids (the liquidation engine's
+    batches only link them: no model instance is built for thousands of rows)."""
+    return _post_many(postings, created_by, instances=False)
+
+
+def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> list:
     """Post several balanced transactions at once (the liquidation engine's batches).
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
@@ -173,6 +185,8 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
             ],
             now,
         )
+        if not instances:
+            return txn_ids
         return _transactions(txn_ids, [posting for posting, _legs in cleaned], created_by, now, connection.alias)
 
     rows = balance_lock(keys=keys)
@@ -205,7 +219,7 @@ def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[Le
             for leg in legs
         ]
     )
-    return txns
+    return txns if instances else [txn.pk for txn in txns]
 
 
 def _check(rows, deltas: dict[tuple[int, str, int], list[Decimal]]) -> None:
@@ -305,12 +319,14 @@ def _sql_insert_transactions(postings: list[Posting], created_by, now) -> list[i
     """Insert the transactions; their ids in the postings' order.
 
     The ids are drawn with ``nextval`` in a materialised CTE next to each row's ordinal, so the
-    mapping never depends on the order ``RETURNING`` happens to produce.
+    mapping never depends on the order ``RETURNING`` happens to produce. The sequence's name is
+    looked up once per statement (a scalar subquery), not once per row (~4 us a row).
     """
     table = LedgerTransaction._meta.db_table
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
-            f"WITH src AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id, t.* "
+            f"WITH src AS MATERIALIZED (SELECT nextval((SELECT pg_get_serial_sequence('{table}', 'id'))::regclass) "
+            "AS id, t.* "
             "FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) WITH ORDINALITY "
             "AS t(reason, reference_type, reference_id, memo, ord)), "
             f"ins AS (INSERT INTO {table} (id, reason, reference_type, reference_id, memo, created_by_id, created_at) "

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
 from portfolio.models import Balance, LedgerAccount, LedgerEntry, LedgerTransaction
-from portfolio.services import Leg, Posting, ledger_post, ledger_post_many, system_account_get
+from portfolio.services import Leg, Posting, ledger_post, ledger_post_many, ledger_post_many_ids, system_account_get
 from tests.portfolio.helpers import balances_of, make_user
 
 pytestmark = pytest.mark.django_db
@@ -74,6 +74,19 @@ def test_a_batch_posts_every_transaction_in_order_and_keeps_the_books():
         "SOL_locked": D(0),
     }
     assert balances_of(users[1])["USD_locked"] == D("150.5")
+    assert_ledger_ok()
+
+
+def test_the_ids_variant_posts_the_same_and_answers_the_ids_in_the_postings_order():
+    """``ledger_post_many_ids``: same postings, same books; plain ids (no instances), in order."""
+    accounts = [LedgerAccount.objects.get(user=make_user()) for _ in range(3)]
+    postings = [_margin(accounts[i % 3], D(i + 1), f"ids-{i}") for i in range(7)]
+    with transaction.atomic():
+        ids = ledger_post_many_ids(postings=postings)
+    assert all(type(i) is int for i in ids) and len(set(ids)) == 7
+    refs = dict(LedgerTransaction.objects.filter(pk__in=ids).values_list("pk", "reference_id"))
+    assert [refs[i] for i in ids] == [p.reference_id for p in postings]
+    assert LedgerEntry.objects.filter(txn_id__in=ids).count() == 14
     assert_ledger_ok()
 
 

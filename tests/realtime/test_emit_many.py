@@ -118,7 +118,8 @@ def test_publish_many_never_raises_and_counts_failures(monkeypatch):
 
 
 async def test_publish_many_reaches_every_group_through_the_real_layer(monkeypatch):
-    """Through the configured (Redis) layer, pipelined: each group's subscriber gets its events in order."""
+    """Through the configured (Redis) layer, one script call per shard: each group's subscriber
+    gets its events in order."""
     import realtime.publish as publish
 
     layer = get_channel_layer()
@@ -142,7 +143,7 @@ async def test_publish_many_reaches_every_group_through_the_real_layer(monkeypat
             outgoing.append((user_group(user_id), payload, json.dumps(payload, separators=(",", ":"))))
     assert await sync_to_async(publish_many, thread_sensitive=False)(outgoing) == 0
     is_pubsub = type(layer).__name__ == "RedisPubSubChannelLayer"
-    assert pipelined == [is_pubsub]  # one round trip per shard with the pub/sub layer
+    assert pipelined == [is_pubsub]  # one script call per shard with the pub/sub layer
     for user_id, channel in channels.items():
         got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(3)]
         assert all(set(m) == {"type", "text"} and m["type"] == "relay" for m in got)  # the text only, once
