@@ -136,13 +136,19 @@ def leaderboard_touch_on_commit(*, account_id: int) -> None:
 
 
 def leaderboard_touch_many_on_commit(*, account_ids: list[int]) -> None:
-    """One task for many accounts (the liquidation engine's batches)."""
+    """One task for many accounts (the liquidation engine's lanes), run
+    ``LEADERBOARD_TOUCH_MANY_DELAY_SECONDS`` later: a big tick's lanes end at slightly different
+    times, and the first lane's refresh (~0.3 s of CPU for 1,000 accounts) would otherwise take a
+    core from the lanes still liquidating. The leaderboard is a ranking refreshed every
+    ``LEADERBOARD_REFRESH_SECONDS`` anyway; liquidations come first."""
 
     def touch() -> None:
         from portfolio.tasks import leaderboard_update_accounts
 
         try:
-            leaderboard_update_accounts.delay(account_ids)
+            leaderboard_update_accounts.apply_async(
+                (account_ids,), countdown=settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS
+            )
         except Exception:
             pass
 

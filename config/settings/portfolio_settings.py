@@ -18,6 +18,9 @@ LEDGER_SYSTEM_SHARDS = env_int(ENV, "LEDGER_SYSTEM_SHARDS", 16)
 PORTFOLIO_SNAPSHOT_SECONDS = env_int(ENV, "PORTFOLIO_SNAPSHOT_SECONDS", 60)
 LEADERBOARD_REFRESH_SECONDS = env_int(ENV, "LEADERBOARD_REFRESH_SECONDS", 30)
 LEADERBOARD_SIZE = env_int(ENV, "LEADERBOARD_SIZE", 100)
+# A liquidation lane's leaderboard refresh waits this long (seconds) so it never competes with
+# the tick's other lanes for a core.
+LEADERBOARD_TOUCH_MANY_DELAY_SECONDS = env_int(ENV, "LEADERBOARD_TOUCH_MANY_DELAY_SECONDS", 2)
 
 PORTFOLIO_BEAT = {
     "portfolio-equity-snapshots": {

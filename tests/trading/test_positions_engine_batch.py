@@ -123,3 +123,24 @@ def test_one_leaderboard_refresh_per_tick(settings, monkeypatch):
     report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
     assert len(report.liquidated) == 3
     assert len(calls) == 1 and len(calls[0]) == 3
+
+
+def test_a_ticks_leaderboard_refresh_is_queued_after_the_lanes_delay(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """After commit, one ``leaderboard_update_accounts`` for the tick's accounts, with a countdown
+    of ``LEADERBOARD_TOUCH_MANY_DELAY_SECONDS`` so it never competes with lanes still running."""
+    from portfolio.tasks import leaderboard_update_accounts
+
+    settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS = 3
+    sent: list = []
+    monkeypatch.setattr(leaderboard_update_accounts, "apply_async", lambda args, **kw: sent.append((args, kw)))
+    users = [make_user() for _ in range(2)]
+    _book(users)
+    set_price(D(89))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
+    assert len(report.liquidated) == 2
+    assert len(sent) == 1
+    (account_ids,), options = sent[0]
+    assert len(account_ids) == 2 and options == {"countdown": 3}
