@@ -123,14 +123,31 @@ def user_event_emit(*, user_id: int, event_type: str, data: dict[str, Any]) -> d
     return payload
 
 
-def user_events_emit_many(events: Sequence[tuple[int, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+class RawJSON(str):
+    """A JSON object's text, already serialised, to pass as an event's ``data``: it is embedded as
+    it is, never built as a dict nor encoded again (the liquidation engine's ``position_liquidated``,
+    thousands a tick). Whoever builds one must produce exactly the text
+    ``json.dumps(jsonable(data), separators=(",", ":"))`` would (its tests pin that)."""
+
+    __slots__ = ()
+
+
+def event_text(event_type: str, data: dict[str, Any] | RawJSON, *, seq: int, ts: str) -> str:
+    """``event(...)`` serialised compactly, key for key: ``{"type","ts","data","seq"}``."""
+    if isinstance(data, RawJSON):
+        return f'{{"type":{json.dumps(event_type)},"ts":"{ts}","data":{data},"seq":{seq}}}'
+    return json.dumps(event(event_type, data, seq=seq, ts=ts), separators=(",", ":"))
+
+
+def user_events_emit_many(events: Sequence[tuple[int, str, dict[str, Any] | RawJSON]]) -> list[str]:
     """``user_event_emit`` for many ``(user_id, event_type, data)``: same contract, set-based.
 
     Inside the caller's transaction: one upsert bumps each user's counter by its number of
     events (counter rows locked in user-id order, so concurrent batches never deadlock) and
     returns the new ``last_seq``; the seqs ``last_seq - n + 1 .. last_seq`` are handed out in
     the order given; one insert stores every event. After commit one ``async_to_sync`` call
-    publishes them all (``publish_many_on_commit``). Returns the payloads, in the order given.
+    publishes them all (``publish_many_on_commit``). ``data`` is a dict or a ``RawJSON``.
+    Returns the events' JSON texts (as stored and sent), in the order given.
     """
     if not events:
         return []
@@ -139,16 +156,15 @@ def user_events_emit_many(events: Sequence[tuple[int, str, dict[str, Any]]]) -> 
     counts = Counter(user_id for user_id, _type, _data in events)
     last = _bump_counters(counts)
     next_seq = {user_id: last[user_id] - n + 1 for user_id, n in counts.items()}
-    rows: list[tuple[int, int, str, dict[str, Any], str]] = []
+    rows: list[tuple[int, int, str, str]] = []
     ts = _iso(datetime.now(timezone.utc))  # one moment for the batch (one transaction)
     for user_id, event_type, data in events:
         seq = next_seq[user_id]
         next_seq[user_id] = seq + 1
-        payload = event(event_type, data, seq=seq, ts=ts)
-        rows.append((user_id, seq, event_type, payload, json.dumps(payload, separators=(",", ":"))))
+        rows.append((user_id, seq, event_type, event_text(event_type, data, seq=seq, ts=ts)))
     _store_events(rows)
-    publish_many_on_commit([(user_group(user_id), payload, text) for user_id, _seq, _type, payload, text in rows])
-    return [payload for _user_id, _seq, _type, payload, _text in rows]
+    publish_many_on_commit([(user_group(user_id), text) for user_id, _seq, _type, text in rows])
+    return [text for _user_id, _seq, _type, text in rows]
 
 
 def _bump_counters(counts: Counter) -> dict[int, int]:
@@ -175,13 +191,13 @@ def _bump_counters(counts: Counter) -> dict[int, int]:
     return {int(user_id): int(seq) for user_id, seq in last.items()}
 
 
-def _store_events(rows: list[tuple[int, int, str, dict[str, Any], str]]) -> None:
+def _store_events(rows: list[tuple[int, int, str, str]]) -> None:
     from realtime.models import UserEvent
 
     now = datetime.now(timezone.utc)
     if connection.vendor != "postgresql":
         UserEvent.objects.bulk_create(
-            [UserEvent(user_id=u, seq=s, type=t, payload=p, created_at=now) for u, s, t, p, _text in rows],
+            [UserEvent(user_id=u, seq=s, type=t, payload=json.loads(text), created_at=now) for u, s, t, text in rows],
             batch_size=500,
         )
         return
@@ -195,24 +211,24 @@ def _store_events(rows: list[tuple[int, int, str, dict[str, Any], str]]) -> None
             "JOIN json_array_elements(%s::json) WITH ORDINALITY AS p(payload, n) USING (n)",
             [
                 now,
-                num_array([user_id for user_id, _s, _t, _p, _x in rows]),
-                num_array([seq for _u, seq, _t, _p, _x in rows]),
-                text_array([event_type for _u, _s, event_type, _p, _x in rows]),
-                "[" + ",".join(text for _u, _s, _t, _p, text in rows) + "]",
+                num_array([user_id for user_id, _s, _t, _x in rows]),
+                num_array([seq for _u, seq, _t, _x in rows]),
+                text_array([event_type for _u, _s, event_type, _x in rows]),
+                "[" + ",".join(text for _u, _s, _t, text in rows) + "]",
             ],
         )
 
 
-def publish_many_on_commit(outgoing: list[tuple[str, dict[str, Any], str]]) -> None:
-    """After commit, send ``(group, payload, text)`` items in one event-loop run."""
+def publish_many_on_commit(outgoing: list[tuple[str, str]]) -> None:
+    """After commit, send ``(group, text)`` items in one event-loop run."""
     if outgoing:
         transaction.on_commit(lambda: publish_many(outgoing))
 
 
-def publish_many(outgoing: list[tuple[str, dict[str, Any], str]]) -> int:
+def publish_many(outgoing: list[tuple[str, str]]) -> int:
     """Send many events in ONE ``async_to_sync`` call; returns how many failed. Never raises.
 
-    ``text`` is the payload already serialised (the stored JSON), so nothing is encoded twice.
+    ``text`` is the event already serialised (the stored JSON), so nothing is encoded twice.
     """
     try:
         layer = get_channel_layer()
@@ -220,8 +236,8 @@ def publish_many(outgoing: list[tuple[str, dict[str, Any], str]]) -> int:
             return 0
 
         async def send_all() -> list:
-            # The consumers relay ``text`` as it is; the payload dict is not sent again beside it.
-            messages = [(group, {"type": "relay", "text": text}) for group, _payload, text in outgoing]
+            # The consumers relay ``text`` as it is.
+            messages = [(group, {"type": "relay", "text": text}) for group, text in outgoing]
             pipelined = await _pubsub_pipeline(layer, messages)
             if pipelined is not None:
                 return pipelined

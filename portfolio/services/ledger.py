@@ -87,7 +87,7 @@ def _validate(legs: Sequence[Leg]) -> None:
             raise LedgerError(f"bad leg {leg!r}")
         if not isinstance(leg.amount, Decimal) or not leg.amount.is_finite():
             raise LedgerError(f"amount must be a finite Decimal: {leg!r}")
-        if leg.account.pk is None:
+        if leg.account.id is None:
             raise LedgerError("leg account is not saved")
         if leg.bucket == Bucket.LOCKED and leg.account.is_system:
             raise LedgerError("system accounts never lock")
@@ -163,23 +163,26 @@ def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> l
         return []
 
     deltas: dict[tuple[int, str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    keys = []
+    wanted: dict[tuple[int, str, int], LedgerAccount] = {}
+    shards, system = max(1, settings.LEDGER_SYSTEM_SHARDS), LedgerAccount.Kind.SYSTEM
     for posting, legs in cleaned:
         for leg in legs:
-            key = (leg.account.pk, leg.asset, _shard_for(leg.account, posting.shard_key))
-            keys.append((leg.account, leg.asset, key[2]))
-            deltas[key][0] += leg.amount
+            account = leg.account  # ``id``, not ``pk``: this loop runs for every leg of a batch
+            key = (account.id, leg.asset, posting.shard_key % shards if account.kind == system else 0)
+            wanted[key] = account
+            delta = deltas[key]
+            delta[0] += leg.amount
             if leg.bucket == Bucket.LOCKED:
-                deltas[key][1] += leg.amount
+                delta[1] += leg.amount
     now = timezone.now()
     if connection.vendor == "postgresql":
-        rows = _sql_lock({(account.pk, asset, shard): account for account, asset, shard in keys}, light=True)
+        rows = _sql_lock(wanted, light=True)
         _check(rows, deltas)
         _sql_apply(rows, deltas, now)
         txn_ids = _sql_insert_transactions([posting for posting, _legs in cleaned], created_by, now)
         _sql_insert_entries(
             [
-                (txn_id, leg.account.pk, leg.asset, leg.bucket, leg.amount)
+                (txn_id, leg.account.id, leg.asset, leg.bucket, leg.amount)
                 for txn_id, (_posting, legs) in zip(txn_ids, cleaned, strict=True)
                 for leg in legs
             ],
@@ -189,7 +192,7 @@ def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> l
             return txn_ids
         return _transactions(txn_ids, [posting for posting, _legs in cleaned], created_by, now, connection.alias)
 
-    rows = balance_lock(keys=keys)
+    rows = balance_lock(keys=[(account, asset, shard) for (_id, asset, shard), account in wanted.items()])
     _check(rows, deltas)
     changed = []
     for key, (d_total, d_locked) in deltas.items():

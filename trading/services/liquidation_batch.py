@@ -22,7 +22,7 @@ from portfolio.models import Asset, Balance, LedgerAccount, LedgerReason, SpotHo
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.services import Leg, Posting, balance_lock, ledger_post_many, ledger_post_many_ids, system_account_get
 from realtime.publish import user_events_emit_many
-from trading.events import position_liquidated_data
+from trading.events import position_liquidated_json
 from trading.margin import is_crossed, plan_liquidation
 from trading.models import (
     POSITION_TRANSITIONS,
@@ -235,7 +235,7 @@ def _announce(*, crossed: list, plans: list, accounts: dict[int, LedgerAccount],
         (
             p.user_id,
             "position_liquidated",
-            position_liquidated_data(
+            position_liquidated_json(
                 position=p, price=price, pnl=plan.pnl, insurance=plan.insurance, computed_at=computed_at
             ),
         )
