@@ -238,9 +238,9 @@ def publish_many(outgoing: list[tuple[str, str]]) -> int:
         async def send_all() -> list:
             # The consumers relay ``text`` as it is.
             messages = [(group, {"type": "relay", "text": text}) for group, text in outgoing]
-            pipelined = await _pubsub_pipeline(layer, messages)
-            if pipelined is not None:
-                return pipelined
+            batched = await _pubsub_send_batch(layer, messages)
+            if batched is not None:
+                return batched
             sends = [layer.group_send(group, message) for group, message in messages]
             return await asyncio.gather(*sends, return_exceptions=True)
 
@@ -261,7 +261,7 @@ _PUBLISH_ALL = "for i = 1, #ARGV, 2 do redis.call('PUBLISH', ARGV[i], ARGV[i + 1
 _PUBLISH_CHUNK = 2000  # events per script call: bounds how long one call holds Redis (~5 ms)
 
 
-async def _pubsub_pipeline(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> list | None:
+async def _pubsub_send_batch(layer: Any, messages: list[tuple[str, dict[str, Any]]]) -> list | None:
     """channels-redis' pub/sub layer sends one ``PUBLISH`` per ``group_send``, one round trip
     each under a per-shard lock; for a batch, send every ``PUBLISH`` of a shard in one script
     call (``_PUBLISH_ALL``), in order, so each group still gets its events in ``seq`` order.

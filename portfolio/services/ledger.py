@@ -37,10 +37,12 @@ class Leg:
     bucket: str = Bucket.FREE
 
 
-def _shard_for(account: LedgerAccount, shard_key: int) -> int:
-    if not account.is_system:
+def _shard_for(account: LedgerAccount, shard_key: int, shards: int | None = None) -> int:
+    """The balance row of ``account`` a posting with ``shard_key`` touches: 0 for a user, one of
+    ``shards`` (``LEDGER_SYSTEM_SHARDS``; batches read it once and pass it) for a system account."""
+    if account.kind != LedgerAccount.Kind.SYSTEM:
         return 0
-    return shard_key % max(1, settings.LEDGER_SYSTEM_SHARDS)
+    return shard_key % (shards or max(1, settings.LEDGER_SYSTEM_SHARDS))
 
 
 def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tuple[int, str, int], Balance]:
@@ -164,11 +166,11 @@ def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> l
 
     deltas: dict[tuple[int, str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
     wanted: dict[tuple[int, str, int], LedgerAccount] = {}
-    shards, system = max(1, settings.LEDGER_SYSTEM_SHARDS), LedgerAccount.Kind.SYSTEM
+    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
     for posting, legs in cleaned:
         for leg in legs:
             account = leg.account  # ``id``, not ``pk``: this loop runs for every leg of a batch
-            key = (account.id, leg.asset, posting.shard_key % shards if account.kind == system else 0)
+            key = (account.id, leg.asset, _shard_for(account, posting.shard_key, shards))
             wanted[key] = account
             delta = deltas[key]
             delta[0] += leg.amount

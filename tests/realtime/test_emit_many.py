@@ -124,15 +124,15 @@ async def test_publish_many_reaches_every_group_through_the_real_layer(monkeypat
     import realtime.publish as publish
 
     layer = get_channel_layer()
-    pipelined: list = []
-    original = publish._pubsub_pipeline
+    batched: list = []
+    original = publish._pubsub_send_batch
 
     async def spy(layer, messages):
         result = await original(layer, messages)
-        pipelined.append(result is not None)
+        batched.append(result is not None)
         return result
 
-    monkeypatch.setattr(publish, "_pubsub_pipeline", spy)
+    monkeypatch.setattr(publish, "_pubsub_send_batch", spy)
     channels = {}
     for user_id in (9101, 9102):
         channels[user_id] = await layer.new_channel()
@@ -144,7 +144,7 @@ async def test_publish_many_reaches_every_group_through_the_real_layer(monkeypat
             outgoing.append((user_group(user_id), json.dumps(payload, separators=(",", ":"))))
     assert await sync_to_async(publish_many, thread_sensitive=False)(outgoing) == 0
     is_pubsub = type(layer).__name__ == "RedisPubSubChannelLayer"
-    assert pipelined == [is_pubsub]  # one script call per shard with the pub/sub layer
+    assert batched == [is_pubsub]  # one script call per shard with the pub/sub layer
     for user_id, channel in channels.items():
         got = [await asyncio.wait_for(layer.receive(channel), 5) for _ in range(3)]
         assert all(set(m) == {"type", "text"} and m["type"] == "relay" for m in got)  # the text only, once
