@@ -44,17 +44,11 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 def jsonable(value: Any) -> Any:
     """Decimals and UUIDs as strings, datetimes as RFC 3339 UTC: safe for JSON and msgpack.
-    Plain values (the payload builders' strings and numbers) are taken as they are, unvisited; a
-    dict whose keys are strings and values plain is taken as it is too (not copied)."""
+    Plain values (the payload builders' strings and numbers) are taken as they are, unvisited."""
     kind = type(value)
     if kind in _PLAIN:
         return value
     if kind is dict or isinstance(value, dict):
-        for k, v in value.items():
-            if type(k) is not str or type(v) not in _PLAIN:
-                break
-        else:
-            return value
         return {(k if type(k) is str else str(k)): (v if type(v) in _PLAIN else jsonable(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [v if type(v) in _PLAIN else jsonable(v) for v in value]
