@@ -170,12 +170,13 @@ def django_database(target: DatabaseTarget, *, connect_timeout: int, conn_max_ag
             "NAME": target.name,
             "OPTIONS": {
                 # Writers take the lock at BEGIN and wait for it instead of
-                # failing with "database is locked" halfway through.
+                # failing with "database is locked" halfway through -- for a few seconds at
+                # most: a trader's command that waited longer answers 503 lock_timeout rather
+                # than filling late (trading/services/command.py).
                 "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
+                "timeout": 5,
                 "init_command": (
-                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;"
-                    "PRAGMA busy_timeout=20000;PRAGMA foreign_keys=ON;"
+                    "PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout=5000;PRAGMA foreign_keys=ON;"
                 ),
             },
         }

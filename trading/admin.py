@@ -1,6 +1,6 @@
 """Ops admin for orders and fills: read-only (money moves only through services)."""
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from trading.models import Fill, Order, OrderRejection
 
@@ -110,6 +110,25 @@ class PositionAdmin(ReadOnlyAdmin):
     search_fields = ("id", "client_order_id", "user__address")
     readonly_fields = ("liquidation_formula",)
     inlines = [PositionEventInline]
+    actions = ["close_at_market"]
+
+    def has_close_permission(self, request) -> bool:
+        return request.user.has_perm("trading.change_position")
+
+    @admin.action(description="Close selected positions at market (ops)", permissions=["close"])
+    def close_at_market(self, request, queryset):
+        """The trader's own close, made by ops: same service, same price and fee rules; a position
+        the index has crossed is settled as its liquidation. Recorded with the operator."""
+        from config.errors import DomainError
+        from trading.services.positions import position_close
+
+        for position in queryset.filter(status="open").select_related("user"):
+            try:
+                closed = position_close(user=position.user, position_id=position.pk, created_by=request.user)
+            except DomainError as error:
+                self.message_user(request, f"{position.pk}: {error.code}: {error.message}", messages.ERROR)
+                continue
+            self.message_user(request, f"{position.pk}: {closed.event.kind} at {closed.event.price}", messages.INFO)
 
     @admin.display(description="liquidation formula")
     def liquidation_formula(self, obj: Position) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.errors import DomainError
+from config.errors import DomainError, ServiceUnavailable
 
 
 class IdempotencyKeyReused(DomainError):
@@ -46,3 +46,17 @@ class SlippageExceeded(DomainError):
     status = 409
     code = "slippage_exceeded"
     message = "The server's fill price is outside the slippage tolerance around currentPrice."
+
+
+class LockWaitTimeout(ServiceUnavailable):
+    """The command waited longer than ``TRADING_LOCK_TIMEOUT_MS`` for its rows (behind a long
+    liquidation batch, say): nothing was written; retry."""
+
+    code = "lock_timeout"
+    message = "The account is busy (another operation holds it); nothing was done. Retry shortly."
+
+
+class CloseLeavesDust(DomainError):
+    status = 422
+    code = "close_leaves_dust"
+    message = "This partial close would leave less than the minimum quantity open; close all or less."

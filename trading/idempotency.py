@@ -16,10 +16,17 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def outcome_replay(
-    *, model: type[models.Model], rejection_model: type[models.Model], user, client_order_id: str, digest: str
+    *,
+    model: type[models.Model] | models.QuerySet,
+    rejection_model: type[models.Model],
+    user,
+    client_order_id: str,
+    digest: str,
 ):
-    """The stored row for this id, a re-raised stored rejection, or ``None``."""
-    row = model.objects.filter(user=user, client_order_id=client_order_id).first()
+    """The stored row for this id (``model``: a model or a queryset of it), a re-raised stored
+    rejection, or ``None``."""
+    rows = model if isinstance(model, models.QuerySet) else model.objects
+    row = rows.filter(user=user, client_order_id=client_order_id).first()
     if row is not None:
         if row.request_hash != digest:
             raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})

@@ -205,6 +205,29 @@ def plan_open(
     )
 
 
+def plan_open_at(
+    *, side: str, index_price: Decimal, entry_price: Decimal, qty: Decimal, leverage: Decimal, rules: PerpRules
+) -> OpenPlan:
+    """Open ``qty`` at a given fill price (the rest of an order that closed the other side first:
+    one fill price for the whole order); the size rules apply to what opens."""
+    notional = usd_up(qty * entry_price)
+    margin = usd_up(notional / leverage)
+    _check_size(rules, qty, notional)
+    effective = (abs(entry_price - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
+    return OpenPlan(
+        side=side,
+        index_price=index_price,
+        entry_price=entry_price,
+        qty=qty,
+        margin=margin,
+        leverage=leverage,
+        notional=notional,
+        fee=usd_up(notional * rules.fee_bps / BPS),
+        slippage_bps=effective,
+        liquidation_price=liquidation_price(side, entry_price, margin, qty, rules.mmr),
+    )
+
+
 def plan_close(
     *,
     side: str,
@@ -216,7 +239,28 @@ def plan_close(
     fee_bps: Decimal,
     model: SlippageModel,
 ) -> ClosePlan:
-    """Close ``close_qty`` of a position at the index moved against the taker, with the fee.
+    """Close ``close_qty`` of a position at the index moved against the taker, with the fee
+    (``plan_close_at`` at the slipped price)."""
+    bps = slippage_bps(model, close_qty * index_price)
+    exit_price = fill_price(taker_side(side, opening=False), index_price, bps)
+    return plan_close_at(
+        side=side, entry=entry, qty=qty, margin=margin, close_qty=close_qty, index_price=index_price,
+        exit_price=exit_price, fee_bps=fee_bps,
+    )  # fmt: skip
+
+
+def plan_close_at(
+    *,
+    side: str,
+    entry: Decimal,
+    qty: Decimal,
+    margin: Decimal,
+    close_qty: Decimal,
+    index_price: Decimal,
+    exit_price: Decimal,
+    fee_bps: Decimal,
+) -> ClosePlan:
+    """Close ``close_qty`` of a position at ``exit_price``.
 
     The released margin is proportional (all of it on a full close). The trader's payout is
     ``released + pnl - fee`` floored at zero: a loss beyond the released margin (a price that
@@ -224,8 +268,6 @@ def plan_close(
     """
     if close_qty <= 0 or close_qty > qty:
         raise ValueError("close_qty must be in (0, qty]")
-    bps = slippage_bps(model, close_qty * index_price)
-    exit_price = fill_price(taker_side(side, opening=False), index_price, bps)
     released = margin if close_qty == qty else (margin * close_qty / qty).quantize(USD_QUANT, rounding=ROUND_DOWN)
     pnl = pnl_floor(unrealized_pnl(side, entry, close_qty, exit_price))
     fee = usd_up(close_qty * exit_price * fee_bps / BPS)

@@ -161,8 +161,11 @@ RATE_FIELD = {"max_digits": 10, "decimal_places": 6}
 
 
 class Position(models.Model):
-    """An isolated-margin position. ``qty``/``margin``/``liquidation_price`` are the open
-    remainder (kept as last open when the position ends); the margin is locked in the ledger."""
+    """An isolated-margin position, one open per user and market (net: an order on the other
+    side reduces, closes or flips it). ``qty``/``margin``/``liquidation_price`` are the open
+    remainder (kept as last open when the position ends); the margin is locked in the ledger.
+    ``updated_at`` is when its size or margin (so its liquidation price) last changed: a price
+    tick acts only on positions whose liquidation price was set before it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # db_index=False: the composite indexes below lead with user / account (a liquidation
@@ -201,6 +204,10 @@ class Position(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "client_order_id"], name="position_unique_user_client_order_id"),
+            # Net positions: at most one open position per user and market.
+            models.UniqueConstraint(
+                fields=["user", "symbol"], condition=Q(status="open"), name="position_one_open_per_user_symbol"
+            ),
             models.CheckConstraint(name="position_qty_positive", condition=Q(qty__gt=0)),
             models.CheckConstraint(name="position_margin_positive", condition=Q(margin__gt=0)),
             models.CheckConstraint(name="position_entry_positive", condition=Q(entry_price__gt=0)),
@@ -229,6 +236,7 @@ class Position(models.Model):
 
 class PositionEventKind(models.TextChoices):
     OPEN = "open", "open"
+    INCREASE = "increase", "increase (same side)"
     CLOSE = "close", "close (all or part)"
     LIQUIDATION = "liquidation", "liquidation"
 
@@ -285,3 +293,54 @@ class PositionRejection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_order_id}: {self.code}"
+
+
+class PositionOrderAction(models.TextChoices):
+    """What a perp order did to the user's net position on its market."""
+
+    OPEN = "open", "opened a position"
+    INCREASE = "increase", "increased the position"
+    REDUCE = "reduce", "reduced the position"
+    CLOSE = "close", "closed the position"
+    FLIP = "flip", "closed the position and opened the other side"
+    LIQUIDATION = "liquidation", "settled a crossed position as its liquidation"
+
+
+class PositionOrder(models.Model):
+    """A trader's command on a perp market (open by side, or close) and what it did: the
+    idempotency record of its ``client_order_id`` (unique per user with ``PositionRejection``'s).
+
+    ``position`` is the position the command answers with (the new one after a flip); ``event``
+    the step it wrote on it (its open, increase, close or liquidation history row)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
+    client_order_id = models.CharField(max_length=64)
+    request_hash = models.CharField(max_length=64)
+    symbol = models.CharField(max_length=16, choices=PerpSymbol.choices, default=PerpSymbol.SOL_PERP)
+    side = models.CharField(max_length=4, choices=Side.choices)  # the taker side: buy or sell
+    action = models.CharField(max_length=12, choices=PositionOrderAction.choices)
+    qty = models.DecimalField(**MONEY)  # filled
+    price = models.DecimalField(**MONEY)  # fill price (the index for a liquidation)
+    index_price = models.DecimalField(**MONEY)
+    fee = models.DecimalField(**MONEY, default=0)
+    realized_pnl = models.DecimalField(**MONEY, default=0)
+    # db_index=False: the (position, created_at) index leads with it; events are never deleted.
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    event = models.ForeignKey(
+        PositionEvent, on_delete=models.PROTECT, related_name="+", null=True, blank=True, db_index=False
+    )
+    created_by = models.ForeignKey(  # set when ops closed the position from the admin
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True, db_index=False
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_order_id"], name="position_order_unique_client_order_id"),
+            models.CheckConstraint(name="position_order_qty_positive", condition=Q(qty__gt=0)),
+        ]
+        indexes = [models.Index(fields=["position", "created_at"], name="position_order_position_time")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.side} {self.qty} {self.symbol}"

@@ -275,8 +275,11 @@ class PositionDetailApi(APIView):
 
 
 class PositionCloseApi(APIView):
-    """``POST /api/v1/positions/{id}/close`` ``{"qty"?}``: close all or part at the index against the
-    taker. 409 ``position_not_open`` once closed or liquidated; 404 for anyone else's position."""
+    """``POST /api/v1/positions/{id}/close`` ``{"qty"?, "client_order_id"}``: close all or a lot
+    (``qty``: at least the minimum, on the step, never leaving dust) at the index against the
+    taker; idempotent by ``client_order_id`` (or the ``Idempotency-Key`` header). A position the
+    index has crossed is settled as its liquidation (``close.kind`` = ``liquidation``). 409
+    ``position_not_open`` once closed or liquidated; 404 for anyone else's position."""
 
     permission_classes = [CanTrade]
     parser_classes = [StrictJSONParser]
@@ -284,6 +287,13 @@ class PositionCloseApi(APIView):
     @extend_schema_serializer(component_name="PositionCloseInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        client_order_id = StrictCharField(required=False, max_length=64)
+
+        def validate_client_order_id(self, value: str) -> str:
+            return client_order_id_check(value)
+
+        def validate(self, attrs):
+            return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
     @extend_schema_serializer(component_name="PositionClose")
     class OutputSerializer(serializers.Serializer):
@@ -292,7 +302,10 @@ class PositionCloseApi(APIView):
 
     @extend_schema(operation_id="positions_close", request=InputSerializer, responses={200: OutputSerializer})
     def post(self, request, position_id):
-        serializer = self.InputSerializer(data=request.data or {})
+        serializer = self.InputSerializer(
+            data=request.data or {}, context={"idempotency_key": request.headers.get("Idempotency-Key")}
+        )
         serializer.is_valid(raise_exception=True)
         closed = position_close(user=request.user, position_id=position_id, **serializer.validated_data)
-        return Response(self.OutputSerializer(closed).data)
+        headers = {REPLAYED_HEADER: "true"} if closed.replayed else {}
+        return Response(self.OutputSerializer(closed).data, headers=headers)

@@ -81,6 +81,7 @@ def positions_have_ledger_rows() -> list[str]:
             out.append(f"open position {row['pk']} has a liquidation")
     reasons = {
         PositionEventKind.OPEN: "margin",
+        PositionEventKind.INCREASE: "margin",
         PositionEventKind.CLOSE: "realized_pnl",
         PositionEventKind.LIQUIDATION: "liquidation",
     }

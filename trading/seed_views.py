@@ -131,7 +131,8 @@ class SeedPositionOpenApi(APIView):
 
 
 class SeedPositionCloseApi(APIView):
-    """``POST /api/v1/positions/close`` ``{"positionId", "currentPrice"}`` -> ``{"message", "realizedPnL"}``.
+    """``POST /api/v1/positions/close`` ``{"positionId", "currentPrice", "clientOrderId"?}`` ->
+    ``{"message", "realizedPnL"}`` (``"Position liquidated"`` when the index had crossed it).
 
     The tolerance around ``currentPrice`` is ``POSITION_SEED_CLOSE_SLIPPAGE_PCT`` percent.
     """
@@ -143,6 +144,10 @@ class SeedPositionCloseApi(APIView):
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
         positionId = serializers.UUIDField()  # noqa: N815
         currentPrice = StrictDecimalField(max_decimal_places=9, max_value=PRICE_MAX)  # noqa: N815
+        clientOrderId = StrictCharField(required=False, max_length=64)  # noqa: N815
+
+        def validate_clientOrderId(self, value: str) -> str:  # noqa: N802
+            return client_order_id_check(value)
 
     @extend_schema_serializer(component_name="SeedPositionClose")
     class OutputSerializer(serializers.Serializer):
@@ -158,13 +163,14 @@ class SeedPositionCloseApi(APIView):
         closed = position_close(
             user=request.user,
             position_id=serializer.validated_data["positionId"],
+            client_order_id=serializer.validated_data.get("clientOrderId"),
             reference_price=serializer.validated_data["currentPrice"],
             slippage_pct=settings.POSITION_SEED_CLOSE_SLIPPAGE_PCT,
         )
         event = closed.event
         return Response(
             {
-                "message": "Position closed",
+                "message": "Position liquidated" if event.kind == "liquidation" else "Position closed",
                 "realizedPnL": format(event.realized_pnl, "f"),
                 "fee": format(event.fee, "f"),
                 "closePrice": format(event.price, "f"),

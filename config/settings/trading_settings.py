@@ -20,6 +20,9 @@ TRADING_MIN_QTY = env_decimal(ENV, "TRADING_MIN_QTY", "0.001")
 TRADING_QTY_STEP = env_decimal(ENV, "TRADING_QTY_STEP", "0.001")
 TRADING_MIN_NOTIONAL = env_decimal(ENV, "TRADING_MIN_NOTIONAL", "1")
 TRADING_MAX_NOTIONAL = env_decimal(ENV, "TRADING_MAX_NOTIONAL", "1000000")
+# A command (order, position open/close) waits at most this long for its row locks (PostgreSQL
+# lock_timeout, this transaction only), then answers 503 lock_timeout with nothing written.
+TRADING_LOCK_TIMEOUT_MS = env_int(ENV, "TRADING_LOCK_TIMEOUT_MS", 3000)
 
 # --- leveraged positions (SOL-PERP, isolated margin; docs/positions.md) ---
 POSITION_MAX_LEVERAGE = env_decimal(ENV, "POSITION_MAX_LEVERAGE", "20")

@@ -64,7 +64,9 @@ export function friendly(err) {
     case "rate_limited": return `Too many requests; wait ${x.retry_after || err.retryAfter || "a few"} seconds.`;
     case "reset_blocked": return "Close your open positions (or wait for locked funds) before resetting the account.";
     case "position_not_open": return "That position is no longer open (closed or liquidated).";
-    case "qty_exceeds_position": return `You can close at most ${x.qty ?? x.available ?? "the position's"} SOL.`;
+    case "qty_exceeds_position": return `You can close at most ${x.position_qty ?? x.available ?? "the position's"} SOL.`;
+    case "close_leaves_dust": return `That would leave less than ${x.min_qty || "the minimum"} SOL open: close all, or less.`;
+    case "lock_timeout": return "Your account is busy (a liquidation or another order holds it); nothing was done. Try again.";
     case "slippage_exceeded": return "The price moved too far while executing; try again.";
     case "order_rule_violation": return err.message;
     case "leverage_too_high": case "leverage_out_of_range": return `Leverage must be between 1× and ${x.max_leverage || x.max || "the maximum"}×.`;

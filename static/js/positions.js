@@ -1,6 +1,6 @@
 // Open leveraged positions: a live table (mark, PnL, margin ratio, liquidation price) with
 // full and partial close. Used by the trade and portfolio pages.
-import { api, friendly } from "./api.js";
+import { api, friendly, newClientOrderId } from "./api.js";
 import { app, handleAuthError, throttle, toast } from "./app.js";
 import { positionPnl } from "./estimates.js";
 import { dec, h, pct, rows, signClass, usd } from "./format.js";
@@ -67,14 +67,21 @@ export class PositionsTable {
 
   async close(position, qty) {
     if (qty !== undefined && !(Number(qty) > 0)) { toast("Enter the quantity to close (SOL).", "err"); return; }
+    // One client_order_id per intended close: a retry after a network error reuses it, so the
+    // server replays the close instead of closing twice.
+    const key = `${position.id}:${qty || "all"}`;
+    if (!this.pendingClose || this.pendingClose.key !== key) this.pendingClose = { key, id: newClientOrderId("webclose") };
     try {
-      const body = qty ? { qty } : {};
+      const body = qty ? { qty, client_order_id: this.pendingClose.id } : { client_order_id: this.pendingClose.id };
       this.typed.delete(position.id);
       const result = await api(`positions/${position.id}/close`, { method: "POST", body });
+      this.pendingClose = null;
       const realized = result.close?.realized_pnl ?? result.position?.realized_pnl ?? result.realized_pnl;
-      toast(`${qty ? `Closed ${qty} SOL of` : "Closed"} ${position.side} ${dec(position.leverage, 0)}×${realized !== undefined ? ` · realized PnL ${usd(realized, 2, { sign: true })}` : ""}`);
+      const what = result.close?.kind === "liquidation" ? "Liquidated (the price had crossed its liquidation price):" : qty ? `Closed ${qty} SOL of` : "Closed";
+      toast(`${what} ${position.side} ${dec(position.leverage, 0)}×${realized !== undefined ? ` · realized PnL ${usd(realized, 2, { sign: true })}` : ""}`);
       document.dispatchEvent(new CustomEvent("position-closed", { detail: result }));
     } catch (err) {
+      if (err.code !== "network_error") this.pendingClose = null;
       if (!handleAuthError(err)) toast(friendly(err), "err");
     }
     this.load();

@@ -1,7 +1,8 @@
 """Bank test (after Jepsen's): money is never created, lost or double-counted under load.
 
-20 wallets, 8 client threads doing mixed buys, sells, position opens and closes over HTTP against
-two daphne processes, a ticker thread moving the index (random walk with jumps, so positions get
+20 wallets, 8 client threads doing mixed buys, sells, perp orders (net positions: an order opens,
+increases, reduces, closes or flips the trader's one position) and full or partial closes over
+HTTP against two daphne processes, a ticker thread moving the index (random walk with jumps, so positions get
 liquidated by the engine), and a reader taking a consistent snapshot (REPEATABLE READ) every 100 ms.
 
 Every snapshot: per asset the sum over all accounts (users, fees, house, insurance) equals minus
@@ -94,7 +95,7 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
     sent: list[dict] = []  # every request: kind, user index, coid, body, status/None(timeout), id
     try:
         users = [http_sign_in(servers[i % 2].url) for i in range(USERS)]
-        open_positions: dict[int, list[str]] = {i: [] for i in range(USERS)}
+        open_positions: dict[int, list[str]] = {i: [] for i in range(USERS)}  # net: at most one each
 
         def client_loop(worker: int) -> None:
             local = random.Random(SEED * 100 + worker)
@@ -129,7 +130,9 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
                         }
                         url = "/api/v1/positions"
                     else:
-                        body = {}
+                        body = {"client_order_id": coid}
+                        if local.random() < 0.5:  # a partial close (a lot, or one the rules refuse)
+                            body["qty"] = str(Decimal(local.randint(1, 3000)) / 1000)
                         url = f"/api/v1/positions/{local.choice(mine)}/close"
                     record = {"kind": kind, "who": who, "coid": coid, "url": url, "body": body, "status": None}
                     try:
@@ -141,8 +144,13 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
                             record["id"] = response.json()["id"]
                             if kind == "open":
                                 with lock:
-                                    open_positions[who].append(record["id"])
-                        if kind == "close" and response.status_code in (200, 404, 409):
+                                    open_positions[who] = [record["id"]] if response.json()["status"] == "open" else []
+                        if kind == "close" and response.status_code == 200:
+                            record["id"] = response.json()["position"]["id"]
+                        if kind == "close" and (
+                            response.status_code in (404, 409)
+                            or (response.status_code == 200 and response.json()["position"]["status"] != "open")
+                        ):
                             with lock:
                                 target = url.split("/")[4]
                                 if target in open_positions[who]:
@@ -194,11 +202,14 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
             assert not thread.is_alive(), "a worker hung past its bounded timeout"
 
         # Resolve what timed out: look the client_order_id up, then retry once; it exists once.
-        from trading.models import Order, Position
+        from trading.models import Order, Position, PositionOrder
+
+        def model_of(record):  # a perp order or close is recorded as a PositionOrder under its id
+            return Order if record["kind"] in ("buy", "sell") else PositionOrder
 
         resolved = Counter()
-        for record in [r for r in sent if r["status"] is None and r["kind"] in ("buy", "sell", "open")]:
-            model = Order if record["kind"] in ("buy", "sell") else Position
+        for record in [r for r in sent if r["status"] is None]:
+            model = model_of(record)
             before = model.objects.filter(client_order_id=record["coid"]).count()
             resolved["committed" if before else "not_committed"] += 1
             retry = httpx.post(
@@ -210,10 +221,16 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
         # None lost: every acknowledged order/position exists, under its id, exactly once.
         acked = [r for r in sent if r.get("id")]
         for record in acked:
-            model = Order if record["kind"] in ("buy", "sell") else Position
-            assert list(model.objects.filter(client_order_id=record["coid"]).values_list("id", flat=True)) == [
-                uuid.UUID(record["id"])
-            ]
+            if record["kind"] in ("buy", "sell"):
+                rows = Order.objects.filter(client_order_id=record["coid"]).values_list("id", flat=True)
+            else:  # the position the order or close answered with
+                rows = PositionOrder.objects.filter(client_order_id=record["coid"]).values_list(
+                    "position_id", flat=True
+                )
+            assert list(rows) == [uuid.UUID(record["id"])]
+        # Net positions: never two open positions of one trader on a market.
+        assert not Position.objects.filter(status="open").values("user_id").annotate(n=Count("id")).filter(n__gt=1)
+        actions = Counter(PositionOrder.objects.values_list("action", flat=True))
         # None doubled: one fill ledger transaction per filled order.
         from portfolio.models import LedgerTransaction
 
@@ -245,6 +262,7 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
         "timeouts_not_committed": resolved["not_committed"],
         "ticks": counts["ticks"],
         "liquidated": liquidated,
+        "perp_orders": dict(sorted(actions.items())),
         "snapshots": counts["snapshots"],
         "violations": len(violations),
         "outcomes": dict(sorted((k, v) for k, v in counts.items() if ":" in k)),
@@ -254,3 +272,4 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
         print(f"\nbank test: {summary}")
     assert counts["snapshots"] >= seconds  # the reader kept reading
     assert len(acked) > 0 and counts["ticks"] > 0
+    assert actions["increase"] and actions["reduce"] and actions["close"]  # the netting paths were exercised

@@ -45,9 +45,13 @@ def orders_with(coid: str) -> int:
     return Order.objects.filter(client_order_id=coid).count()
 
 
+# The pause holds a fill inside its transaction on purpose: longer than any command's lock timeout.
+PAUSED = {"TRADING_LOCK_TIMEOUT_MS": "120000"}
+
+
 @pytest.fixture
 def web():
-    with daphne() as server:
+    with daphne(**PAUSED) as server:
         yield server
 
 
@@ -61,7 +65,7 @@ def test_kill_9_of_the_web_process_mid_fill_leaves_no_partial_transaction(figure
     process gets SIGKILL: nothing of it commits (no order, no ledger rows, balances as before);
     a retry with the same client_order_id on a new process fills exactly once."""
     set_price(Decimal("150"))
-    server = Daphne().start()
+    server = Daphne(**PAUSED).start()
     try:
         _warm_up(server.url)
         headers = http_sign_in(server.url)

@@ -94,8 +94,8 @@ def test_another_users_objects_by_id_are_404_and_untouched(alice_and_bob):
     attempts = [
         b.get(f"/api/v1/orders/{ctx['order_id']}"),
         b.get(f"/api/v1/positions/{ctx['position_id']}"),
-        post(b, f"/api/v1/positions/{ctx['position_id']}/close"),
-        post(b, f"/api/v1/positions/{ctx['position_id']}/close", {"qty": "0.001"}),
+        post(b, f"/api/v1/positions/{ctx['position_id']}/close", {"client_order_id": "bob-1"}),
+        post(b, f"/api/v1/positions/{ctx['position_id']}/close", {"qty": "0.001", "client_order_id": "bob-2"}),
         post(b, "/api/v1/positions/close", {"positionId": ctx["position_id"], "currentPrice": "150"}),
         b.delete(f"/api/v1/auth/sessions/{ctx['session_id']}"),
         b.delete(f"/api/v1/auth/api-keys/{ctx['key_id']}"),

@@ -22,7 +22,7 @@ from tests.trading.helpers import order_body, set_price
 
 pytestmark = pytest.mark.django_db
 
-ORDER_QUERIES = 16  # 31 before issue 5's pass (see docs/trading.md, "Benchmark")
+ORDER_QUERIES = 17  # 31 before issue 5's pass; +1 for the command's lock_timeout (issue 14)
 REPLAY_QUERIES = 3  # key, accounts + pre-check, the stored order
 
 

@@ -69,14 +69,18 @@ def test_full_close_realizes_pnl_and_releases_margin(trader, user, no_slippage):
     set_price(D(100))
     position = open_position(trader)
     set_price(D(105))
-    response = trader.post(f"/api/v1/positions/{position['id']}/close", {}, format="json")
+    url = f"/api/v1/positions/{position['id']}/close"
+    response = trader.post(url, {"client_order_id": "c-1"}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()
     assert body["position"]["status"] == "closed" and D(body["close"]["realized_pnl"]) == 50
     assert D(body["close"]["fee"]) == D("1.05") and D(body["close"]["price"]) == 105
     balances = balances_of(user)
     assert balances["USD"] == D(10000) - 1 + 50 - D("1.05") and balances["USD_locked"] == 0
-    again = trader.post(f"/api/v1/positions/{position['id']}/close", {}, format="json")
+    replay = trader.post(url, {"client_order_id": "c-1"}, format="json")
+    assert replay.status_code == 200 and replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json()["close"] == body["close"]
+    again = trader.post(url, {"client_order_id": "c-2"}, format="json")
     assert again.status_code == 409 and again.json()["code"] == "position_not_open"
     assert balances_of(user) == balances
     assert_books_ok()
@@ -86,13 +90,14 @@ def test_partial_close_keeps_the_position_open(trader, user, no_slippage):
     """Closing 4 of 10 SOL releases 40 of 100 margin; the rest stays open with the same liquidation price."""
     set_price(D(100))
     position = open_position(trader)
-    response = trader.post(f"/api/v1/positions/{position['id']}/close", {"qty": "4"}, format="json")
+    url = f"/api/v1/positions/{position['id']}/close"
+    response = trader.post(url, {"qty": "4", "client_order_id": "c-1"}, format="json")
     assert response.status_code == 200, response.content
     body = response.json()["position"]
     assert body["status"] == "open" and D(body["qty"]) == 6 and D(body["margin"]) == 60
     assert D(body["liquidation_price"]) == D(position["liquidation_price"])
     assert balances_of(user)["USD_locked"] == 60
-    too_much = trader.post(f"/api/v1/positions/{position['id']}/close", {"qty": "7"}, format="json")
+    too_much = trader.post(url, {"qty": "7", "client_order_id": "c-2"}, format="json")
     assert too_much.status_code == 422 and too_much.json()["code"] == "qty_exceeds_position"
     assert_books_ok()
 
@@ -116,8 +121,8 @@ def test_list_filters_by_status(trader, no_slippage):
     """GET /positions?status=open|closed lists yours with the mark."""
     set_price(D(100))
     first = open_position(trader, client_order_id="a")
+    trader.post(f"/api/v1/positions/{first['id']}/close", {"client_order_id": "a-close"}, format="json")
     open_position(trader, client_order_id="b", side="short")
-    trader.post(f"/api/v1/positions/{first['id']}/close", {}, format="json")
     open_ids = [p["id"] for p in trader.get("/api/v1/positions?status=open").json()["results"]]
     closed_ids = [p["id"] for p in trader.get("/api/v1/positions?status=closed").json()["results"]]
     assert len(open_ids) == 1 and closed_ids == [first["id"]]
@@ -132,7 +137,7 @@ def test_someone_elses_position_is_404(trader, client_for, no_slippage):
     position = open_position(trader)
     stranger = client_for(make_user())
     assert stranger.get(f"/api/v1/positions/{position['id']}").status_code == 404
-    response = stranger.post(f"/api/v1/positions/{position['id']}/close", {}, format="json")
+    response = stranger.post(f"/api/v1/positions/{position['id']}/close", {"client_order_id": "s-1"}, format="json")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
     assert Position.objects.get(pk=position["id"]).status == PositionStatus.OPEN
     assert_books_ok()

@@ -79,20 +79,25 @@ def test_notional_above_the_maximum_is_422(trader, user, price150, settings):
 def test_closing_a_closed_position_is_409(trader, user, price150):
     """A second close of the same position: 409 position_not_open; balances unchanged by it."""
     position = open_position(trader)
-    assert trader.post(f"/api/v1/positions/{position['id']}/close", {}, format="json").status_code == 200
+    url = f"/api/v1/positions/{position['id']}/close"
+    assert trader.post(url, {"client_order_id": "c-1"}, format="json").status_code == 200
     before = balances_of(user)
-    response = trader.post(f"/api/v1/positions/{position['id']}/close", {}, format="json")
+    response = trader.post(url, {"client_order_id": "c-2"}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "position_not_open"
     assert balances_of(user) == before
     assert_books_ok()
 
 
 def test_close_bad_qty_and_unknown_id(trader, user, price150):
-    """Close qty 0 -> 400; an unknown uuid -> 404 not_found; a non-uuid path -> 404."""
+    """Close qty 0 -> 400; no client_order_id -> 400; an unknown uuid -> 404 not_found; a non-uuid
+    path -> 404."""
     position = open_position(trader)
-    assert trader.post(f"/api/v1/positions/{position['id']}/close", {"qty": "0"}, format="json").status_code == 400
+    url = f"/api/v1/positions/{position['id']}/close"
+    assert trader.post(url, {"qty": "0", "client_order_id": "c-1"}, format="json").status_code == 400
+    missing_id = trader.post(url, {}, format="json")
+    assert missing_id.status_code == 400 and "client_order_id" in missing_id.json()["extra"]["fields"]
     missing = "/api/v1/positions/00000000-0000-0000-0000-000000000000/close"
-    assert trader.post(missing, {}, format="json").json()["code"] == "not_found"
+    assert trader.post(missing, {"client_order_id": "c-2"}, format="json").json()["code"] == "not_found"
     assert trader.post("/api/v1/positions/nope/close", {}, format="json").status_code == 404
     assert_books_ok()
 

@@ -29,10 +29,11 @@ def _race(user, position_id, price: D) -> list:
 
     def close() -> str:
         try:
-            position_close(user=user, position_id=position_id)
-            return "closed"
+            closed = position_close(user=user, position_id=position_id)
         except DomainError as error:
             return error.code
+        # A close of a crossed position is settled as its liquidation.
+        return {"close": "closed", "liquidation": "liquidated"}[closed.event.kind]
 
     def engine() -> str:
         return (

@@ -36,26 +36,29 @@ def _open(user, side: str, leverage: str, n: int) -> str:
     return opened.position.id
 
 
-def _book(users) -> tuple[list, dict]:
-    """At 100: for each user a long 10x (liq 90), a long 2x (liq 50), a short 10x (liq 110) and a
-    long 10x closed by the user. Returns (all ids, {id: expected status at a tick of 89})."""
+ROLES = (("long", "10", "liquidated"), ("long", "2", "open"), ("short", "10", "open"), ("long", "10", "closed"))
+
+
+def _book(groups: int) -> tuple[list, dict, list]:
+    """At 100, per group four traders (positions are net: one open position per trader and market):
+    a long 10x (liq 90), a long 2x (liq 50), a short 10x (liq 110) and a long 10x the trader closed.
+    Returns (all ids, {id: expected status at a tick of 89}, the liquidated positions' owners)."""
     set_price(D(100))
-    ids, expected, n = [], {}, 0
-    for user in users:
-        for side, leverage, at_89 in (("long", "10", "liquidated"), ("long", "2", "open"), ("short", "10", "open")):
-            n += 1
-            position_id = _open(user, side, leverage, n)
-            ids.append(position_id)
-            expected[position_id] = at_89
-        n += 1
-        closed = _open(user, "long", "10", n)
-        position_close(user=user, position_id=closed)
-        ids.append(closed)
-        expected[closed] = "closed"
-    return ids, expected
+    ids, expected, owners = [], {}, []
+    for n in range(groups * len(ROLES)):
+        side, leverage, at_89 = ROLES[n % len(ROLES)]
+        user = make_user()
+        position_id = _open(user, side, leverage, n)
+        if at_89 == "closed":
+            position_close(user=user, position_id=position_id, client_order_id=f"x-{n}")
+        if at_89 == "liquidated":
+            owners.append(user)
+        ids.append(position_id)
+        expected[position_id] = at_89
+    return ids, expected, owners
 
 
-def _check(expected: dict, users) -> None:
+def _check(expected: dict, owners) -> None:
     for position_id, status in expected.items():
         position = Position.objects.get(pk=position_id)
         assert position.status == status, (position_id, status)
@@ -66,48 +69,45 @@ def _check(expected: dict, users) -> None:
             event = liquidations.get()
             assert event.ledger_txn == txns.get() and event.price == D(89) and event.realized_pnl == D(-100)
             assert position.exit_price == D(89) and position.closed_at and position.realized_pnl == D(-100)
-    for user in users:
+    for user in owners:
         seqs = list(UserEvent.objects.filter(user=user).order_by("seq").values_list("seq", flat=True))
         assert seqs == list(range(1, len(seqs) + 1))  # no gap, no repeat
         last = user_events(user, "portfolio_update")[-1]["data"]
-        assert last["positions"] == {"open_count": 2, "margin_used": "200.000000000"}
-        assert D(last["balances"]["USD"]["locked"]) == balances_of(user)["USD_locked"] == D(200)
+        assert last["positions"]["open_count"] == 0 and D(last["positions"]["margin_used"]) == 0
+        assert D(last["balances"]["USD"]["locked"]) == balances_of(user)["USD_locked"] == 0
     assert_books_ok()
 
 
 def test_a_batch_liquidates_exactly_the_open_crossed_positions():
     """Tick 89 over a mixed batch: the crossed longs go, the uncrossed and the already closed stay;
     one history row and one ledger transaction each; the events carry the new state."""
-    users = [make_user() for _ in range(3)]
-    ids, expected = _book(users)
+    ids, expected, owners = _book(3)
     set_price(D(89))
     done = positions_liquidate(ids=ids, price=D(89), computed_at=datetime.now(timezone.utc))
     assert sorted(done) == sorted(str(i) for i, status in expected.items() if status == "liquidated")
-    _check(expected, users)
-    event = user_events(users[0], "position_liquidated")[0]["data"]
+    _check(expected, owners)
+    event = user_events(owners[0], "position_liquidated")[0]["data"]
     assert (event["status"], event["price"], event["margin_lost"]) == ("liquidated", "89.000000000", "100.000000000")
     assert positions_liquidate(ids=ids, price=D(89)) == []  # a second run finds nothing
 
 
 def test_the_portable_path_gives_the_same_outcome():
     """The ORM path (SQLite, embedded mode) run here on PostgreSQL: same positions, rows and events."""
-    users = [make_user() for _ in range(2)]
-    ids, expected = _book(users)
+    ids, expected, owners = _book(2)
     touched: set[int] = set()
     done = liquidation._liquidate_batch_portable(ids=ids, price=D(89), computed_at=None, touched=touched)
     assert len(done) == 2 and len(touched) == 2
-    _check(expected, users)
+    _check(expected, owners)
 
 
 def test_statements_per_batch_do_not_grow_with_its_size():
-    """A batch of 2 users' positions and one of 6 users' run the same number of statements."""
+    """A batch of 2 crossed positions (of 8) and one of 6 (of 24) run the same number of statements."""
     counts = []
-    for n_users in (2, 6):
-        users = [make_user() for _ in range(n_users)]
-        ids, _expected = _book(users)
+    for groups in (2, 6):
+        ids, _expected, _owners = _book(groups)
         set_price(D(89))
         with CaptureQueriesContext(connection) as queries:
-            assert len(positions_liquidate(ids=ids, price=D(89))) == n_users
+            assert len(positions_liquidate(ids=ids, price=D(89))) == groups
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1], counts
 
@@ -117,8 +117,7 @@ def test_one_leaderboard_refresh_per_tick(settings, monkeypatch):
     settings.POSITION_LIQUIDATION_BATCH = 1
     calls: list = []
     monkeypatch.setattr(liquidation, "leaderboard_touch_many_on_commit", lambda account_ids: calls.append(account_ids))
-    users = [make_user() for _ in range(3)]
-    _book(users)
+    _book(3)
     set_price(D(89))
     report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
     assert len(report.liquidated) == 3
@@ -135,8 +134,7 @@ def test_a_ticks_leaderboard_refresh_is_queued_after_the_lanes_delay(
     settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS = 3
     sent: list = []
     monkeypatch.setattr(leaderboard_update_accounts, "apply_async", lambda args, **kw: sent.append((args, kw)))
-    users = [make_user() for _ in range(2)]
-    _book(users)
+    _book(2)
     set_price(D(89))
     with django_capture_on_commit_callbacks(execute=True):
         report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))

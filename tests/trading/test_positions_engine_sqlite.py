@@ -35,17 +35,21 @@ def price(p):
     cache.set(LATEST_PRICE_KEY, record, 300)
 
 price(D(100))
-users = [User.objects.create_user(username=f"sq{i}", address=f"sq{i}") for i in range(3)]
-for u in users:
-    for j, (side, lev) in enumerate((("long", "10"), ("long", "2"), ("short", "10"), ("long", "20"))):
-        opened = position_open(user=u, side=side, leverage=D(lev), margin=D(100), client_order_id=f"c{j}")
-    position_close(user=u, position_id=opened.position.id)
+users = [User.objects.create_user(username=f"sq{i}", address=f"sq{i}") for i in range(12)]
+crossed = []
+for i, u in enumerate(users):  # one open position per trader and market (net positions)
+    side, lev = (("long", "10"), ("long", "2"), ("short", "10"), ("long", "20"))[i % 4]
+    opened = position_open(user=u, side=side, leverage=D(lev), margin=D(100), client_order_id=f"c{i}")
+    if i % 4 == 3:
+        position_close(user=u, position_id=opened.position.id, client_order_id=f"x{i}")
+    if i % 4 == 0:
+        crossed.append(u)
 price(D(89))
 report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
 assert len(report.liquidated) == 3 and report.candidates == 3, report
 assert Position.objects.filter(status="liquidated").count() == 3
 assert PositionEvent.objects.filter(kind="liquidation").count() == 3
-for u in users:
+for u in crossed:
     events = list(UserEvent.objects.filter(user=u).order_by("seq"))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert [e.type for e in events][-2:] == ["position_liquidated", "portfolio_update"]
@@ -62,8 +66,8 @@ print("engine ok on sqlite")
 
 
 def test_the_engine_liquidates_on_sqlite(tmp_path):
-    """Three users, one crossed long each among open and closed positions: exactly those are
-    liquidated with their history row, gap-free event seqs, and balanced books."""
+    """Twelve traders, three of them with a crossed long among open and closed positions: exactly
+    those are liquidated with their history row, gap-free event seqs, and balanced books."""
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="config.settings.dev",
         DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",

@@ -128,11 +128,13 @@ def test_sweep_is_the_backstop(trader, user):
     assert_books_ok()
 
 
-def test_candidates_use_the_status_side_liquidation_index(trader):
+def test_candidates_use_the_status_side_liquidation_index(trader, client_for):
     """The crossed-positions query is two range scans of position_open_side_liq (not a table scan)."""
+    from tests.portfolio.helpers import make_user
+
     set_price(D(100))
     open_position(trader)
-    open_position(trader, side="short", client_order_id="p-2")
+    open_position(client_for(make_user()), side="short", client_order_id="p-2")
     assert len(liquidation_candidates(price=D(50))) == 1
     qs = Position.objects.filter(status="open", side="long", liquidation_price__gte=D(50)).values("id")
     with connection.cursor() as cursor:
@@ -143,14 +145,15 @@ def test_candidates_use_the_status_side_liquidation_index(trader):
 
 
 def test_batched_events_continue_the_users_seq(trader, user):
-    """The engine's batched events take the next seqs after the open's events: 1..n with no gap or repeat."""
+    """The engine's batched events take the next seqs after the open's and the increase's events:
+    1..n with no gap or repeat."""
     from realtime.models import UserEvent
 
     set_price(D(100))
     open_position(trader)
-    open_position(trader, client_order_id="p-2", leverage="20")
+    open_position(trader, client_order_id="p-2", leverage="20")  # the same side: increases it
     tick(D(80))
     seqs = list(UserEvent.objects.filter(user=user).order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(1, len(seqs) + 1))
     types = list(UserEvent.objects.filter(user=user).order_by("seq").values_list("type", flat=True))
-    assert types[-3:] == ["position_liquidated", "position_liquidated", "portfolio_update"]
+    assert types == [*["position_update", "portfolio_update"] * 2, "position_liquidated", "portfolio_update"]

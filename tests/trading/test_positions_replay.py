@@ -10,11 +10,12 @@ import pytest
 
 from pricing.offline import load_ohlc_csv
 from tests.conftest import SHARED
-from tests.portfolio.helpers import assert_books_ok, balances_of
+from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
-from tests.trading.position_helpers import open_position, tick
+from tests.trading.position_helpers import tick
 from trading.margin import is_crossed
 from trading.models import Position, PositionEvent
+from trading.services.positions import position_open
 
 pytestmark = pytest.mark.django_db
 WINDOW = 120
@@ -40,14 +41,20 @@ def _most_volatile_window(bars):
     return bars[best : best + WINDOW]
 
 
-def test_replay_liquidates_exactly_the_crossed_positions_at_the_first_crossing_tick(trader, user, settings):
+def test_replay_liquidates_exactly_the_crossed_positions_at_the_first_crossing_tick(settings):
+    """Twenty traders (net positions: one each), long and short at ten leverages, on the most
+    volatile window of the recorded path."""
     settings.POSITION_MMR = D("0.005")
     bars = _most_volatile_window(load_ohlc_csv(SHARED / "data" / "SOLUSDT_1h.csv"))
     ticks = _ticks(bars)
     set_price(ticks[0])
+    users = []
     for side in ("long", "short"):
         for leverage in LEVERAGES:
-            open_position(trader, side=side, leverage=leverage, margin="100", client_order_id=f"{side}-{leverage}")
+            users.append(make_user())
+            position_open(
+                user=users[-1], side=side, leverage=D(leverage), margin=D(100), client_order_id=f"{side}-{leverage}"
+            )
     positions = {str(p.id): p for p in Position.objects.all()}
 
     expected: dict[str, int] = {}
@@ -67,5 +74,5 @@ def test_replay_liquidates_exactly_the_crossed_positions_at_the_first_crossing_t
         assert PositionEvent.objects.get(position_id=pid, kind="liquidation").price == ticks[index]
     survivors = Position.objects.filter(status="open").count()
     assert survivors == len(positions) - len(expected)
-    assert balances_of(user)["USD_locked"] == 100 * survivors
+    assert sum(balances_of(u)["USD_locked"] for u in users) == 100 * survivors
     assert_books_ok()

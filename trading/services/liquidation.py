@@ -1,8 +1,14 @@
 """The liquidation engine: on every accepted tick, liquidate the positions whose liquidation
 price the tick crossed, at the tick's price (docs/positions.md).
 
-* Gate: never on a stale price. The tick's own ``computed_at`` must be within
-  ``PRICE_STALE_SECONDS`` and ``price_get_latest()`` must answer (pricing is live).
+* Gate: never on a stale or superseded price. The tick's own ``computed_at`` must be within
+  ``PRICE_STALE_SECONDS``, ``price_get_latest()`` must answer (pricing is live), and the tick must
+  still be the latest accepted price (the latest record is not newer and has the tick's price): a
+  tick that waited in the queue while a newer one was accepted does nothing (``superseded``); the
+  newer tick (its own task, or the sweep) acts at its own price.
+* A tick acts only on positions whose liquidation price was set before it (``updated_at <=
+  computed_at``): a late tick never liquidates a position opened, increased or reduced after it,
+  at a price that position never traded at. The next tick or the sweep judges those.
 * Candidates: one query on the partial index ``(side, liquidation_price) WHERE status = 'open'``:
   open longs with ``liquidation_price >= P`` and open shorts with ``liquidation_price <= P`` (two
   index range scans, never a scan of all positions), in (user, id) order.
@@ -63,46 +69,53 @@ class LiquidationReport:
     dispatched: int = 0  # candidates handed to other lanes (``trading.liquidate_lane`` tasks)
 
 
-def liquidation_candidate_rows(*, price: Decimal) -> list[tuple]:
+def liquidation_candidate_rows(*, price: Decimal, before: datetime | None = None) -> list[tuple]:
     """``(id, user_id)`` of crossed open positions: a UNION of the two range scans of the partial
     index on open ``(side, liquidation_price)``. In (user, id) order, so a user's positions fall in
-    one batch (one ``portfolio_update`` per user, not one per batch it would be spread over)."""
+    one batch (one ``portfolio_update`` per user, not one per batch it would be spread over).
+    ``before``: only positions whose liquidation price was set at or before it (the tick's time)."""
+    since = {} if before is None else {"updated_at__lte": before}
     open_long = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price
+        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price, **since
     ).values_list("id", "user_id")
     open_short = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price
+        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price, **since
     ).values_list("id", "user_id")
     return list(open_long.union(open_short, all=True).order_by("user_id", "id"))
 
 
-def liquidation_candidates(*, price: Decimal) -> list:
+def liquidation_candidates(*, price: Decimal, before: datetime | None = None) -> list:
     """Ids of crossed open positions, in (user, id) order."""
-    return [position_id for position_id, _user_id in liquidation_candidate_rows(price=price)]
+    return [position_id for position_id, _user_id in liquidation_candidate_rows(price=price, before=before)]
 
 
-def price_gate(*, computed_at: datetime, now: datetime | None = None) -> str | None:
-    """``None`` when the tick may liquidate, else the reason it may not."""
+def price_gate(*, price: Decimal, computed_at: datetime, now: datetime | None = None) -> str | None:
+    """``None`` when the tick may liquidate, else the reason it may not: ``price_stale`` /
+    ``price_unavailable`` (no fresh latest price, or the tick itself is old) or ``superseded``
+    (re-checked against the latest record: the tick is no longer the latest accepted price, i.e. a
+    newer record exists or the latest record's price is not the tick's)."""
     age = ((now or datetime.now(timezone.utc)) - computed_at).total_seconds()
     if age > settings.PRICE_STALE_SECONDS or age < -5:
         return "price_stale"
     try:
-        price_get_latest(now=now)
+        latest = price_get_latest(now=now)
     except PriceStale:
         return "price_stale"
     except PriceUnavailable:
         return "price_unavailable"
+    if latest.computed_at > computed_at or latest.price != price:
+        return "superseded"
     return None
 
 
 def liquidation_run(*, price: Decimal, computed_at: datetime, now: datetime | None = None) -> LiquidationReport:
     """Liquidate every position the tick ``price`` (computed at ``computed_at``) crossed."""
     report = LiquidationReport(price=price)
-    report.skipped = price_gate(computed_at=computed_at, now=now)
+    report.skipped = price_gate(price=price, computed_at=computed_at, now=now)
     if report.skipped:
         logger.warning("liquidation skipped at %s: %s", price, report.skipped)
         return report
-    rows = liquidation_candidate_rows(price=price)
+    rows = liquidation_candidate_rows(price=price, before=computed_at)
     report.candidates = len(rows)
     lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS) if rows else []
     report.lanes = len(lanes)
@@ -165,7 +178,7 @@ def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime) -> bool:
 def liquidation_lane_run(*, ids: list, price: Decimal, computed_at: datetime) -> list[str]:
     """A lane handed over by a tick: the same gate (the tick's price must still be fresh), then
     the batches. Returns the ids liquidated."""
-    skipped = price_gate(computed_at=computed_at)
+    skipped = price_gate(price=price, computed_at=computed_at)
     if skipped:
         logger.warning("liquidation lane of %d skipped at %s: %s", len(ids), price, skipped)
         return []

@@ -20,7 +20,7 @@ from config.pgarray import num_array
 from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, Balance, LedgerAccount, LedgerReason, SpotHolding
 from portfolio.positions import EMPTY, position_totals_get
-from portfolio.services import Leg, Posting, balance_lock, ledger_post_many, ledger_post_many_ids, system_account_get
+from portfolio.services import Posting, balance_lock, ledger_post_many, ledger_post_many_ids, system_account_get
 from realtime.publish import user_events_emit_many
 from trading.events import position_liquidated_json
 from trading.margin import is_crossed, plan_liquidation
@@ -32,7 +32,7 @@ from trading.models import (
     PositionSide,
     PositionStatus,
 )
-from trading.services.positions import position_transition
+from trading.services.position_book import liquidation_legs, liquidation_memo, position_transition
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -58,7 +58,7 @@ def _liquidate_batch_sql(*, ids: list, price: Decimal, computed_at: datetime | N
     with transaction.atomic(durable=True):
         _owners_lock(account_ids=list(accounts))
         now = datetime.now(timezone.utc)
-        crossed = _transition_crossed(ids=ids, price=price, now=now)
+        crossed = _transition_crossed(ids=ids, price=price, now=now, before=computed_at)
         if not crossed:
             return []
         plans = [
@@ -79,14 +79,10 @@ def _liquidate_batch_sql(*, ids: list, price: Decimal, computed_at: datetime | N
 def _posting(p, plan, *, account: LedgerAccount, house: LedgerAccount, insurance: LedgerAccount, price: Decimal):
     return Posting(
         reason=LedgerReason.LIQUIDATION,
-        legs=[
-            Leg(account, Asset.USD, -plan.margin, bucket="locked"),
-            Leg(house, Asset.USD, -plan.pnl),
-            Leg(insurance, Asset.USD, plan.insurance),
-        ],
+        legs=liquidation_legs(account=account, house=house, insurance=insurance, plan=plan),
         reference_type="position",
         reference_id=str(p.id),
-        memo=f"liquidation of {p.side} {p.qty} SOL-PERP @ {price} (liq {p.liquidation_price})",
+        memo=liquidation_memo(side=p.side, qty=p.qty, price=price, liq=p.liquidation_price),
         shard_key=p.user_id,
     )
 
@@ -120,16 +116,18 @@ def _owners_lock(*, account_ids: list[int]) -> None:
         )
 
 
-def _transition_crossed(*, ids: list, price: Decimal, now: datetime) -> list[_Liquidated]:
-    """``open -> liquidated`` for those of ``ids`` still open and crossed at ``price``, in ONE
-    statement: it takes each row lock and, under READ COMMITTED, re-evaluates the condition on the
-    latest row version, so a close that committed first makes the row drop out."""
+def _transition_crossed(*, ids: list, price: Decimal, now: datetime, before: datetime | None) -> list[_Liquidated]:
+    """``open -> liquidated`` for those of ``ids`` still open and crossed at ``price`` (and, given
+    the tick's time ``before``, whose liquidation price was set by then), in ONE statement: it
+    takes each row lock and, under READ COMMITTED, re-evaluates the condition on the latest row
+    version, so a close or an increase that committed first makes the row drop out."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Position._meta.db_table} SET status = %s, closed_at = %s, updated_at = %s, exit_price = %s, "
             "realized_pnl = realized_pnl - margin "
             "WHERE id = ANY(%s::uuid[]) AND status = ANY(%s) "
             "AND ((side = %s AND liquidation_price >= %s) OR (side = %s AND liquidation_price <= %s)) "
+            "AND (%s::timestamptz IS NULL OR updated_at <= %s::timestamptz) "
             f"RETURNING {', '.join(_RETURNED)}",
             [
                 PositionStatus.LIQUIDATED,
@@ -142,6 +140,8 @@ def _transition_crossed(*, ids: list, price: Decimal, now: datetime) -> list[_Li
                 price,
                 PositionSide.SHORT,
                 price,
+                before,
+                before,
             ],
         )
         # The canonical text of a UUID (fixed width, lowercase hex) sorts as its number does.
@@ -180,6 +180,8 @@ def _liquidate_batch_portable(
     with transaction.atomic(durable=True):
         balance_lock(keys=[(account, Asset.USD, 0) for account in accounts.values()])
         locked = Position.objects.select_for_update(of=("self",)).filter(pk__in=ids, status=PositionStatus.OPEN)
+        if computed_at is not None:
+            locked = locked.filter(updated_at__lte=computed_at)
         crossed = [p for p in locked.order_by("pk") if is_crossed(p.side, p.liquidation_price, price)]
         if not crossed:
             return []

@@ -1,8 +1,9 @@
 """Market order placement: price first (no lock), then one durable transaction.
 
 Before it, one query reads the user's account, ``house``, ``fees`` and whether the id already
-has an outcome (replays stop there). Inside the transaction: lock the user's balance rows,
-re-check idempotency (and read the epoch) under that lock, insert the order, post the fill's
+has an outcome (replays stop there). Inside the transaction (``command_atomic``: a lock timeout,
+503 ``lock_timeout``): lock the user's balance rows, re-check idempotency (and read the epoch)
+under that lock, re-check the price's age (503 ``price_stale``), insert the order, post the fill's
 ledger transaction (user, ``house``, ``fees``), insert the fill, update the SOL book;
 ``order_fill`` and ``portfolio_update`` go out after commit.
 """
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection
 from django.utils import timezone
 
 from config.errors import DomainError
@@ -31,6 +32,7 @@ from trading.events import order_fill_data
 from trading.execution import Execution, MarketRules, RuleViolation, SlippageModel, plan_market_order
 from trading.idempotency import outcome_replay, rejection_store
 from trading.models import ORDER_TRANSITIONS, Fill, Order, OrderRejection, OrderStatus
+from trading.services.command import command_atomic, quote_fresh_check
 
 
 @dataclass(frozen=True)
@@ -168,7 +170,7 @@ def order_place(
         raise _reject(user=user, client_order_id=client_order_id, digest=digest, error=error) from None
 
     try:
-        with transaction.atomic(durable=True):
+        with command_atomic():
             locked = balance_lock(keys=[(account, Asset.USD, 0), (account, Asset.SOL, 0)])
             # After the lock (a separate statement, so its snapshot sees what a concurrent
             # duplicate or reset committed while we waited): the epoch and this id's outcome.
@@ -179,6 +181,7 @@ def order_place(
                 existing = _replay(user=user, client_order_id=client_order_id, digest=digest)
                 if existing is not None:
                     return PlacedOrder(existing, True)
+            quote_fresh_check(quote)  # the price read before the wait is still within its budget
             now = timezone.now()
             order = Order(
                 user=user,
