@@ -74,6 +74,18 @@ def fresh_route(source: str) -> Route:
     return route
 
 
+def mutated_route(source: str, mutate: Callable[[dict], object]) -> Route:
+    """The recorded payload changed by ``mutate`` (which edits it in place, or returns raw bytes)."""
+
+    def route():
+        payload = fixture_json(RECORDED[source])
+        body = mutate(payload)
+        raw = body if isinstance(body, bytes) else json.dumps(payload).encode()
+        return 200, {"Content-Type": "application/json"}, raw
+
+    return route
+
+
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server API
         parts = urlsplit(self.path)
