@@ -135,6 +135,7 @@ def test_two_disagreeing_sources_pause_trading_with_a_clear_reason_until_a_third
         f"{web.url}/api/v1/orders", json=order_body(client_order_id="disagree-1"), headers=headers, timeout=TIMEOUT
     )
     assert order.status_code == 503 and order.json()["code"] == "price_unavailable", order.text
+    assert order.json()["extra"]["reason"] == reason
     market = httpx.get(f"{web.url}/api/v1/market/sources", timeout=TIMEOUT).json()
     assert market["last_cycle"]["ok"] is False and market["last_cycle"]["reason"] == reason
     for name in ("coinbase", "kraken"):
