@@ -1,12 +1,17 @@
 """Aggregate source observations into one SOL-USD index. Pure maths, Django-free.
 
-1. Per-source sanity: positive price; bid <= ask and a spread within limit; Pyth
-   conf/price and EMA deviation within limits; a source timestamp neither stale nor
-   in the future.
+1. Per-source sanity: finite numbers in a plausible range; positive price; bid <= ask
+   and a spread within limit; Pyth conf/price and EMA deviation within limits; a source
+   timestamp with a UTC offset, neither stale nor in the future.
 2. USDT/USDC quotes count as USD unless a known stablecoin rate is off by more than
    ``stable_depeg`` (then the quote is converted with that rate).
 3. Median, drop observations more than ``outlier`` from it, median again.
-4. Require ``quorum`` observations left; record dispersion and the sources used.
+4. Require ``quorum`` observations left; with fewer than ``MIN_SOURCES_TO_OUTVOTE`` left
+   they must also agree within ``outlier`` (no median can outvote a wrong one); record
+   dispersion and the sources used.
+
+``aggregate`` never raises anything but ``QuorumNotMet`` (or its ``SourcesDisagree``):
+an observation the checks cannot even evaluate is refused with a reason.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from pricing.sources.base import Observation
 
 PRICE_QUANTUM = Decimal("0.00000001")  # 8 decimal places, like the sources
 DISPERSION_QUANTUM = Decimal("0.000001")
+# A SOL price (USD) outside this range is no price at all; keeping numbers inside it also keeps
+# every ratio below finite and far from Decimal's overflow.
+MIN_PRICE = Decimal("1E-8")
+MAX_PRICE = Decimal("1E+12")
+# Below this many kept sources the median cannot outvote one wrong source: they must agree.
+MIN_SOURCES_TO_OUTVOTE = 3
 
 
 @dataclass(frozen=True)
@@ -56,9 +67,44 @@ class QuorumNotMet(Exception):
         super().__init__(self.reason)
 
 
+class SourcesDisagree(QuorumNotMet):
+    """Fewer than ``MIN_SOURCES_TO_OUTVOTE`` sources left and they disagree beyond the outlier limit:
+    one of them is wrong and nothing says which, so there is no index (not their midpoint)."""
+
+    def __init__(self, *, prices: Mapping[str, Decimal], spread: Decimal, limit: Decimal, rejected: Mapping[str, str]):
+        others = dict(rejected)
+        each = f"sources disagree: spread {spread:.4%} above {limit:.4%} with {len(prices)} sources"
+        super().__init__(
+            needed=MIN_SOURCES_TO_OUTVOTE, usable=len(prices), rejected={**others, **dict.fromkeys(prices, each)}
+        )
+        listed = ", ".join(f"{name} {price}" for name, price in prices.items())
+        detail = "; ".join(f"{name}: {why}" for name, why in others.items())
+        self.reason = (
+            f"sources disagree: {listed} are {spread:.4%} apart, above the {limit:.4%} limit, "
+            f"and {len(prices)} sources cannot outvote a wrong one" + (f" (others: {detail})" if detail else "")
+        )
+        self.args = (self.reason,)
+
+
+def _number_problem(obs: Observation) -> str | None:
+    """Why one of the observation's numbers cannot be used at all (not finite, out of range)."""
+    for what, value in (("price", obs.price), ("bid", obs.bid), ("ask", obs.ask), ("EMA price", obs.ema_price)):
+        if value is None:
+            continue
+        if not isinstance(value, Decimal) or not value.is_finite():
+            return f"{what} is not a finite number: {value}"
+        if value > 0 and not MIN_PRICE <= value <= MAX_PRICE:
+            return f"{what} {value} out of range [{MIN_PRICE}, {MAX_PRICE}]"
+    if obs.conf is not None and (not isinstance(obs.conf, Decimal) or not obs.conf.is_finite()):
+        return f"confidence is not a finite number: {obs.conf}"
+    return None
+
+
 def sanity_problem(obs: Observation, *, limits: Limits, now: datetime) -> str | None:
     """Why this observation must not be used, or ``None`` when it is sane."""
-    if not obs.price.is_finite() or obs.price <= 0:
+    if problem := _number_problem(obs):
+        return problem
+    if obs.price <= 0:
         return f"non-positive price {obs.price}"
     if obs.bid is not None and obs.ask is not None:
         if obs.bid <= 0 or obs.ask <= 0:
@@ -77,6 +123,8 @@ def sanity_problem(obs: Observation, *, limits: Limits, now: datetime) -> str | 
         if deviation > limits.max_ema_deviation:
             return f"price {deviation:.4%} away from its EMA, above {limits.max_ema_deviation:.4%}"
     if obs.source_time is not None:
+        if obs.source_time.utcoffset() is None:
+            return f"source timestamp {obs.source_time.isoformat()} has no UTC offset"
         age = (now - obs.source_time).total_seconds()
         if age > limits.max_source_age_seconds:
             return f"source timestamp {age:.0f}s old (limit {limits.max_source_age_seconds}s)"
@@ -92,9 +140,27 @@ def to_usd(obs: Observation, *, stable_rates: Mapping[str, Decimal], limits: Lim
     if obs.quote not in ("USDT", "USDC"):
         return None
     rate = stable_rates.get(obs.quote)
-    if rate is None or rate <= 0 or abs(rate - 1) <= limits.stable_depeg:
+    if rate is None or not rate.is_finite() or rate <= 0 or abs(rate - 1) <= limits.stable_depeg:
         return obs.price
     return obs.price * rate
+
+
+def _usd_price(
+    obs: Observation, *, stable_rates: Mapping[str, Decimal], limits: Limits, now: datetime
+) -> Decimal | str:
+    """The observation's USD price, or why it is not used. Never raises: a check that cannot
+    even be evaluated (a bug, an exotic value) refuses the observation with the reason."""
+    try:
+        if problem := sanity_problem(obs, limits=limits, now=now):
+            return problem
+        price = to_usd(obs, stable_rates=stable_rates, limits=limits)
+        if price is None:
+            return f"unknown quote currency {obs.quote}"
+        if not MIN_PRICE <= price <= MAX_PRICE:
+            return f"price in USD {price} out of range [{MIN_PRICE}, {MAX_PRICE}]"
+        return price
+    except (ArithmeticError, TypeError, ValueError, AttributeError) as exc:
+        return f"unusable observation ({type(exc).__name__}: {exc})"[:200]
 
 
 def aggregate(
@@ -111,10 +177,9 @@ def aggregate(
     usd: dict[str, Decimal] = {}
     half_spreads: dict[str, Decimal] = {}
     for obs in observations:
-        problem = sanity_problem(obs, limits=limits, now=now)
-        price = None if problem else to_usd(obs, stable_rates=rates, limits=limits)
-        if problem or price is None:
-            why_not[obs.source] = problem or f"unknown quote currency {obs.quote}"
+        price = _usd_price(obs, stable_rates=rates, limits=limits, now=now)
+        if isinstance(price, str):
+            why_not[obs.source] = price
             continue
         usd[obs.source] = price
         if obs.bid is not None and obs.ask is not None:
@@ -129,9 +194,13 @@ def aggregate(
             why_not[name] = f"outlier: {(p - first) / first:+.4%} from the median"
     if len(kept) < max(1, limits.quorum):
         raise QuorumNotMet(needed=limits.quorum, usable=len(kept), rejected=why_not)
+    middle = median(kept.values())
+    width = max(kept.values()) - min(kept.values())
+    if len(kept) < MIN_SOURCES_TO_OUTVOTE and width / middle > limits.outlier:
+        raise SourcesDisagree(prices=kept, spread=width / middle, limit=limits.outlier, rejected=why_not)
 
-    index = median(kept.values()).quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
-    dispersion = ((max(kept.values()) - min(kept.values())) / index).quantize(DISPERSION_QUANTUM)
+    index = middle.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    dispersion = (width / index).quantize(DISPERSION_QUANTUM)
     kept_spreads = [half_spreads[name] for name in kept if name in half_spreads]
     bid = ask = None
     if kept_spreads:

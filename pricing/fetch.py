@@ -8,6 +8,7 @@ honours them.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from django.core.cache import cache
 
 from pricing.sources import SOURCE_CLASSES, PriceSource, Reading, SourceError, SourceRateLimited
 
+logger = logging.getLogger("pricing")
 USER_AGENT = "solpaper-pricing/1.0"
 COOLDOWN_KEY = "pricing:cooldown:{name}"
 
@@ -85,10 +87,10 @@ def _start_cooldown(name: str, retry_after: int | None, now: datetime) -> dateti
 
 
 def fetch_one(source: PriceSource, client: httpx.Client) -> FetchResult:
-    """One HTTP call and parse; never raises (errors become a result)."""
-    spec = source.request()
+    """One HTTP call and parse; never raises: every error, even an adapter's bug, becomes a result."""
     started = time.monotonic()
     try:
+        spec = source.request()
         response = client.get(source.base_url + spec.path, params=spec.params, headers=spec.headers)
         received_at = datetime.now(timezone.utc)
         latency = int((time.monotonic() - started) * 1000)
@@ -119,6 +121,14 @@ def fetch_one(source: PriceSource, client: httpx.Client) -> FetchResult:
             source=source.name,
             status="error",
             error=f"{kind}: {exc}"[:300],
+            latency_ms=int((time.monotonic() - started) * 1000),
+        )
+    except Exception as exc:  # a bug in one adapter must fail that source, not the cycle
+        logger.exception("price source %s: unexpected error parsing its answer", source.name)
+        return FetchResult(
+            source=source.name,
+            status="error",
+            error=f"unexpected {type(exc).__name__}: {exc}"[:300],
             latency_ms=int((time.monotonic() - started) * 1000),
         )
 

@@ -11,6 +11,14 @@ from pricing.fetch import FetchResult
 from pricing.models import SourceHealth
 
 _PRICE_QUANTUM = Decimal("0.000000000001")
+_PRICE_LIMIT = Decimal("1E+15")  # last_price is NUMERIC(30, 12); quantizing must stay within 28 digits
+
+
+def _storable_price(price: Decimal) -> Decimal | None:
+    """The price as the column holds it, or ``None`` when it does not fit (a source said 1e30)."""
+    if not price.is_finite() or abs(price) >= _PRICE_LIMIT:
+        return None
+    return price.quantize(_PRICE_QUANTUM)
 
 
 def source_health_record(*, result: FetchResult, rejected_reason: str | None, at: datetime) -> None:
@@ -20,7 +28,7 @@ def source_health_record(*, result: FetchResult, rejected_reason: str | None, at
     if result.status == "ok" and result.reading is not None:
         obs = result.reading.observation
         fields.update(
-            last_price=obs.price.quantize(_PRICE_QUANTUM),
+            last_price=_storable_price(obs.price),
             last_quote=obs.quote,
             last_source_time=obs.source_time,
             last_success_at=at,

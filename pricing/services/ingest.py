@@ -44,6 +44,7 @@ class IngestReport:
     quote: PriceQuote | None = None
     reason: str = ""
     skipped: bool = False
+    rejected: dict[str, str] = field(default_factory=dict)  # source -> why it was not used, ok or not
 
     @property
     def ok(self) -> bool:
@@ -168,8 +169,9 @@ def price_ingest_run(*, now: datetime | None = None, client: httpx.Client | None
             stable_rates=rates,
             rejected=failed,
         )
-    except QuorumNotMet as exc:
+    except QuorumNotMet as exc:  # also SourcesDisagree
         report.reason = f"no price: {exc.reason}"
+        report.rejected = exc.rejected
         index = None
         logger.warning("price ingest (%s): %s", mode, report.reason)
     except (OSError, ValueError) as exc:  # unreadable replay tape and the like
@@ -177,9 +179,10 @@ def price_ingest_run(*, now: datetime | None = None, client: httpx.Client | None
         index = None
         logger.error("price ingest (%s): %s", mode, report.reason)
     report.index = index
-    rejected = index.rejected if index else {}
+    if index is not None:
+        report.rejected = index.rejected
     for result in report.results:
-        reason = rejected.get(result.source) if result.reading is not None else None
+        reason = report.rejected.get(result.source) if result.reading is not None else None
         source_health_record(result=result, rejected_reason=reason, at=report.at)
     if index is not None:
         report.quote = price_tick_accept(index=index, mode=mode, computed_at=report.at)
@@ -201,7 +204,7 @@ def price_ingest_cycle(*, now: datetime | None = None, client: httpx.Client | No
 
 
 def _summary(report: IngestReport) -> dict:
-    rejected = report.index.rejected if report.index else {}
+    rejected = report.rejected
     return {
         "at": rfc3339(report.at),
         "mode": report.mode,

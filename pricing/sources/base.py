@@ -2,7 +2,8 @@
 an adapter builds its request and parses a response; ``pricing.fetch`` does the I/O.
 
 Numbers are parsed with ``json.loads(parse_float=Decimal)`` or from strings, never
-through binary floating point.
+through binary floating point. Every helper here raises ``SourceError`` (never
+``OverflowError``, ``ValueError``, ``TypeError`` …) so one bad answer fails one source.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -113,19 +114,37 @@ def load_json(body: bytes) -> Any:
         return json.loads(body, parse_float=Decimal)
     except (ValueError, UnicodeDecodeError) as exc:
         raise SourceError(f"not JSON: {snippet(body, 80)}") from exc
+    except RecursionError as exc:
+        raise SourceError("not JSON we accept: nested too deep") from exc
+
+
+# A parsed number's magnitude must lie in [1E-30, 1E+30] (or be zero): nothing a price source
+# says is outside that, and arithmetic on it (a mid, a spread) can then never overflow.
+MAX_ADJUSTED_EXPONENT = 30
 
 
 def to_decimal(raw: Any, what: str) -> Decimal:
-    """A finite Decimal from a JSON string/int/Decimal; bools and floats are refused."""
+    """A finite Decimal of a sane magnitude from a JSON string/int/Decimal; bools and floats are refused."""
     if isinstance(raw, bool) or raw is None or isinstance(raw, float):
-        raise SourceError(f"{what} is missing or not a number: {raw!r}")
+        raise SourceError(f"{what} is missing or not a number: {short(raw)}")
     try:
         value = Decimal(raw) if not isinstance(raw, Decimal) else raw
-    except (InvalidOperation, TypeError, ValueError) as exc:
-        raise SourceError(f"{what} is not a number: {raw!r}") from exc
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise SourceError(f"{what} is not a number: {short(raw)}") from exc
     if not value.is_finite():
-        raise SourceError(f"{what} is not finite: {raw!r}")
+        raise SourceError(f"{what} is not finite: {short(raw)}")
+    if value and abs(value.adjusted()) > MAX_ADJUSTED_EXPONENT:
+        raise SourceError(f"{what} is out of range: {short(raw)}")
     return value
+
+
+def short(raw: Any, limit: int = 40) -> str:
+    """``repr`` cut to ``limit`` characters (a hostile value can be megabytes long)."""
+    try:
+        text = repr(raw)
+    except ValueError:  # an int with more digits than Python converts to text
+        return f"<{type(raw).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def mid_or_last(bid: Decimal | None, ask: Decimal | None, last: Decimal | None) -> Decimal:
@@ -142,8 +161,11 @@ def parse_retry_after(headers: dict[str, str], now: datetime) -> int | None:
     if raw is None:
         return None
     raw = raw.strip()
-    if raw.isdigit():
-        return int(raw)
+    if raw.isascii() and raw.isdigit():
+        try:
+            return int(raw)
+        except ValueError:  # more digits than int() converts: garbled
+            return None
     try:
         moment = parsedate_to_datetime(raw)
     except (TypeError, ValueError):
@@ -153,5 +175,28 @@ def parse_retry_after(headers: dict[str, str], now: datetime) -> int | None:
     return max(0, int((moment - now).total_seconds() + 0.999))
 
 
-def from_unix(seconds: int | Decimal) -> datetime:
-    return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+def from_unix(seconds: int | Decimal, what: str = "timestamp") -> datetime:
+    """Unix seconds as an aware UTC datetime, or ``SourceError`` when out of the calendar's range."""
+    try:
+        return datetime.fromtimestamp(int(seconds), tz=timezone.utc)
+    except (ArithmeticError, OSError, ValueError, TypeError) as exc:
+        raise SourceError(f"{what} out of range: {short(seconds)}") from exc
+
+
+def from_iso(raw: Any, what: str = "time") -> datetime:
+    """An ISO-8601 string with a UTC offset (``Z`` or ``±hh:mm``) as an aware UTC datetime.
+
+    A time without an offset is refused: guessing its zone could make a stale price look fresh.
+    """
+    if not isinstance(raw, str):
+        raise SourceError(f"{what} is not a string: {short(raw)}")
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SourceError(f"bad {what}: {short(raw)}") from exc
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise SourceError(f"{what} has no UTC offset: {short(raw)}")
+    try:
+        return moment.astimezone(timezone.utc)
+    except (OverflowError, ValueError) as exc:
+        raise SourceError(f"{what} out of range: {short(raw)}") from exc

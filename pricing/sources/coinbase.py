@@ -1,5 +1,6 @@
 """Coinbase Exchange: ``GET /products/SOL-USD/ticker`` (bid/ask/price as strings;
-``time`` is the last trade's time, ISO-8601 with ``Z``). Errors: ``{"message": …}``."""
+``time`` is the last trade's time, ISO-8601 with ``Z``; a time without an offset is
+refused). Errors: ``{"message": …}``."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pricing.sources.base import (
     PriceSource,
     Reading,
     SourceError,
+    from_iso,
     load_json,
     mid_or_last,
     to_decimal,
@@ -41,12 +43,8 @@ class CoinbaseTicker(PriceSource):
         bid = to_decimal(payload.get("bid"), "bid")
         ask = to_decimal(payload.get("ask"), "ask")
         last = to_decimal(payload.get("price"), "price")
-        trade_time = None
-        if isinstance(payload.get("time"), str):
-            try:
-                trade_time = datetime.fromisoformat(payload["time"].replace("Z", "+00:00"))
-            except ValueError as exc:
-                raise SourceError(f"bad time: {payload['time']!r}") from exc
+        raw_time = payload.get("time")
+        trade_time = None if raw_time is None else from_iso(raw_time, "time")
         return Reading(
             Observation(
                 source=self.name,

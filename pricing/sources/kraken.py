@@ -14,6 +14,7 @@ from pricing.sources.base import (
     Reading,
     SourceError,
     mid_or_last,
+    short,
     to_decimal,
 )
 
@@ -37,6 +38,8 @@ class KrakenTicker(PriceSource):
         if not isinstance(payload, dict):
             raise SourceError("Kraken response is not an object")
         errors = payload.get("error") or []
+        if not isinstance(errors, list):
+            raise SourceError(f"Kraken error field is not a list: {short(errors)}")
         if errors:
             raise SourceError("Kraken: " + "; ".join(str(e) for e in errors))
         result = payload.get("result")

@@ -75,7 +75,7 @@ class PythHermes(PriceSource):
                     quote="USD",
                     conf=scaled(block, "conf"),
                     ema_price=scaled(ema, "price") if isinstance(ema, dict) else None,
-                    source_time=from_unix(publish_time),
+                    source_time=from_unix(publish_time, "publish_time"),
                     received_at=received_at,
                 )
             elif feed in STABLE_FEEDS:

@@ -57,11 +57,12 @@ def json_route(name: str, *, status: int = 200, headers: dict[str, str] | None =
     return lambda: (status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
-def fresh_route(source: str) -> Route:
-    """The recorded payload with its source timestamp moved to the current time (for real-clock runs)."""
-    payload = fixture_json(RECORDED[source])
+def fresh_route(source: str, mutate: Callable[[dict], object] | None = None) -> Route:
+    """The recorded payload with its source timestamp moved to the current time (for real-clock
+    runs), then changed by ``mutate`` if given (as in ``mutated_route``)."""
 
     def route():
+        payload = fixture_json(RECORDED[source])
         now = datetime.now(timezone.utc)
         if source == "pyth":
             for entry in payload["parsed"]:
@@ -69,7 +70,21 @@ def fresh_route(source: str) -> Route:
                 entry["ema_price"]["publish_time"] = int(now.timestamp())
         if source == "coinbase":
             payload["time"] = now.isoformat().replace("+00:00", "Z")
-        return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
+        body = mutate(payload) if mutate else None
+        raw = body if isinstance(body, bytes) else json.dumps(payload).encode()
+        return 200, {"Content-Type": "application/json"}, raw
+
+    return route
+
+
+def mutated_route(source: str, mutate: Callable[[dict], object]) -> Route:
+    """The recorded payload changed by ``mutate`` (which edits it in place, or returns raw bytes)."""
+
+    def route():
+        payload = fixture_json(RECORDED[source])
+        body = mutate(payload)
+        raw = body if isinstance(body, bytes) else json.dumps(payload).encode()
+        return 200, {"Content-Type": "application/json"}, raw
 
     return route
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pricing.aggregate import Limits, QuorumNotMet, aggregate
+from pricing.aggregate import Limits, QuorumNotMet, SourcesDisagree, aggregate
 from pricing.sources import Observation
 from tests.pricing.conftest import FROZEN_NOW
 
@@ -125,3 +125,128 @@ def test_failed_sources_are_carried_in_the_reason():
     with pytest.raises(QuorumNotMet) as info:
         aggregate([obs("a", Decimal("1"))], limits=LIMITS, now=NOW, rejected={"kraken": "error: timeout"})
     assert "kraken: error: timeout" in info.value.reason and "1 of 2" in info.value.reason
+
+
+# --- hostile observations never break the aggregator -----------------------------------------
+
+
+def test_a_naive_source_time_is_refused_with_a_reason_not_a_type_error():
+    """A source timestamp without a UTC offset cannot be compared with the clock: that source is
+    refused (reason kept) and the others make the index."""
+    naive = obs("naive", Decimal("100"), source_time=NOW.replace(tzinfo=None))
+    index = aggregate([naive, obs("x", Decimal("100")), obs("y", Decimal("100.1"))], limits=LIMITS, now=NOW)
+    assert "naive" not in index.sources
+    assert "UTC offset" in index.rejected["naive"]
+
+
+@pytest.mark.parametrize("price", [Decimal("1e30"), Decimal("9e999999"), Decimal("1e-999999")])
+def test_prices_out_of_any_plausible_range_are_refused(price):
+    """Prices beyond [1e-8, 1e12] USD are refused with a reason (and never overflow the maths)."""
+    group = [obs("absurd", price, bid=price, ask=price), obs("x", Decimal("100")), obs("y", Decimal("100.1"))]
+    index = aggregate(group, limits=LIMITS, now=NOW)
+    assert "absurd" not in index.sources and "out of range" in index.rejected["absurd"]
+
+
+hostile_numbers = st.one_of(
+    st.none(),
+    st.decimals(allow_nan=True, allow_infinity=True),
+    st.sampled_from([Decimal("9e999999"), Decimal("-9e999999"), Decimal("1e-999999"), Decimal("sNaN")]),
+    prices,
+)
+hostile_times = st.one_of(
+    st.none(),
+    st.datetimes(),  # naive
+    st.datetimes(timezones=st.timezones()),
+)
+
+
+@st.composite
+def hostile_observation(draw, name: str) -> Observation:
+    price = draw(hostile_numbers)
+    return Observation(
+        source=name,
+        price=Decimal("100") if price is None else price,
+        quote=draw(st.sampled_from(["USD", "USDT", "USDC", "EUR"])),
+        bid=draw(hostile_numbers),
+        ask=draw(hostile_numbers),
+        source_time=draw(hostile_times),
+        received_at=NOW,
+        conf=draw(hostile_numbers),
+        ema_price=draw(hostile_numbers),
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    group=st.lists(st.integers(0, 5), max_size=5, unique=True).flatmap(
+        lambda ids: st.tuples(*(hostile_observation(f"s{i}") for i in ids))
+    ),
+    rates=st.dictionaries(st.sampled_from(["USDT", "USDC"]), hostile_numbers.filter(lambda v: v is not None)),
+)
+def test_the_aggregator_only_ever_answers_an_index_or_quorum_not_met(group, rates):
+    """Whatever the observations hold (NaN, infinities, 9e999999, naive or far-off times, unknown
+    quotes, hostile stablecoin rates), aggregate returns an index or raises QuorumNotMet; never
+    another exception. Every observation not used has a reason."""
+    try:
+        index = aggregate(group, limits=LIMITS, now=NOW, stable_rates=rates)
+    except QuorumNotMet:
+        return
+    assert index.price > 0
+    for o in group:
+        assert o.source in index.sources or o.source in index.rejected
+
+
+# --- two sources, one liar ------------------------------------------------------------------
+
+
+def test_two_sources_that_disagree_beyond_the_limit_give_no_index():
+    """100 and 103.9 (3.8 % apart, above the 2 % limit): with only two sources we cannot tell
+    which one lies, so there is no index (not the 101.95 midpoint), with a clear reason."""
+    with pytest.raises(SourcesDisagree) as info:
+        aggregate([obs("a", Decimal("100")), obs("b", Decimal("103.9"))], limits=LIMITS, now=NOW)
+    assert isinstance(info.value, QuorumNotMet)
+    reason = info.value.reason
+    assert reason.startswith("sources disagree:")
+    assert "a 100" in reason and "b 103.9" in reason and "3.8254%" in reason and "2.0000%" in reason
+    assert set(info.value.rejected) == {"a", "b"}
+    assert all("disagree" in why for why in info.value.rejected.values())
+
+
+def test_two_sources_within_the_limit_give_their_midpoint():
+    """100 and 101.9 (1.88 % apart) agree: the index is their median, 100.95."""
+    index = aggregate([obs("a", Decimal("100")), obs("b", Decimal("101.9"))], limits=LIMITS, now=NOW)
+    assert index.price == Decimal("100.95000000") and index.sources == ("a", "b")
+
+
+def test_three_sources_keep_the_median_rule():
+    """With three sources the median already outvotes one liar: 100, 101.95, 103.9 give 101.95."""
+    group = [obs("a", Decimal("100")), obs("b", Decimal("101.95")), obs("c", Decimal("103.9"))]
+    assert aggregate(group, limits=LIMITS, now=NOW).price == Decimal("101.95000000")
+
+
+def test_two_disagreeing_survivors_of_a_larger_group_give_no_index():
+    """Four sources, two of them far outliers: the two left (98.2 and 101.8, 3.6 % apart) disagree."""
+    group = [obs("a", Decimal("98.2")), obs("b", Decimal("101.8")), obs("c", Decimal("50")), obs("d", Decimal("150"))]
+    with pytest.raises(SourcesDisagree, match="sources disagree"):
+        aggregate(group, limits=LIMITS, now=NOW)
+
+
+def test_a_single_source_with_quorum_one_is_unaffected():
+    """Offline modes (quorum 1, one source) still get their index."""
+    index = aggregate([obs("synthetic", Decimal("150"))], limits=Limits(quorum=1), now=NOW)
+    assert index.price == Decimal("150.00000000") and index.dispersion == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=prices, gap=st.decimals(min_value=Decimal("-0.06"), max_value=Decimal("0.06"), places=5))
+def test_an_index_from_two_sources_is_never_further_than_half_the_limit_from_either(a, gap):
+    """With two sources, either they agree within the outlier limit (relative to their median) and
+    the index is within half the limit of each, or there is no index."""
+    b = a * (1 + gap)
+    try:
+        index = aggregate([obs("a", a), obs("b", b)], limits=LIMITS, now=NOW)
+    except QuorumNotMet:
+        assert abs(a - b) / ((a + b) / 2) > LIMITS.outlier
+        return
+    for p in (a, b):
+        assert abs(index.price - p) / index.price <= LIMITS.outlier / 2 + Decimal("1e-7")

@@ -19,7 +19,7 @@ from pricing.services import price_ingest_cycle, price_ingest_run
 from pricing.services.lock import ingest_lock
 from pricing.signals import price_tick_accepted
 from tests.conftest import closed_port
-from tests.pricing.conftest import FROZEN_NOW, json_route
+from tests.pricing.conftest import FROZEN_NOW, json_route, mutated_route
 
 pytestmark = pytest.mark.django_db
 
@@ -252,3 +252,53 @@ def test_reads_are_cheap(recorded_server, django_assert_num_queries):
         assert len(source_health_list()) == 6
     with django_assert_num_queries(1):
         assert len(candle_list(interval="1h", limit=24, end=FROZEN_NOW + timedelta(minutes=1), mode="live")) == 1
+
+
+def _coinbase_at(mid: str):
+    def mutate(payload):
+        payload["bid"] = payload["ask"] = payload["price"] = mid
+
+    return mutated_route("coinbase", mutate)
+
+
+def _kraken_at(mid: str):
+    def mutate(payload):
+        entry = payload["result"]["SOLUSD"]
+        entry["a"][0] = entry["b"][0] = entry["c"][0] = mid
+
+    return mutated_route("kraken", mutate)
+
+
+def test_two_sources_that_disagree_pause_trading_with_a_clear_reason(recorded_server, api_client):
+    """Only Coinbase (100) and Kraken (103.9) answer: 3.8 % apart, above PRICE_OUTLIER_PCT, and two
+    sources cannot say which is right. No index is written (not the 101.95 midpoint); the 503
+    price_unavailable, the last cycle and both sources' health say that the sources disagree."""
+    for source in ("pyth", "jupiter", "backpack", "binance"):
+        recorded_server.serve(source, lambda: (500, {}, b"oops"))
+    recorded_server.serve("coinbase", _coinbase_at("100"))
+    recorded_server.serve("kraken", _kraken_at("103.9"))
+    report = price_ingest_run(now=FROZEN_NOW)
+    assert not report.ok
+    assert report.reason.startswith("no price: sources disagree: coinbase 100, kraken 103.9")
+    assert price_latest_record() is None
+
+    response = api_client.get("/api/v1/market/price")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["code"] == "price_unavailable" and body["extra"]["reason"] == report.reason
+    last = api_client.get("/api/v1/market/sources").json()["last_cycle"]
+    assert last["ok"] is False and last["reason"] == report.reason
+    for name in ("coinbase", "kraken"):
+        assert last["sources"][name]["status"] == "rejected" and "disagree" in last["sources"][name]["error"]
+        health = SourceHealth.objects.get(name=name)
+        assert health.last_status == "rejected" and "disagree" in health.last_error
+
+
+def test_two_sources_that_agree_still_make_the_index(recorded_server):
+    """Coinbase 100 and Kraken 101.9 (1.9 % apart) agree within the limit: the index is 100.95."""
+    for source in ("pyth", "jupiter", "backpack", "binance"):
+        recorded_server.serve(source, lambda: (500, {}, b"oops"))
+    recorded_server.serve("coinbase", _coinbase_at("100"))
+    recorded_server.serve("kraken", _kraken_at("101.9"))
+    report = price_ingest_run(now=FROZEN_NOW)
+    assert report.ok and report.quote.price == Decimal("100.95000000")

@@ -34,7 +34,7 @@ class Command(BaseCommand):
         if report.skipped:
             self.stdout.write(f"skipped: {report.reason}")
             return
-        rejected = report.index.rejected if report.index else {}
+        rejected = report.rejected
         for r in report.results:
             if r.reading is not None:
                 obs = r.reading.observation
