@@ -19,12 +19,13 @@ EXPLAIN of the crossed query. Every copy then runs ``manage.py reconcile`` (any 
 bench) and is dropped. CPU figures: this process (inline) or the worker's processes (fanout), and
 the whole PostgreSQL server (read from /proc).
 
-Knobs: BENCH_POSITIONS (100000), BENCH_USERS (20000), BENCH_REPEATS (3), BENCH_MODES
-("fanout,inline"), BENCH_WORKERS (2), BENCH_CHECKPOINT (1: a CHECKPOINT and 2 s of quiet before
-each busy tick, so the WAL written by copying the template never sets off a checkpoint inside the
-timed tick; every page the tick touches then writes a full-page image, as right after any
-checkpoint; 0: no checkpoint), POSITION_LIQUIDATION_BATCH, POSITION_LIQUIDATION_LANES,
-BENCH_PG_ADMIN_URL, BENCH_REDIS_URL (redis://127.0.0.1:6379/9).
+Knobs: BENCH_POSITIONS (100000), BENCH_USERS (= BENCH_POSITIONS: one net position per user and
+market), BENCH_REPEATS (3), BENCH_MODES ("fanout,inline"), BENCH_WORKERS (2), BENCH_CHECKPOINT
+(1: a CHECKPOINT and 2 s of quiet before each busy tick, so the WAL written by copying the
+template never sets off a checkpoint inside the timed tick; every page the tick touches then
+writes a full-page image, as right after any checkpoint; 0: no checkpoint),
+POSITION_LIQUIDATION_BATCH, POSITION_LIQUIDATION_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
+(redis://127.0.0.1:6379/9).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
 POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))
-USERS = int(os.environ.get("BENCH_USERS", "20000"))
+USERS = int(os.environ.get("BENCH_USERS", str(POSITIONS)))  # net positions: one per user
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "fanout,inline").split(",") if m.strip()]
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))

@@ -1,4 +1,5 @@
 """The bench's book: ``positions`` open SOL-PERP positions of ``users`` users, bulk-inserted.
+Positions are net (one open position per user and market), so ``users`` >= ``positions``.
 
 Half long, half short, mmr 0, entry 100, margin 100; long liquidation prices spread over
 [65, 90), short ones over [110, 135) (so a tick at 85 crosses 10% of them, at 95 none). Each
@@ -28,7 +29,9 @@ def seed(*, positions: int, users: int) -> None:
     from portfolio.services import system_account_get
     from trading.models import Position, PositionEvent
 
-    per_user = positions // users
+    if users < positions:
+        raise ValueError("net positions: one open SOL-PERP position per user, so users >= positions")
+    per_user = 1
     cycle = max(1, min(2500, positions // 2))  # liquidation prices repeat every `cycle` pairs
     margin = D(100)
     grants = system_account_get(code="grants")
@@ -45,9 +48,11 @@ def seed(*, positions: int, users: int) -> None:
         Epoch.objects.bulk_create(
             [Epoch(account=a, number=1, starting_equity=D(10000)) for a in accounts], batch_size=5000
         )
-        locked = margin * per_user
         Balance.objects.bulk_create(
-            [Balance(account=a, asset="USD", total=D(10000), locked=locked) for a in accounts]
+            [
+                Balance(account=a, asset="USD", total=D(10000), locked=margin * per_user if i < positions else 0)
+                for i, a in enumerate(accounts)
+            ]
             + [Balance(account=a, asset="SOL") for a in accounts],
             batch_size=5000,
         )
@@ -70,7 +75,7 @@ def seed(*, positions: int, users: int) -> None:
             batch_size=5000,
         )
         for i in range(positions):
-            account = accounts[i % users]
+            account = accounts[i]
             side = "long" if i % 2 == 0 else "short"
             step = D(i // 2 % cycle) * 25 / cycle  # [0, 25): 0.00 .. 24.99 in steps of 0.01 at 100,000
             liq = D(65) + step if side == "long" else D(110) + step
@@ -110,7 +115,7 @@ def seed(*, positions: int, users: int) -> None:
         LedgerTransaction.objects.bulk_update(margin_txns, ["reference_id"], batch_size=5000)
         entries = []  # each open's margin lock: free -> locked (what reconcile checks)
         for i, txn in enumerate(margin_txns):
-            account = accounts[i % users]
+            account = accounts[i]
             entries += [
                 LedgerEntry(txn=txn, account=account, asset="USD", amount=-margin),
                 LedgerEntry(txn=txn, account=account, asset="USD", amount=margin, bucket="locked"),

@@ -389,13 +389,14 @@ def drain_stderr(proc: subprocess.Popen, keep: int = 200):
     return tail
 
 
-def fresh_price_record(price: str = "150") -> dict:
+def fresh_price_record(price: str = "150", computed_at: datetime | None = None) -> dict:
+    """A latest-price record (computed now, or at a given tick's time)."""
     return {
         "symbol": "SOL-USD",
         "price": price,
         "bid": None,
         "ask": None,
         "sources": ["pyth", "coinbase"],
-        "computed_at": datetime.now(timezone.utc).isoformat().replace("+00:00", "Z"),
+        "computed_at": (computed_at or datetime.now(timezone.utc)).isoformat().replace("+00:00", "Z"),
         "mode": "live",
     }

@@ -325,7 +325,8 @@ def test_celery_worker_killed_mid_liquidation_liquidates_exactly_once(figures):
         price_cache.set(LATEST_PRICE_KEY, fresh_price_record(str(crash)), timeout=300)
         workers.append(CeleryWorker(redis_url=redis.url).start())
         pause.hold()
-        tick = (str(crash), datetime.now(timezone.utc).isoformat())
+        tick_at = datetime.now(timezone.utc)
+        tick = (str(crash), tick_at.isoformat())
         broker.send_task("trading.liquidate_on_tick", args=tick)
         blocked = pause.wait_for_blocked(timeout=60)
         with psycopg.connect(psycopg_dsn(), autocommit=True) as conn:
@@ -348,8 +349,10 @@ def test_celery_worker_killed_mid_liquidation_liquidates_exactly_once(figures):
 
         # A new worker redelivers the unacknowledged tick (visibility timeout shortened so the
         # test need not wait the default hour; the stale budget widened to match, else the
-        # rerun would be refused as a stale tick and the sweep below would do the work).
-        price_cache.set(LATEST_PRICE_KEY, fresh_price_record(str(crash)), timeout=300)
+        # rerun would be refused as a stale tick and the sweep below would do the work). The
+        # tick is still the latest accepted price (no newer tick came meanwhile): a newer one
+        # would supersede it and the rerun would rightly do nothing (docs/positions.md).
+        price_cache.set(LATEST_PRICE_KEY, fresh_price_record(str(crash), computed_at=tick_at), timeout=300)
         redelivery_started = time.monotonic()
         workers.append(
             CeleryWorker(

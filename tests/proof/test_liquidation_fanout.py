@@ -19,7 +19,7 @@ TIMEOUT = 30  # seconds: bounded waits, not timing assertions
 
 @pytest.mark.django_db(transaction=True)
 def test_a_tick_split_into_lanes_liquidates_every_position_once_on_two_workers():
-    """16 users x 2 positions crossed by one tick; the worker (2 pool processes) runs the tick
+    """32 users' positions (net: one each) crossed by one tick; the worker (2 pool processes) runs the tick
     with batches of 3 and 2 lanes: the tick's task hands a lane to ``trading.liquidate_lane``,
     the other pool process runs it while the first runs its own. Afterwards: every position
     liquidated, one liquidation ledger transaction, one history row and one
@@ -32,16 +32,14 @@ def test_a_tick_split_into_lanes_liquidates_every_position_once_on_two_workers()
     from trading.models import Position, PositionEvent
 
     set_price(Decimal("150"))
-    users = [make_user() for _ in range(16)]
+    users = [make_user() for _ in range(32)]
     ids, crash = [], None
     for user in users:
-        set_price(Decimal("150"))  # fresh for every user's opens (a slow machine takes a while)
-        client = authed_client(user)
-        for n in range(2):
-            opened = open_position(client, client_order_id=f"fan-{n}", leverage="20")
-            ids.append(opened["id"])
-            liq = Decimal(opened["liquidation_price"])
-            crash = liq if crash is None else min(crash, liq)
+        set_price(Decimal("150"))  # fresh for every user's open (a slow machine takes a while)
+        opened = open_position(authed_client(user), client_order_id="fan-1", leverage="20")
+        ids.append(opened["id"])
+        liq = Decimal(opened["liquidation_price"])
+        crash = liq if crash is None else min(crash, liq)
     crash = (crash * Decimal("0.9")).quantize(Decimal("0.01"))
 
     redis = PrivateRedis().start()
