@@ -8,13 +8,13 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from config.pagination import StrictCursorPagination
 from config.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
 from portfolio.models import Asset, LedgerReason
@@ -152,7 +152,7 @@ class AccountResetApi(APIView):
         return Response(self.OutputSerializer(epoch).data)
 
 
-class LedgerCursor(CursorPagination):
+class LedgerCursor(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 100
     page_size_query_param = "limit"
