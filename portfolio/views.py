@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from config.csv_export import spreadsheet_safe
 from config.pagination import StrictCursorPagination
 from config.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
@@ -229,7 +230,7 @@ class LedgerApi(APIView):
             yield writer.writerow(CSV_COLUMNS)
             for item in entries.iterator(chunk_size=2000):
                 data = self.OutputSerializer(item).data
-                yield writer.writerow([data[c] for c in CSV_COLUMNS])
+                yield writer.writerow([spreadsheet_safe(data[c]) for c in CSV_COLUMNS])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="ledger.csv"'
