@@ -5,7 +5,7 @@ A trader picks their ``client_order_id`` and ops write ledger memos; a cell star
 is run as a formula when the export is opened in Excel, LibreOffice or Google Sheets. OWASP's
 advice: prefix such a cell with a single quote, which the spreadsheet shows as text.
 
-The rule (docs/ledger.md, "CSV export"): a text cell whose first character is one of
+The rule (README.md, "API conventions"): a text cell whose first character is one of
 ``= + - @ TAB CR`` gets a leading ``'`` -- unless the whole cell is a plain decimal number
 (optional sign, digits, optional fraction: ``-12.5``), which stays a number so amounts still
 sum. ``static/js/format.js::toCsv`` (the dashboard's per-tab export) applies the same rule.
