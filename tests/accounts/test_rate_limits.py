@@ -14,6 +14,10 @@ from tests.accounts.helpers import NONCE_URL, VERIFY_URL, post_json, request_non
 
 pytestmark = pytest.mark.django_db
 
+# Fixed windows start at multiples of their length: a long window keeps each test inside one
+# (a 60 s window would now and then reset mid-test on a slow run).
+WINDOW = 10**6
+
 
 def nonce(client, body=None, **extra):
     return post_json(client, NONCE_URL, body or {}, **extra)
@@ -21,13 +25,13 @@ def nonce(client, body=None, **extra):
 
 def test_nonce_per_ip_limit_with_retry_after(api_client, settings):
     """The (limit+1)th nonce request from one IP -> 429 rate_limited with Retry-After; nothing stored."""
-    settings.AUTH_RATE_NONCE_IP = (3, 60)
+    settings.AUTH_RATE_NONCE_IP = (3, WINDOW)
     for _ in range(3):
         assert nonce(api_client).status_code == 201
     refused = nonce(api_client)
     assert refused.status_code == 429
     assert refused.json()["code"] == "rate_limited"
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert 1 <= int(refused["Retry-After"]) <= WINDOW
     assert refused.json()["extra"]["retry_after"] == int(refused["Retry-After"])
     assert SignInNonce.objects.count() == 3
     assert nonce(api_client, REMOTE_ADDR="10.9.9.9").status_code == 201  # another IP has its own quota
@@ -35,7 +39,7 @@ def test_nonce_per_ip_limit_with_retry_after(api_client, settings):
 
 def test_forged_x_forwarded_for_does_not_reset_the_quota(api_client, settings):
     """Without a trusted proxy, a new X-Forwarded-For per request still counts against the socket IP."""
-    settings.AUTH_RATE_NONCE_IP = (2, 60)
+    settings.AUTH_RATE_NONCE_IP = (2, WINDOW)
     for i in range(2):
         assert nonce(api_client, HTTP_X_FORWARDED_FOR=f"203.0.113.{i}").status_code == 201
     assert nonce(api_client, HTTP_X_FORWARDED_FOR="203.0.113.99").status_code == 429
@@ -43,7 +47,7 @@ def test_forged_x_forwarded_for_does_not_reset_the_quota(api_client, settings):
 
 def test_trusted_proxy_count_uses_the_forwarded_address(api_client, settings):
     """With AUTH_TRUSTED_PROXY_COUNT=1 the last X-Forwarded-For hop is the client; spoofed left hops are ignored."""
-    settings.AUTH_RATE_NONCE_IP = (1, 60)
+    settings.AUTH_RATE_NONCE_IP = (1, WINDOW)
     settings.AUTH_TRUSTED_PROXY_COUNT = 1
     assert nonce(api_client, HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.7").status_code == 201
     assert nonce(api_client, HTTP_X_FORWARDED_FOR="2.2.2.2, 198.51.100.7").status_code == 429
@@ -54,7 +58,7 @@ def test_nonce_requests_naming_a_victims_address_do_not_lock_the_victim_out(sett
     """Asking for a nonce proves nothing about the address named: nonces requested for a victim's
     address from many IPs (far past any per-address figure) use up only those IPs' quotas; the
     victim then gets a nonce from their own IP and signs in."""
-    settings.AUTH_RATE_NONCE_IP = (2, 60)
+    settings.AUTH_RATE_NONCE_IP = (2, WINDOW)
     victim = Keypair()
     address = str(victim.pubkey())
     for i in range(30):
@@ -68,8 +72,8 @@ def test_unsigned_verify_attempts_naming_a_victim_do_not_lock_the_victim_out(set
     """Verify attempts whose signature does not verify count against the caller's IP only: an
     attacker claiming the victim's address (bad signatures, from many IPs) is limited per IP
     (429 verify:ip) and leaves the victim's quota untouched; the victim signs in."""
-    settings.AUTH_RATE_VERIFY_IP = (2, 60)
-    settings.AUTH_RATE_VERIFY_ADDRESS = (2, 60)
+    settings.AUTH_RATE_VERIFY_IP = (2, WINDOW)
+    settings.AUTH_RATE_VERIFY_ADDRESS = (2, WINDOW)
     victim = Keypair()
     issued = request_nonce(APIClient(), str(victim.pubkey()), REMOTE_ADDR="203.0.113.5")
     forged = {"message": issued["message"], "signature": sign(Keypair(), issued["message"])}
@@ -87,7 +91,7 @@ def test_unsigned_verify_attempts_naming_a_victim_do_not_lock_the_victim_out(set
 def test_replaying_a_used_signed_message_does_not_count_against_the_address(settings):
     """A signed message seen once (its nonce consumed) and replayed from many IPs is refused
     409 NONCE_REUSED every time and counts nothing for the address: the owner signs in again."""
-    settings.AUTH_RATE_VERIFY_ADDRESS = (2, 60)
+    settings.AUTH_RATE_VERIFY_ADDRESS = (2, WINDOW)
     owner = Keypair()
     issued = request_nonce(APIClient(), str(owner.pubkey()))
     used = {"message": issued["message"], "signature": sign(owner, issued["message"])}
@@ -103,7 +107,7 @@ def test_replaying_a_used_signed_message_does_not_count_against_the_address(sett
 def test_per_address_limit_counts_proven_sign_ins(settings):
     """Sign-ins a valid signature proved are limited per address, from any IP: past the limit
     429 verify:address with Retry-After, and the refused attempt consumes no nonce."""
-    settings.AUTH_RATE_VERIFY_ADDRESS = (2, 60)
+    settings.AUTH_RATE_VERIFY_ADDRESS = (2, WINDOW)
     owner = Keypair()
     for i in range(2):
         issued = request_nonce(APIClient(), str(owner.pubkey()))
@@ -113,14 +117,14 @@ def test_per_address_limit_counts_proven_sign_ins(settings):
     signed = {"message": issued["message"], "signature": sign(owner, issued["message"])}
     refused = post_json(APIClient(), VERIFY_URL, signed, REMOTE_ADDR="10.2.0.50")
     assert refused.status_code == 429 and refused.json()["extra"]["scope"] == "verify:address"
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert 1 <= int(refused["Retry-After"]) <= WINDOW
     assert SignInNonce.objects.get(nonce=issued["nonce"]).consumed_at is None
 
 
 def test_verify_per_ip_limit_counts_every_attempt(api_client, settings):
     """Every verify attempt counts against the caller's IP, failed or not; over the limit even a
     valid signature is refused (429 verify:ip) and consumes no nonce."""
-    settings.AUTH_RATE_VERIFY_IP = (2, 60)
+    settings.AUTH_RATE_VERIFY_IP = (2, WINDOW)
     keypair = Keypair()
     issued = request_nonce(api_client, str(keypair.pubkey()))
     bad = {"message": issued["message"], "signature": sign(keypair, "wrong")}

@@ -153,7 +153,7 @@ def test_nobody_can_lock_a_wallet_out_of_sign_in(settings):
     used = {"message": first["message"], "signature": sign(victim, first["message"])}
     assert Client().post("/api/v1/auth/verify", json.dumps(used), "application/json").status_code == 200
     forged = {"message": first["message"], "signature": sign(Keypair(), first["message"])}
-    verify_limit, _window = settings.AUTH_RATE_VERIFY_IP
+    settings.AUTH_RATE_VERIFY_IP = verify_ip = (5, 10**6)  # one fixed window for the whole test
     for i in range(40):
         ip = f"198.51.100.{i + 1}"
         asked = Client().post(
@@ -169,7 +169,7 @@ def test_nobody_can_lock_a_wallet_out_of_sign_in(settings):
         assert replay.status_code == 409 and replay.json()["code"] == "NONCE_REUSED"
     one_ip = [
         Client().post("/api/v1/auth/verify", json.dumps(forged), "application/json", REMOTE_ADDR="203.0.113.66")
-        for _ in range(verify_limit + 1)
+        for _ in range(verify_ip[0] + 1)
     ]
     assert one_ip[-1].status_code == 429 and one_ip[-1].json()["extra"]["scope"] == "verify:ip"
     token, user = sign_in(Client(), keypair=victim)
