@@ -77,11 +77,10 @@ class PayloadTooLarge(DomainError):
 
     def __init__(self, message: str | None = None, **kwargs: Any) -> None:
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-        extra = dict(kwargs.pop("extra", None) or {})
-        if limit is not None:
-            extra.setdefault("limit_bytes", limit)
-            message = message or f"The request body is larger than the limit of {limit} bytes."
-        super().__init__(message, extra=extra, **kwargs)
+        if message is None and limit is not None:  # the body-size case: say the limit
+            message = f"The request body is larger than the limit of {limit} bytes."
+            kwargs["extra"] = {"limit_bytes": limit, **(kwargs.get("extra") or {})}
+        super().__init__(message, **kwargs)
 
 
 # What Django raises while reading an oversized body (all are SuspiciousOperation: a 400 by default).
@@ -91,7 +90,13 @@ TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
 def payload_too_large_error(exc: Exception) -> PayloadTooLarge:
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
-    return PayloadTooLarge("The request carries too many fields or files.")
+    return PayloadTooLarge(
+        "The request carries too many fields or files.",
+        extra={
+            "limit_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            "limit_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+        },
+    )
 
 
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:

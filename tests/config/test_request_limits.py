@@ -130,3 +130,14 @@ def test_strict_parser_never_reads_past_the_limit_when_the_length_is_unknown(set
     exact = b'{"pad": "' + b"x" * 89 + b'"}'
     assert len(exact) == 100
     assert StrictJSONParser().parse(io.BytesIO(exact), "application/json", {})["pad"] == "x" * 89
+
+
+def test_too_many_form_fields_is_413_naming_the_field_limit(settings):
+    """A form body with more fields than DATA_UPLOAD_MAX_NUMBER_FIELDS is 413 payload_too_large
+    too (Django's TooManyFieldsSent), with the field limit in extra."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    form = "&".join(f"f{i}=1" for i in range(50))
+    response = Client().post("/api/v1/auth/nonce", form, content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 413
+    body = response.json()
+    assert body["code"] == "payload_too_large" and body["extra"]["limit_fields"] == 10
