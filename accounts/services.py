@@ -67,14 +67,16 @@ def _refuse(error: siws.SignInError) -> SignInRefused:
 
 
 def nonce_issue(*, domain: str, uri: str, address: str | None, ip: str | None) -> IssuedSignIn:
-    """Store a fresh nonce with what was issued; rate-limited per IP and per address."""
+    """Store a fresh nonce with what was issued; rate-limited per IP only.
+
+    Asking for a nonce proves nothing about the address named, so no per-address quota is
+    counted here: anyone could otherwise use up a victim's quota (docs/auth.md, "Rate limits")."""
     rate_limit_hit(scope="nonce:ip", ident=ip or "unknown", rate=settings.AUTH_RATE_NONCE_IP)
     if address is not None:
         try:
             siws.decode_public_key(address)
         except siws.SignInError as exc:
             raise _refuse(exc) from exc
-        rate_limit_hit(scope="nonce:address", ident=address, rate=settings.AUTH_RATE_NONCE_ADDRESS)
     now = timezone.now()
     now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # what the message shows
     expires = now + timedelta(seconds=settings.SIWS_NONCE_TTL_SECONDS)
@@ -116,14 +118,6 @@ def nonce_issue(*, domain: str, uri: str, address: str | None, ip: str | None) -
     )
 
 
-def _address_hint(message: object) -> str:
-    """The message's second line (unverified), only to key the per-address rate limit."""
-    if not isinstance(message, str):
-        return ""
-    lines = message.split("\n", 2)
-    return lines[1][:64] if len(lines) > 1 else ""
-
-
 def session_sign_in(
     *,
     message: str,
@@ -133,11 +127,12 @@ def session_sign_in(
     ip: str | None,
     user_agent: str = "",
 ) -> SignInResult:
-    """Verify a signed SIWS message, consume its nonce (once, atomically) and open a session."""
+    """Verify a signed SIWS message, consume its nonce (once, atomically) and open a session.
+
+    Rate limits: every attempt counts against the caller's IP (``verify:ip``); the address
+    (``verify:address``) counts only a sign-in its signature proved, on a nonce not yet used --
+    an unsigned claim or a replayed old message never touches the address's quota."""
     rate_limit_hit(scope="verify:ip", ident=ip or "unknown", rate=settings.AUTH_RATE_VERIFY_IP)
-    hint = _address_hint(message)
-    if hint:
-        rate_limit_hit(scope="verify:address", ident=hint, rate=settings.AUTH_RATE_VERIFY_ADDRESS)
     now = timezone.now()
     try:
         parsed = siws.parse_message(message)
@@ -155,6 +150,11 @@ def session_sign_in(
         raise _refuse(exc) from exc
     if row is None:
         raise SignInRefused("NONCE_UNKNOWN", "This nonce was not issued by this server (or has been purged).")
+    if row.consumed_at is None and row.expires_at > now:
+        # Proven by the signature, on a fresh nonce: count it for the address (a replay of a used
+        # message is not counted; it is refused as NONCE_REUSED below). Counted before the
+        # transaction, so no Redis round trip runs while the nonce row is locked.
+        rate_limit_hit(scope="verify:address", ident=fields.address, rate=settings.AUTH_RATE_VERIFY_ADDRESS)
 
     with transaction.atomic(durable=True):
         consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(

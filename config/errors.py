@@ -6,6 +6,10 @@
   domain errors and anything unexpected (a 500 that leaks no traceback).
 * ``handler400/403/404/500`` and ``csrf_failure`` do the same for requests that
   never reach a DRF view (unknown URLs, CSRF on plain views, crashes).
+* A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (Django's ``RequestDataTooBig``, or too many
+  form fields / files) is 413 ``payload_too_large`` on every path, never a 500 or a 400.
+* ``config.middleware.ApiErrorShapeMiddleware`` keeps every ``/api/`` error in this shape under
+  ``DEBUG`` too, where Django answers with its technical pages instead of these handlers.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import logging
 from typing import Any
 
 from django import db
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, JsonResponse
 from django.shortcuts import render
 from rest_framework import exceptions as drf_exc
@@ -62,6 +68,37 @@ class ServiceUnavailable(DomainError):
         super().__init__(message, headers=headers, extra=extra, **kwargs)
 
 
+class PayloadTooLarge(DomainError):
+    """The request body is over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (or carries too many fields)."""
+
+    status = 413
+    code = "payload_too_large"
+    message = "The request body is too large."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        if message is None and limit is not None:  # the body-size case: say the limit
+            message = f"The request body is larger than the limit of {limit} bytes."
+            kwargs["extra"] = {"limit_bytes": limit, **(kwargs.get("extra") or {})}
+        super().__init__(message, **kwargs)
+
+
+# What Django raises while reading an oversized body (all are SuspiciousOperation: a 400 by default).
+TOO_LARGE = (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)
+
+
+def payload_too_large_error(exc: Exception) -> PayloadTooLarge:
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge()
+    return PayloadTooLarge(
+        "The request carries too many fields or files.",
+        extra={
+            "limit_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS,
+            "limit_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+        },
+    )
+
+
 def error_body(code: str, message: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     return {"code": code, "message": message, "extra": extra or {}}
 
@@ -102,6 +139,8 @@ _DRF_CODES: dict[type, str] = {
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    if isinstance(exc, TOO_LARGE):
+        exc = payload_too_large_error(exc)
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status, headers=exc.headers)
     if isinstance(exc, Http404):
@@ -151,7 +190,12 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 
 def _wants_json(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+    """JSON for the API, for a client that accepts JSON, and for one that sent JSON."""
+    return (
+        request.path.startswith("/api/")
+        or "application/json" in request.headers.get("Accept", "")
+        or getattr(request, "content_type", "") == "application/json"
+    )
 
 
 def _render(request: HttpRequest, status: int, code: str, message: str) -> Any:
@@ -173,7 +217,17 @@ def database_unavailable(request: HttpRequest):
     return response
 
 
+def payload_too_large(request: HttpRequest, exception: Exception):
+    """413 ``payload_too_large`` for a request outside DRF (a page, the admin, a middleware reading the body)."""
+    error = payload_too_large_error(exception)
+    if _wants_json(request):
+        return JsonResponse(error_body(error.code, error.message, error.extra), status=error.status)
+    return _render(request, error.status, error.code, error.message)
+
+
 def handler400(request: HttpRequest, exception: Exception | None = None):
+    if isinstance(exception, TOO_LARGE):
+        return payload_too_large(request, exception)
     return _render(request, 400, "bad_request", "Bad request.")
 
 

@@ -2,11 +2,16 @@
 
 Readiness reports each dependency with ``ok`` and a reason; the response is 503
 when any is not ready, so a load balancer stops routing to this process.
+
+The probe is public: a failed check shows a stable code (``database_unavailable``,
+``redis_unavailable``, ``price_read_failed``, ``beat_read_failed``), never the exception's text
+(a driver's message names hosts, ports, users and paths); the details go to the log.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from datetime import datetime, timezone
 
 from django.conf import settings
@@ -16,6 +21,15 @@ from django.http import JsonResponse
 from config import heartbeat
 from config.errors import error_body
 
+logger = logging.getLogger("config.health")
+
+
+def _failed(check: str, code: str, exc: Exception) -> str:
+    """Log what went wrong (type and first line, no traceback: probes run every few seconds)."""
+    detail = str(exc).split("\n")[0][:300]
+    logger.warning("readyz: %s check failed: %s: %s", check, type(exc).__name__, detail)
+    return code
+
 
 def _database() -> dict:
     try:
@@ -23,7 +37,11 @@ def _database() -> dict:
             cursor.execute("SELECT 1")
         return {"ok": True, "engine": settings.STACK.database.engine}
     except Exception as exc:
-        return {"ok": False, "engine": settings.STACK.database.engine, "error": str(exc).split("\n")[0][:200]}
+        return {
+            "ok": False,
+            "engine": settings.STACK.database.engine,
+            "error": _failed("database", "database_unavailable", exc),
+        }
 
 
 def _redis() -> dict:
@@ -35,7 +53,7 @@ def _redis() -> dict:
         redis_client().ping()
         return {"ok": True, "configured": True}
     except Exception as exc:
-        return {"ok": False, "configured": True, "error": str(exc)[:200]}
+        return {"ok": False, "configured": True, "error": _failed("redis", "redis_unavailable", exc)}
 
 
 def _price(now: datetime) -> dict:
@@ -44,7 +62,7 @@ def _price(now: datetime) -> dict:
     try:
         age = price_latest_age_seconds(now=now)
     except Exception as exc:
-        return {"ok": False, "age_seconds": None, "error": str(exc)[:200]}
+        return {"ok": False, "age_seconds": None, "error": _failed("price", "price_read_failed", exc)}
     budget = settings.PRICE_STALE_SECONDS
     if age is None:
         return {"ok": False, "age_seconds": None, "budget_seconds": budget, "error": "no price yet"}
@@ -55,7 +73,7 @@ def _beat(now: datetime) -> dict:
     try:
         last = heartbeat.beat_last_run()
     except Exception as exc:
-        return {"ok": False, "last_run": None, "error": str(exc)[:200]}
+        return {"ok": False, "last_run": None, "error": _failed("beat", "beat_read_failed", exc)}
     limit = settings.BEAT_STALE_SECONDS
     if last is None:
         return {"ok": False, "last_run": None, "error": "scheduler has not run yet"}

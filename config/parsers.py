@@ -4,6 +4,8 @@
 * Numbers are parsed as ``Decimal`` so a price or quantity never passes through float.
 * Excessive nesting (a 20,000-deep array) is a 400, not a RecursionError 500.
 * Duplicate keys are rejected: ``{"qty": "1", "qty": "100"}`` has no single meaning.
+* A body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413 ``payload_too_large``: refused on its
+  declared ``Content-Length`` before anything is read, and never read past the limit + 1 byte.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import json
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
+
+from config.errors import PayloadTooLarge
 
 MAX_DEPTH = 32
 
@@ -77,12 +82,34 @@ def loads_strict(text: str):
         raise ParseError(f"JSON parse error - {exc}") from exc
 
 
+def _declared_length(request) -> int:
+    meta = getattr(request, "META", {})
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def read_limited(stream, request) -> bytes:
+    """The body, or ``PayloadTooLarge`` when its Content-Length or its actual size is over the limit."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if limit is None:
+        return stream.read()
+    if request is not None and _declared_length(request) > limit:
+        raise PayloadTooLarge()
+    raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        raise PayloadTooLarge()
+    return raw
+
+
 class StrictJSONParser(JSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
+        raw = read_limited(stream, parser_context.get("request"))
         try:
-            text = stream.read().decode(encoding)
+            text = raw.decode(encoding)
         except UnicodeDecodeError as exc:
             raise ParseError("JSON parse error - body is not valid UTF-8") from exc
         return loads_strict(text)

@@ -8,13 +8,14 @@ from decimal import Decimal
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import extend_schema, extend_schema_serializer, inline_serializer
 from rest_framework import serializers
-from rest_framework.pagination import CursorPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from config.csv_export import spreadsheet_safe
+from config.pagination import StrictCursorPagination
 from config.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
 from portfolio.models import Asset, LedgerReason
@@ -152,7 +153,7 @@ class AccountResetApi(APIView):
         return Response(self.OutputSerializer(epoch).data)
 
 
-class LedgerCursor(CursorPagination):
+class LedgerCursor(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 100
     page_size_query_param = "limit"
@@ -229,7 +230,7 @@ class LedgerApi(APIView):
             yield writer.writerow(CSV_COLUMNS)
             for item in entries.iterator(chunk_size=2000):
                 data = self.OutputSerializer(item).data
-                yield writer.writerow([data[c] for c in CSV_COLUMNS])
+                yield writer.writerow([spreadsheet_safe(data[c]) for c in CSV_COLUMNS])
 
         response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="ledger.csv"'

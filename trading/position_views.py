@@ -6,11 +6,11 @@ from decimal import Decimal
 
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from config.pagination import StrictCursorPagination
 from config.parsers import StrictJSONParser
 from trading.fields import (
     NoExtraFieldsMixin,
@@ -125,7 +125,7 @@ class PositionLiveSerializer(PositionOutputSerializer):
         return self._live(obj)["margin_ratio"]
 
 
-class NewestPositionsFirst(CursorPagination):
+class NewestPositionsFirst(StrictCursorPagination):
     ordering = ("-opened_at", "-id")
     page_size = 50
     page_size_query_param = "limit"

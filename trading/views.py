@@ -11,11 +11,11 @@ from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
-from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from config.pagination import StrictCursorPagination
 from config.parsers import StrictJSONParser
 from trading.fields import (
     CLIENT_ORDER_ID_PATTERN,
@@ -34,7 +34,7 @@ TradePermission = CanTrade  # read for GET, trade scope for POST
 ReadPermission = IsAuthenticatedRead
 
 
-class NewestFirstCursor(CursorPagination):
+class NewestFirstCursor(StrictCursorPagination):
     ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "limit"

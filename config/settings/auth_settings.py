@@ -39,8 +39,9 @@ AUTH_SESSION_TTL_SECONDS = env_int(ENV, "AUTH_SESSION_TTL_SECONDS", 7 * 24 * 360
 AUTH_MAX_API_KEYS_PER_USER = env_int(ENV, "AUTH_MAX_API_KEYS_PER_USER", 10)
 
 # Rate limits (fixed windows in the cache: Redis in the real stack, local memory embedded).
+# Per IP: every nonce request and every verify attempt. Per address: only sign-ins the signature
+# proved (fresh nonce), so nobody can use up another wallet's quota (docs/auth.md, "Rate limits").
 AUTH_RATE_NONCE_IP = _rate("AUTH_RATE_NONCE_IP", "30/60")
-AUTH_RATE_NONCE_ADDRESS = _rate("AUTH_RATE_NONCE_ADDRESS", "10/60")
 AUTH_RATE_VERIFY_IP = _rate("AUTH_RATE_VERIFY_IP", "30/60")
 AUTH_RATE_VERIFY_ADDRESS = _rate("AUTH_RATE_VERIFY_ADDRESS", "10/60")
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted

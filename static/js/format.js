@@ -85,10 +85,16 @@ export function rows(tbody, items, render, emptyText = "Nothing yet.", cols = 6)
   tbody.replaceChildren(...(items.length ? items.map(render) : [h("tr", { class: "empty" }, h("td", { colspan: cols }, emptyText))]));
 }
 
+/** A cell a spreadsheet will not run as a formula: text starting with = + - @ TAB CR gets a leading
+ *  ' unless it is a plain decimal (-12.5 stays a number). Same rule as config/csv_export.py. */
+export function spreadsheetSafe(s) {
+  return /^[=+\-@\t\r]/.test(s) && !/^[+-]?[0-9]+(\.[0-9]+)?$/.test(s) ? `'${s}` : s;
+}
+
 export function toCsv(items, columns) {
   const esc = (v) => {
-    const s = v === null || v === undefined ? "" : String(v);
-    return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+    const s = spreadsheetSafe(v === null || v === undefined ? "" : String(v));
+    return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   return [columns.join(","), ...items.map((r) => columns.map((c) => esc(r[c])).join(","))].join("\n") + "\n";
 }

@@ -47,5 +47,7 @@ urlpatterns = [
     path("", include("config.urls")),
 ]
 
+handler400 = "config.errors.handler400"
+handler403 = "config.errors.handler403"
 handler404 = "config.errors.handler404"
 handler500 = "config.errors.handler500"

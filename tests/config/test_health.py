@@ -70,3 +70,55 @@ def test_readyz_is_503_when_redis_cannot_be_reached(client, settings):
         _client.cache_clear()
     assert response.status_code == 503
     assert response.json()["checks"]["redis"]["ok"] is False
+
+
+@pytest.fixture
+def database_unreachable():
+    """The default connection pointed at a closed local port (a real refused connect), then restored."""
+    from django.db import connection
+
+    from tests.conftest import closed_port
+
+    port = closed_port()
+    saved = connection.settings_dict["PORT"]
+    connection.close()
+    connection.settings_dict["PORT"] = port
+    try:
+        yield port
+    finally:
+        connection.close()
+        connection.settings_dict["PORT"] = saved
+
+
+@pytest.mark.django_db(transaction=True)
+def test_readyz_shows_a_code_not_the_database_error_text(client, database_unreachable, caplog):
+    """The database unreachable: /readyz is 503 with ``error: database_unavailable`` and nothing of
+    the driver's message (host, port, "Connection refused"); the details are in the log."""
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    check = response.json()["checks"]["database"]
+    assert check == {"ok": False, "engine": "postgresql", "error": "database_unavailable"}
+    text = response.content.decode()
+    for leak in (str(database_unreachable), "127.0.0.1", "refused", "connection to server"):
+        assert leak not in text, leak
+    logged = [r.getMessage() for r in caplog.records if r.name == "config.health"]
+    assert any("database" in line and str(database_unreachable) in line for line in logged), logged
+
+
+def test_readyz_shows_a_code_not_the_redis_error_text(client, settings, caplog):
+    """Redis unreachable: ``error: redis_unavailable``, no host or port in the body; details logged."""
+    from config.redis import _client
+    from tests.conftest import closed_port
+
+    _fresh_price()
+    heartbeat.beat_mark()
+    port = closed_port()
+    _client.cache_clear()
+    settings.REDIS_URL = f"redis://127.0.0.1:{port}/0"
+    try:
+        response = client.get("/readyz")
+    finally:
+        _client.cache_clear()
+    assert response.json()["checks"]["redis"] == {"ok": False, "configured": True, "error": "redis_unavailable"}
+    assert str(port) not in response.content.decode() and "127.0.0.1" not in response.content.decode()
+    assert any(str(port) in r.getMessage() for r in caplog.records if r.name == "config.health")
