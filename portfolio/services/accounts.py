@@ -156,13 +156,20 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
 
 
 def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
-    """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result."""
+    """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result.
+
+    Locks in the global order (docs/ledger.md): the user's balance rows (every asset, as a reset
+    does), the SOL book, then ``ledger_post`` takes the ``grants`` shard row last.
+    """
     if account.is_system:
         raise ValueError("adjust user accounts only")
     if not reason.strip():
         raise ValueError("an adjustment needs a reason")
     grants = system_account_get(code="grants")
     with transaction.atomic():
+        balance_lock(keys=[(account, each, 0) for each in Asset.values])
+        if asset == Asset.SOL:
+            SpotHolding.objects.select_for_update().filter(account=account).first()
         txn = ledger_post(
             reason=LedgerReason.ADJUSTMENT,
             legs=[Leg(account, asset, amount), Leg(grants, asset, -amount)],
