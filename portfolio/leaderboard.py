@@ -65,7 +65,7 @@ def _mark_price() -> Decimal:
     return price
 
 
-def _epochs(account_ids: list[int], now: datetime) -> dict[int, list[dict[str, Any]]]:
+def _epochs(account_ids: list[int] | None, now: datetime) -> dict[int, list[dict[str, Any]]]:
     """Every epoch of the accounts, oldest first, with what the periods need: for an ended epoch
     without a final equity (older rows) its last snapshot; per window, for the epoch that was live
     when the window began, its first snapshot inside the window (the window's base)."""
@@ -78,9 +78,11 @@ def _epochs(account_ids: list[int], now: datetime) -> dict[int, list[dict[str, A
         if window is not None:
             first = snapshots.filter(taken_at__gte=now - window).order_by("taken_at").values("equity")[:1]
             annotations[f"first_{period}"] = Case(When(started_at__lt=now - window, then=Subquery(first)))
+    epochs = Epoch.objects.filter(account__kind=LedgerAccount.Kind.USER)
+    if account_ids is not None:
+        epochs = epochs.filter(account_id__in=account_ids)
     rows = (
-        Epoch.objects.filter(account_id__in=account_ids)
-        .annotate(**annotations)
+        epochs.annotate(**annotations)
         .order_by("account_id", "number")
         .values("account_id", "starting_equity", "started_at", "ended_at", "final_equity", *annotations)
     )
@@ -124,7 +126,7 @@ def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
     for row in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
         totals[(row["account_id"], row["asset"])] = row["total"]
     perps = position_totals_get(account_ids=ids, price=price)
-    epochs = _epochs(ids, now)
+    epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:
         upnl = perps.get(account.pk, EMPTY).unrealized_pnl or 0

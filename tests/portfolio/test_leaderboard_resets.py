@@ -179,3 +179,11 @@ def test_a_refresh_reads_the_same_few_queries_whatever_the_accounts_and_resets()
             assert len(_rows()) >= n
         counts.append(len(queries))
     assert counts == [4, 4]
+
+
+@pytest.mark.django_db
+def test_the_leaderboard_page_has_a_resets_column(client):
+    """/leaderboard/ shows each trader's reset count (the column its script fills from ``resets``)."""
+    response = client.get("/leaderboard/")
+    assert response.status_code == 200
+    assert b'title="Account resets">Resets</th>' in response.content
