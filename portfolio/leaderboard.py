@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -114,9 +116,28 @@ def _segments(epochs: list[dict[str, Any]], equity: Decimal, period: str, since:
     return segments
 
 
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """The refresh's reads see one state (PostgreSQL: a REPEATABLE READ, READ ONLY transaction), so
+    a reset committing between two of them never pairs the old epoch with the new balances."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
+
+
 def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Per account: cumulative equity, resets and, per period, chain-linked pnl and return (strings)."""
-    price, now = _mark_price(), timezone.now()
+    price = _mark_price()
+    with _one_snapshot():
+        return _rows_read(account_ids, price, timezone.now())
+
+
+def _rows_read(account_ids: list[int] | None, price: Decimal, now: datetime) -> list[dict[str, Any]]:
     accounts = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
     if account_ids is not None:
         accounts = accounts.filter(pk__in=account_ids)
