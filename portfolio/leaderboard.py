@@ -2,36 +2,46 @@
 
 Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL.
 
-Scores (per period ``all`` / ``24h`` / ``7d``, current epoch only):
+A period (``all`` / ``24h`` / ``7d``) is ranked across resets: every epoch inside it counts,
+chain-linked (``portfolio/ranking.py``), so a reset never improves a place. Per period:
 
-* ``equity`` -- ``all``: current equity; ``24h``/``7d``: equity change (USD) over the period.
-* ``return`` -- (equity now - base) / base, where base is the starting equity (``all``) or the
-  first snapshot inside the period (the starting equity if the epoch began inside it).
+* ``equity`` -- ``all``: the starting equity grown by every epoch's result (what an account that
+  never reset would hold); ``24h``/``7d``: the USD result over the period on that same basis.
+* ``return`` -- the chain-linked return over the period.
 
-Real stack: ``leaderboard:<period>:<metric>`` sorted sets plus a ``leaderboard:rows`` hash,
-rebuilt by the periodic task and updated per account after each fill. Embedded mode (no
-Redis): computed from the database on read and kept a few seconds in the Django cache.
+Rows also carry ``resets`` (the account's number of resets). Real stack:
+``leaderboard:<period>:<metric>`` sorted sets plus a ``leaderboard:rows`` hash, rebuilt by the
+periodic task, updated per account after each fill (a task) and after a reset (at once, on
+commit). Embedded mode (no Redis): computed from the database on read and kept a few seconds in
+the Django cache.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+import logging
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from config.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.money import dec_str, shorten_address, usd
 from portfolio.positions import EMPTY, position_totals_get
+from portfolio.ranking import Segment, chain
 from pricing.errors import PriceUnavailable
 from pricing.selectors import price_latest_record
+
+logger = logging.getLogger(__name__)
 
 PERIODS = {"all": None, "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 METRICS = ("equity", "return")
@@ -43,55 +53,117 @@ def _set_key(period: str, metric: str) -> str:
     return f"leaderboard:{period}:{metric}"
 
 
-def _mark_price() -> Decimal:
-    """The latest index, even slightly stale (a ranking is not a trade)."""
+def mark_price_get() -> Decimal | None:
+    """The latest index, even slightly stale (a ranking is not a trade), or ``None`` without any.
+    The price record expires after ``PRICE_STALE_SECONDS``, so "slightly" is bounded by that."""
     record = price_latest_record()
-    if not record:
+    return Decimal(record["price"]) if record else None
+
+
+def _mark_price() -> Decimal:
+    price = mark_price_get()
+    if price is None:
         raise PriceUnavailable(retry_after=2)
-    return Decimal(record["price"])
+    return price
+
+
+def _epochs(account_ids: list[int] | None, now: datetime) -> dict[int, list[dict[str, Any]]]:
+    """Every epoch of the accounts, oldest first, with what the periods need: for an ended epoch
+    without a final equity (older rows) its last snapshot; per window, for the epoch that was live
+    when the window began, its first snapshot inside the window (the window's base)."""
+    snapshots = EquitySnapshot.objects.filter(account=OuterRef("account_id"), epoch=OuterRef("number"))
+    last = snapshots.order_by("-taken_at").values("equity")[:1]
+    annotations: dict[str, Any] = {
+        "close": Case(When(Q(ended_at__isnull=False, final_equity__isnull=True), then=Subquery(last)))
+    }
+    for period, window in PERIODS.items():
+        if window is not None:
+            first = snapshots.filter(taken_at__gte=now - window).order_by("taken_at").values("equity")[:1]
+            annotations[f"first_{period}"] = Case(When(started_at__lt=now - window, then=Subquery(first)))
+    epochs = Epoch.objects.filter(account__kind=LedgerAccount.Kind.USER)
+    if account_ids is not None:
+        epochs = epochs.filter(account_id__in=account_ids)
+    rows = (
+        epochs.annotate(**annotations)
+        .order_by("account_id", "number")
+        .values("account_id", "starting_equity", "started_at", "ended_at", "final_equity", *annotations)
+    )
+    out: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        out[row["account_id"]].append(row)
+    return out
+
+
+def _first_known(*values: Decimal | None) -> Decimal:
+    return next(value for value in values if value is not None)
+
+
+def _segments(epochs: list[dict[str, Any]], equity: Decimal, period: str, since: datetime | None) -> list[Segment]:
+    """The period's segments: one per epoch that was live at some time after ``since``."""
+    segments = []
+    for epoch in epochs:
+        if epoch["ended_at"] is None:
+            end = equity
+        elif since is not None and epoch["ended_at"] < since:
+            continue
+        else:  # a reset always records the final equity; older rows fall back to the last snapshot
+            end = _first_known(epoch["final_equity"], epoch["close"], epoch["starting_equity"])
+        start = epoch["starting_equity"]
+        if since is not None and epoch["started_at"] < since:
+            first = epoch[f"first_{period}"]
+            start = end if first is None else first  # no snapshot inside the window: flat
+        segments.append(Segment(start=start, end=end))
+    return segments
+
+
+@contextmanager
+def _one_snapshot() -> Iterator[None]:
+    """The refresh's reads see one state (PostgreSQL: a REPEATABLE READ, READ ONLY transaction), so
+    a reset committing between two of them never pairs the old epoch with the new balances."""
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    """Per account: equity and, per period, base equity -> pnl and return (strings)."""
-    price, now = _mark_price(), timezone.now()
+    """Per account: cumulative equity, resets and, per period, chain-linked pnl and return (strings)."""
+    price = _mark_price()
+    with _one_snapshot():
+        return _rows_read(account_ids, price, timezone.now())
+
+
+def _rows_read(account_ids: list[int] | None, price: Decimal, now: datetime) -> list[dict[str, Any]]:
     accounts = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
     if account_ids is not None:
         accounts = accounts.filter(pk__in=account_ids)
-    current_epoch = Epoch.objects.filter(account=OuterRef("pk"), number=OuterRef("epoch"))
-    accounts = accounts.annotate(
-        start_equity=Subquery(current_epoch.values("starting_equity")[:1]),
-        started_at=Subquery(current_epoch.values("started_at")[:1]),
-    )
-    for period, window in PERIODS.items():
-        if window is None:
-            continue
-        first = EquitySnapshot.objects.filter(
-            account=OuterRef("pk"), epoch=OuterRef("epoch"), taken_at__gte=now - window
-        ).order_by("taken_at")
-        accounts = accounts.annotate(**{f"base_{period}": Subquery(first.values("equity")[:1])})
-    accounts = list(accounts.select_related("user"))
+    accounts = list(accounts.select_related("user").only("pk", "epoch", "user__address", "user__username"))
+    ids = [a.pk for a in accounts]
     totals: dict[tuple[int, str], Decimal] = {}
-    for row in Balance.objects.filter(account__in=[a.pk for a in accounts]).values("account_id", "asset", "total"):
+    for row in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
         totals[(row["account_id"], row["asset"])] = row["total"]
-    perps = position_totals_get(account_ids=[a.pk for a in accounts], price=price)
+    perps = position_totals_get(account_ids=ids, price=price)
+    epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:
         upnl = perps.get(account.pk, EMPTY).unrealized_pnl or 0
         cash, sol = totals.get((account.pk, Asset.USD), Decimal(0)), totals.get((account.pk, Asset.SOL), 0)
         equity = usd(cash + sol * price + upnl)
-        start = account.start_equity or Decimal(0)
         row: dict[str, Any] = {
             "account_id": account.pk,
             "trader": shorten_address(account.user.address or account.user.username),
-            "equity": dec_str(equity),
+            "resets": account.epoch - 1,
         }
         for period, window in PERIODS.items():
-            base = start
-            if window is not None and account.started_at and account.started_at < now - window:
-                base = getattr(account, f"base_{period}") or equity
-            pnl = equity - base
-            row[f"pnl_{period}"] = dec_str(usd(pnl))
-            row[f"return_{period}"] = dec_str((pnl / base).quantize(Decimal("0.000001")) if base else Decimal(0))
+            result = chain(_segments(epochs[account.pk], equity, period, None if window is None else now - window))
+            if window is None:
+                row["equity"] = dec_str(result.equity)
+            row[f"pnl_{period}"] = dec_str(result.pnl)
+            row[f"return_{period}"] = dec_str(result.ret)
         out.append(row)
     return out
 
@@ -135,6 +207,23 @@ def leaderboard_touch_on_commit(*, account_id: int) -> None:
     transaction.on_commit(touch)
 
 
+def leaderboard_update_on_commit(*, account_id: int) -> None:
+    """After the reset commits, rewrite this account's rows at once, in the committing thread: the
+    reset's response is sent only after the ranking shows it (a reset is rare; a fill queues a
+    task instead). A failure here (Redis, no price) never fails the committed reset; the periodic
+    refresh writes the row then."""
+
+    def update() -> None:
+        try:
+            leaderboard_refresh(account_ids=[account_id])
+        except PriceUnavailable:
+            pass
+        except Exception:
+            logger.warning("leaderboard update after reset failed (account %s)", account_id, exc_info=True)
+
+    transaction.on_commit(update)
+
+
 def leaderboard_touch_many_on_commit(*, account_ids: list[int]) -> None:
     """One task for many accounts (the liquidation engine's lanes), run
     ``LEADERBOARD_TOUCH_MANY_DELAY_SECONDS`` later: a big tick's lanes end at slightly different
@@ -163,6 +252,7 @@ def _public(rank: int, row: dict[str, Any], period: str) -> dict[str, Any]:
         "equity": row["equity"],
         "pnl": row[f"pnl_{period}"],
         "return": row[f"return_{period}"],
+        "resets": row.get("resets", 0),  # rows written before the field existed: until the next refresh
     }
 
 

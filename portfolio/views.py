@@ -21,8 +21,6 @@ from portfolio import leaderboard, selectors
 from portfolio.models import Asset, LedgerReason
 from portfolio.money import dec_str
 from portfolio.services import account_reset
-from pricing.errors import PriceStale, PriceUnavailable
-from pricing.selectors import price_get_latest
 
 ReadPermission = IsAuthenticatedRead
 TradePermission = CanTrade  # trade scope for POST
@@ -133,7 +131,8 @@ class PortfolioHistoryApi(APIView):
 
 
 class AccountResetApi(APIView):
-    """``POST /api/v1/account/reset``: a new epoch at the starting balances (history and API keys kept)."""
+    """``POST /api/v1/account/reset``: a new epoch at the starting balances (history and API keys kept).
+    409 ``reset_blocked`` while anything is locked; 503 ``price_unavailable`` when SOL held needs a price."""
 
     permission_classes = [TradePermission]
 
@@ -145,11 +144,7 @@ class AccountResetApi(APIView):
 
     @extend_schema(operation_id="account_reset", request=None, responses={200: OutputSerializer})
     def post(self, request):
-        try:
-            price = price_get_latest().price
-        except (PriceUnavailable, PriceStale):
-            price = None
-        epoch = account_reset(user=request.user, price=price)
+        epoch = account_reset(user=request.user, price=leaderboard.mark_price_get())
         return Response(self.OutputSerializer(epoch).data)
 
 
@@ -255,6 +250,7 @@ class LeaderboardApi(APIView):
         trader = serializers.CharField()
         equity = Money()
         pnl = Money()
+        resets = serializers.IntegerField(help_text="How many times the trader reset their account.")
 
     OutputSerializer._declared_fields["return"] = Money()
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from portfolio.errors import ResetBlocked
 from portfolio.events import portfolio_update_publish
+from portfolio.leaderboard import leaderboard_update_on_commit
 from portfolio.models import (
     Asset,
     Balance,
@@ -23,6 +24,7 @@ from portfolio.models import (
 )
 from portfolio.money import usd
 from portfolio.services.ledger import Leg, balance_lock, ledger_post
+from pricing.errors import PriceUnavailable
 
 SYSTEM_CODES = ("grants", "fees", "house", "insurance")
 _system_cache: dict[str, int] = {}
@@ -94,7 +96,12 @@ def account_open(*, user, price: Decimal | None = None) -> LedgerAccount:
 def account_reset(*, user, price: Decimal | None = None) -> Epoch:
     """Start a new epoch at the starting balances; the old epoch's numbers are kept.
 
-    ``price`` (read by the caller before any lock) values the closing equity of the old epoch.
+    ``price`` (read by the caller before any lock: the latest index, even slightly stale, the one
+    the leaderboard ranks with) values the old epoch's final equity, which the leaderboard chains
+    into the account's result. Without a price the reset is refused (``PriceUnavailable``, 503,
+    nothing changes) unless nothing needs one (no SOL held, none granted). Locks in the global
+    order: the user's balance rows, the account row, the SOL book, then ``grants`` (ledger_post).
+    The account's leaderboard rows are rewritten once the reset commits.
     """
     account = account_open(user=user)
     grants = system_account_get(code="grants")
@@ -103,14 +110,19 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
         balances = {asset: row for (_a, asset, _s), row in rows.items()}
         if any(row.locked for row in balances.values()):
             raise ResetBlocked()
+        if price is None and (balances[Asset.SOL].total or settings.PORTFOLIO_START_SOL):
+            raise PriceUnavailable(
+                "No market price to value the SOL at reset; retry shortly.",
+                extra={"reason": "the ended epoch's SOL needs a price"},
+                retry_after=2,
+            )
         account = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         holding = SpotHolding.objects.select_for_update().get(account=account)
         now = timezone.now()
 
         old = Epoch.objects.get(account=account, number=account.epoch)
         old.ended_at = now
-        if price is not None:
-            old.final_equity = usd(balances[Asset.USD].total + balances[Asset.SOL].total * price)
+        old.final_equity = usd(balances[Asset.USD].total + balances[Asset.SOL].total * (price or Decimal(0)))
         old.realized_pnl, old.fees_paid = holding.realized_pnl, holding.fees_paid
         old.save(update_fields=["ended_at", "final_equity", "realized_pnl", "fees_paid"])
 
@@ -151,18 +163,27 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
                 sol_qty=settings.PORTFOLIO_START_SOL,
                 price=price,
             )
+        # Registered first: on commit the row is rewritten before the event goes out (callbacks run in order).
+        leaderboard_update_on_commit(account_id=account.pk)
         portfolio_update_publish(account=account)
     return epoch
 
 
 def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
-    """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result."""
+    """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result.
+
+    Locks in the global order (docs/ledger.md): the user's balance rows (every asset, as a reset
+    does), the SOL book, then ``ledger_post`` takes the ``grants`` shard row last.
+    """
     if account.is_system:
         raise ValueError("adjust user accounts only")
     if not reason.strip():
         raise ValueError("an adjustment needs a reason")
     grants = system_account_get(code="grants")
     with transaction.atomic():
+        balance_lock(keys=[(account, each, 0) for each in Asset.values])
+        if asset == Asset.SOL:
+            SpotHolding.objects.select_for_update().filter(account=account).first()
         txn = ledger_post(
             reason=LedgerReason.ADJUSTMENT,
             legs=[Leg(account, asset, amount), Leg(grants, asset, -amount)],

@@ -1,9 +1,15 @@
 """The one posting primitive: a balanced ledger transaction and its cached balances.
 
 ``ledger_post`` takes legs ``(account, asset, amount, bucket)``, refuses imbalance per asset,
-locks every affected balance row in one ``SELECT ... FOR UPDATE ORDER BY id`` (one global
-lock order), applies the deltas, lets the database constraints and an explicit check refuse
-a negative free balance, and appends the entries -- all inside the caller's transaction.
+locks every affected balance row in one ``SELECT ... FOR UPDATE ORDER BY allow_negative, id``,
+applies the deltas, lets the database constraints and an explicit check refuse a negative free
+balance, and appends the entries -- all inside the caller's transaction.
+
+Lock order (docs/ledger.md, "Lock order"): users' balance rows first (by id), the system shard
+rows (``grants``/``fees``/``house``/``insurance``, the rows with ``allow_negative``) last, by id.
+A plain ``ORDER BY id`` interleaved them (the system rows are older, so lower): a posting then
+held a ``grants`` row while it waited for a user's row that another transaction of that user
+held -- and that transaction's own posting waited for the ``grants`` row: a deadlock.
 """
 
 from __future__ import annotations
@@ -46,7 +52,8 @@ def _shard_for(account: LedgerAccount, shard_key: int, shards: int | None = None
 
 
 def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tuple[int, str, int], Balance]:
-    """Lock (creating when missing) the balance rows ``(account, asset, shard)``, in primary-key order."""
+    """Lock (creating when missing) the balance rows ``(account, asset, shard)``: user rows first,
+    then system rows, each by primary key (the global lock order)."""
     wanted = {(account.pk, asset, shard): account for account, asset, shard in keys}
     if not wanted:
         return {}
@@ -78,7 +85,7 @@ def _save_balances(rows: list[Balance]) -> None:
 
 
 def _lock_rows(condition: Q) -> dict[tuple[int, str, int], Balance]:
-    locked = Balance.objects.select_for_update(of=("self",)).filter(condition).order_by("pk")
+    locked = Balance.objects.select_for_update(of=("self",)).filter(condition).order_by("allow_negative", "pk")
     return {(b.account_id, b.asset, b.shard): b for b in locked}
 
 
@@ -146,7 +153,8 @@ def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> l
     """Post several balanced transactions at once (the liquidation engine's batches).
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
-    is locked in one ``SELECT ... FOR UPDATE ORDER BY id``, a user's free balance may not go
+    is locked in one ``SELECT ... FOR UPDATE ORDER BY allow_negative, id`` (users' rows before
+    the system rows), a user's free balance may not go
     negative (checked on the summed deltas per row, before anything is written). On PostgreSQL
     four statements whatever the batch size (lock, balance update, transactions, entries; the
     values travel as arrays through ``unnest``); elsewhere (SQLite, embedded mode) the ORM.
@@ -270,7 +278,7 @@ def _sql_lock(wanted: dict[tuple[int, str, int], LedgerAccount], *, light: bool 
         f"SELECT {', '.join('b.' + name for name in fields)} FROM {table} b "
         "JOIN unnest(%s::bigint[], %s::text[], %s::int[]) AS k(account_id, asset, shard) "
         "ON b.account_id = k.account_id AND b.asset = k.asset AND b.shard = k.shard "
-        "ORDER BY b.id FOR UPDATE OF b"
+        "ORDER BY b.allow_negative, b.id FOR UPDATE OF b"  # user rows, then system rows: the lock order
     )
     connection = transaction.get_connection()
 

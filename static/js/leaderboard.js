@@ -20,11 +20,12 @@ async function load() {
         h("td", { class: "mono" }, r.trader, mine ? h("span", { class: "badge ok", style: "margin-left:.4rem" }, "you") : null),
         h("td", { class: "num", "data-testid": "lb-equity" }, usd(r.equity)),
         h("td", { class: `num ${signClass(r.pnl)}` }, usd(r.pnl, 2, { sign: true })),
-        h("td", { class: `num ${signClass(r.return)}` }, pct(r.return)));
-    }, "No traders ranked yet.", 5);
+        h("td", { class: `num ${signClass(r.return)}` }, pct(r.return)),
+        h("td", { class: "num", "data-testid": "lb-resets" }, String(r.resets ?? 0)));
+    }, "No traders ranked yet.", 6);
     $('[data-testid="lb-updated"]').textContent = `Updated ${new Date().toISOString().slice(11, 19)} UTC.`;
   } catch (err) {
-    rows(tbody, [], () => null, friendly(err), 5);
+    rows(tbody, [], () => null, friendly(err), 6);
   }
 }
 const refresh = throttle(load, 3000);
@@ -39,6 +40,8 @@ for (const [attr, setter] of [["period", (v) => (period = v)], ["metric", (v) =>
 app.stream.on("price_update", refresh);
 // A fill re-ranks its trader once the ranking is updated (a background task): look again shortly.
 app.stream.on("order_fill", () => { refresh(); setTimeout(load, 1000); setTimeout(load, 4000); });
+// A reset rewrites its trader's row before it answers: one look is enough.
+app.stream.on("portfolio_update", refresh);
 setInterval(() => document.visibilityState === "visible" && refresh(), 15000);
 app.start();
 await load();

@@ -1,0 +1,75 @@
+"""Embedded mode: resets, adjustments (user rows locked before ``grants``) and the leaderboard
+across resets work on SQLite, in a child process on a fresh SQLite database."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.conftest import PYTHON, ROOT, subprocess_env
+
+pytestmark = pytest.mark.slow
+
+SCRIPT = r"""
+import django
+django.setup()
+from datetime import datetime, timezone
+from decimal import Decimal as D
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Q
+from accounts.models import User
+from portfolio.leaderboard import leaderboard_list
+from portfolio.models import LedgerAccount
+from portfolio.services import account_reset, balance_adjust
+from portfolio.services.ledger import _lock_rows
+from pricing.selectors import LATEST_PRICE_KEY
+
+assert connection.vendor == "sqlite", connection.vendor
+now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+cache.set(LATEST_PRICE_KEY, {"symbol": "SOL-USD", "price": "100", "sources": ["t"], "computed_at": now}, 300)
+
+resetter, careful = (User.objects.create_user(username=f"u{i}", address=f"addr{i}") for i in range(2))
+books = {u: LedgerAccount.objects.get(user=u) for u in (resetter, careful)}
+balance_adjust(account=books[resetter], asset="USD", amount=D("-6000"), reason="loss")
+balance_adjust(account=books[careful], asset="USD", amount=D("-10"), reason="small loss")
+account_reset(user=resetter, price=D(100))
+balance_adjust(account=books[resetter], asset="USD", amount=D("1000"), reason="gain")
+for period in ("all", "24h", "7d"):
+    for metric in ("equity", "return"):
+        rows = leaderboard_list(period=period, metric=metric)
+        assert [r["trader"] for r in rows] == ["addr1", "addr0"], (period, metric, rows)
+        assert [r["resets"] for r in rows] == [0, 1]
+        assert rows[1]["return"] == "-0.560000", rows  # 0.4 * 1.1 - 1
+with transaction.atomic():
+    locked = _lock_rows(Q(account__code="grants", asset="USD") | Q(account=books[careful]))
+assert [row.allow_negative for row in locked.values()][-1] is True
+assert not any(row.allow_negative for row in list(locked.values())[:2])
+print("leaderboard ok on sqlite")
+"""
+
+
+def test_resets_adjustments_and_the_leaderboard_on_sqlite(tmp_path):
+    """A trader who lost 60 %, reset and made 10 % on the fresh grant ranks below one who lost
+    0.1 %, on every board, with -56 % (chained) and one reset; user rows lock before system rows."""
+    env = subprocess_env(
+        DJANGO_SETTINGS_MODULE="config.settings.dev",
+        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        REDIS_URL=None,
+        DEBUG="0",
+        LOG_LEVEL="WARNING",
+        LEDGER_SYSTEM_SHARDS="1",
+    )
+    migrate = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert migrate.returncode == 0, migrate.stderr
+    run = subprocess.run([PYTHON, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "leaderboard ok on sqlite" in run.stdout
