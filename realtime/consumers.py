@@ -208,7 +208,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def session_revoked(self, message: dict) -> None:
         await self._send(event("session_revoked", {}))
-        await self.close(code=CLOSE_REVOKED)
+        await self._close(CLOSE_REVOKED)
 
     # --- internals --------------------------------------------------------------------
     async def _become(self, principal: auth.Principal) -> None:
@@ -239,8 +239,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """Over a cap: say why in an error frame, then close with 4008 and the reason."""
         reason = "too many connections for this " + ("IP" if over.kind == "ip" else "user")
         await self._error("too_many_connections", f"Refused: {reason}.", {"scope": over.kind, "limit": over.limit})
-        await socket_registry().release(self.channel_name)
-        await self.close(code=CLOSE_TOO_MANY, reason=reason)
+        await self._close(CLOSE_TOO_MANY, reason)
 
     async def _may_read_account(self) -> bool:
         """The account stream needs a principal holding the ``read`` scope, as the HTTP reads do."""
@@ -260,7 +259,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
                 await asyncio.sleep((expires_at - datetime.now(timezone.utc)).total_seconds() + 0.05)
                 expires_at = await auth.session_expires_at(principal)
             await self._send(event("session_expired", {}))
-            await self.close(code=CLOSE_EXPIRED, reason="session expired")
+            await self._close(CLOSE_EXPIRED, "session expired")
         except asyncio.CancelledError:
             pass
 
@@ -281,6 +280,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
             self.joined.discard(group)
+
+    async def _close(self, code: int, reason: str | None = None) -> None:
+        """Close from our side; the socket stops counting against its caps at once, not when
+        the client finishes the closing handshake."""
+        await socket_registry().release(self.channel_name)
+        await self.close(code=code, reason=reason)
 
     async def _send(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
