@@ -31,6 +31,7 @@ from realtime.ratelimit import TokenBucket
 CLOSE_IDLE = 4000
 CLOSE_REVOKED = 4001
 CLOSE_EXPIRED = 4002
+CLOSE_BAD_TOKEN = 4003
 CLOSE_TOO_MANY = 4008
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
@@ -49,7 +50,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         token = auth.token_from_query(self.scope)
         principal = await auth.principal_from_token(token) if token else await auth.principal_from_cookie(self.scope)
         if token and principal is None:
-            await self.close(code=4003)
+            await self.close(code=CLOSE_BAD_TOKEN)  # refused at the handshake: nothing was counted
             return
         caps = caps_for(ip=auth.client_ip(self.scope), user_id=principal.user_id if principal else None)
         over = await socket_registry().claim(self.channel_name, caps)
@@ -78,12 +79,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > settings.WS_MAX_FRAME_BYTES:
             await self._error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
-            await self.close(code=CLOSE_TOO_BIG)
+            await self._close(CLOSE_TOO_BIG)
             return
         if not self.bucket.allow():
             self.violations += 1
             if self.violations > settings.WS_RATE_MAX_VIOLATIONS:
-                await self.close(code=CLOSE_POLICY)
+                await self._close(CLOSE_POLICY)
             else:
                 await self._error("rate_limited", "Too many messages; slow down.")
             return
@@ -299,7 +300,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
             while True:
                 await asyncio.sleep(interval)
                 if time.monotonic() - self.last_client_frame > settings.WS_IDLE_TIMEOUT_SECONDS:
-                    await self.close(code=CLOSE_IDLE)
+                    await self._close(CLOSE_IDLE)
                     return
                 await self._send(event("heartbeat", {}))
         except asyncio.CancelledError:
