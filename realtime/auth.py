@@ -4,12 +4,16 @@ Three ways in, all ending in a ``Principal``:
 * the Django session cookie (browser), via Channels' ``AuthMiddlewareStack``;
 * ``?token=`` on the URL (a session bearer token or an API-key bearer token);
 * a first message ``{"type": "auth", "token": "..."}``.
-Tokens are resolved by ``accounts.selectors`` (the consumer side may read selectors).
+Tokens are resolved by ``accounts.selectors`` (the consumer side may read selectors). A principal
+carries its scopes (a session holds every scope, an API key those it was created with) and, for a
+sign-in session, when it expires (the consumer closes the socket then).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
@@ -24,6 +28,22 @@ class Principal:
     session_id: str | None  # AuthSession id, when known (for revocation)
     cookie_session_key: str | None  # Django session key, when authenticated by cookie
     via: str  # "cookie" | "token"
+    scopes: frozenset[str] = frozenset()
+    expires_at: datetime | None = None  # the sign-in session's end; None for an API key
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+
+def client_ip(scope: dict) -> str | None:
+    """The peer's IP exactly as the HTTP rate limits read it (``accounts.ratelimit.client_ip``:
+    the socket address, or the X-Forwarded-For hop of the Nth trusted proxy); None when unknown."""
+    from accounts.ratelimit import client_ip as request_client_ip
+
+    client = scope.get("client") or (None, None)
+    forwarded = [value.decode("latin-1") for key, value in scope.get("headers", ()) if key == b"x-forwarded-for"]
+    meta = {"REMOTE_ADDR": client[0] or "", "HTTP_X_FORWARDED_FOR": ",".join(forwarded)}
+    return request_client_ip(SimpleNamespace(META=meta))
 
 
 def token_from_query(scope: dict) -> str | None:
@@ -34,19 +54,33 @@ def token_from_query(scope: dict) -> str | None:
 
 @database_sync_to_async
 def principal_from_token(token: str) -> Principal | None:
-    from accounts.selectors import user_from_token
+    from accounts.selectors import api_key_auth_get, session_auth_get
 
     if not isinstance(token, str) or not token or len(token) > 512:
         return None
-    found = user_from_token(token)
+    found = session_auth_get(token=token) or api_key_auth_get(secret=token)
     if not found:
         return None
-    user, session_id = found
-    if not user.is_active:
+    record, context = found
+    if not record.user.is_active:
         return None
     return Principal(
-        user_id=user.id, session_id=str(session_id) if session_id else None, cookie_session_key=None, via="token"
+        user_id=record.user.id,
+        session_id=context.session_id or None,
+        cookie_session_key=None,
+        via="token",
+        scopes=frozenset(context.scopes),
+        expires_at=getattr(record, "expires_at", None),  # a session's; an API key has none
     )
+
+
+@database_sync_to_async
+def session_expires_at(principal: Principal) -> datetime | None:
+    """The principal's session end as stored now (None: revoked, user disabled, or gone)."""
+    from accounts.selectors import session_cookie_get
+
+    session = session_cookie_get(session_id=principal.session_id or "", user_id=principal.user_id)
+    return session.expires_at if session is not None and session.user.is_active else None
 
 
 def has_session_cookie(scope: dict) -> bool:
@@ -68,6 +102,7 @@ def _principal_from_cookie(scope: dict) -> Principal | None:
     is active (the same rule as the API's cookie authentication)."""
     from accounts.authentication import SESSION_KEY
     from accounts.selectors import session_cookie_get
+    from accounts.tokens import ALL_SCOPES
 
     user = scope.get("user")
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
@@ -79,4 +114,11 @@ def _principal_from_cookie(scope: dict) -> Principal | None:
     bound = session_cookie_get(session_id=session_id, user_id=user.id) if session_id else None
     if bound is None:
         return None
-    return Principal(user_id=user.id, session_id=str(bound.pk), cookie_session_key=session.session_key, via="cookie")
+    return Principal(
+        user_id=user.id,
+        session_id=str(bound.pk),
+        cookie_session_key=session.session_key,
+        via="cookie",
+        scopes=ALL_SCOPES,  # a browser session holds every scope, as on HTTP
+        expires_at=bound.expires_at,
+    )

@@ -4,30 +4,35 @@ groups, relays events published by services, and replays missed user events.
 Client frames: ``ping``, ``auth {token}``, ``subscribe``/``unsubscribe``
 ``{channels: ["prices", "account"]}`` (or ``channel``), ``resume {after_seq}``.
 Anything else gets ``{"type": "error", "code", "message"}``; the socket stays up.
+
+Close codes: 4000 idle, 4001 session revoked, 4002 session expired, 4003 invalid ``?token=`` (at
+the handshake), 4008 too many sockets for this user or IP, 1008 rate limit, 1009 frame too large.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
+from datetime import datetime, timezone
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.utils.module_loading import import_string
 
 from realtime import auth
+from realtime.connlimits import Cap, caps_for, socket_registry
 from realtime.fanout import fanout_for
 from realtime.groups import cookie_session_group, prices_group, session_group, user_group
+from realtime.portfolio_feed import portfolio_feed
 from realtime.publish import event
 from realtime.ratelimit import TokenBucket
 
-logger = logging.getLogger("realtime.consumers")
-
 CLOSE_IDLE = 4000
 CLOSE_REVOKED = 4001
+CLOSE_EXPIRED = 4002
+CLOSE_BAD_TOKEN = 4003
+CLOSE_TOO_MANY = 4008
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CHANNELS = ("prices", "account")
@@ -41,23 +46,30 @@ class StreamConsumer(AsyncWebsocketConsumer):
         self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.violations = 0
         self.last_client_frame = time.monotonic()
-        self.portfolio_task: asyncio.Task | None = None
-        self.portfolio_sent_at = 0.0
+        self.expiry_task: asyncio.Task | None = None
         token = auth.token_from_query(self.scope)
         principal = await auth.principal_from_token(token) if token else await auth.principal_from_cookie(self.scope)
         if token and principal is None:
-            await self.close(code=4003)
+            await self.close(code=CLOSE_BAD_TOKEN)  # refused at the handshake: nothing was counted
             return
-        await self.accept()
+        caps = caps_for(ip=auth.client_ip(self.scope), user_id=principal.user_id if principal else None)
+        over = await socket_registry().claim(self.channel_name, caps)
+        await self.accept()  # even over a cap: a close code and an error frame a browser can read
+        if over is not None:
+            await self._refuse(over)
+            return
         if principal is not None:
             await self._become(principal)
         self.heartbeat_task = asyncio.ensure_future(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
-        for task in (getattr(self, "heartbeat_task", None), getattr(self, "portfolio_task", None)):
+        for task in (getattr(self, "heartbeat_task", None), getattr(self, "expiry_task", None)):
             if task is not None:
                 task.cancel()
         fanout_for(prices_group()).discard(self)
+        if getattr(self, "principal", None) is not None:
+            portfolio_feed().discard(self.principal.user_id, self)
+        await socket_registry().release(self.channel_name)
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -67,12 +79,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
         if size > settings.WS_MAX_FRAME_BYTES:
             await self._error("frame_too_large", f"Frames are limited to {settings.WS_MAX_FRAME_BYTES} bytes.")
-            await self.close(code=CLOSE_TOO_BIG)
+            await self._close(CLOSE_TOO_BIG)
             return
         if not self.bucket.allow():
             self.violations += 1
             if self.violations > settings.WS_RATE_MAX_VIOLATIONS:
-                await self.close(code=CLOSE_POLICY)
+                await self._close(CLOSE_POLICY)
             else:
                 await self._error("rate_limited", "Too many messages; slow down.")
             return
@@ -111,6 +123,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if self.principal is not None and self.principal.user_id != principal.user_id:
             await self._error("already_authenticated", "This socket is already signed in as another user.")
             return
+        if self.principal is None:
+            over = await socket_registry().claim(self.channel_name, caps_for(user_id=principal.user_id))
+            if over is not None:
+                await self._refuse(over)
+                return
         await self._become(principal)
 
     def _channels_of(self, content: dict) -> list[str] | None:
@@ -129,8 +146,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if unknown:
             await self._error("unknown_channel", f"Unknown channel {unknown[0][:40]!r}.", {"channels": list(CHANNELS)})
             return
-        if "account" in names and self.principal is None:
-            await self._error("auth_required", "Sign in (cookie, ?token= or an auth frame) to subscribe to account.")
+        if "account" in names and not await self._may_read_account():
             return
         for name in names:
             await self._subscribe(name)
@@ -143,16 +159,16 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return
         for name in names:
             self.subscriptions.discard(name)
-        if "account" not in self.subscriptions and "prices" not in self.subscriptions:
+        if "prices" not in self.subscriptions:
             fanout_for(prices_group()).discard(self)
         if "account" not in self.subscriptions and self.principal is not None:
+            portfolio_feed().discard(self.principal.user_id, self)
             await self._leave(user_group(self.principal.user_id))
         await self._send(event("unsubscribed", {"channels": sorted(self.subscriptions)}))
 
     async def _on_resume(self, content: dict) -> None:
         after = content.get("after_seq")
-        if self.principal is None:
-            await self._error("auth_required", "Sign in before resuming the account stream.")
+        if not await self._may_read_account():
             return
         if not isinstance(after, int) or isinstance(after, bool) or after < 0:
             await self._error("bad_message", '"after_seq" must be a non-negative integer.')
@@ -179,8 +195,11 @@ class StreamConsumer(AsyncWebsocketConsumer):
         """A public tick from the process's fan-out (see realtime.fanout)."""
         if "prices" in self.subscriptions:
             await self.send(text_data=text)
+
+    async def portfolio_tick(self, text: str) -> None:
+        """The user's price-driven portfolio_update, computed once for all their local sockets."""
         if "account" in self.subscriptions:
-            self._schedule_portfolio_update()
+            await self.send(text_data=text)
 
     async def relay(self, message: dict) -> None:
         """A user event from ``user.<id>`` (only joined while subscribed to account)."""
@@ -190,22 +209,68 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     async def session_revoked(self, message: dict) -> None:
         await self._send(event("session_revoked", {}))
-        await self.close(code=CLOSE_REVOKED)
+        await self._close(CLOSE_REVOKED)
 
     # --- internals --------------------------------------------------------------------
     async def _become(self, principal: auth.Principal) -> None:
-        self.principal = principal
+        previous, self.principal = self.principal, principal
+        if previous is not None:  # the same user on a new credential: the old one no longer holds it
+            await self._leave_credential_groups(previous)
+            if not principal.has_scope("read"):
+                self.subscriptions.discard("account")
+                portfolio_feed().discard(principal.user_id, self)
+                await self._leave(user_group(principal.user_id))
         if principal.session_id:
             await self._join(session_group(principal.session_id))
         if principal.cookie_session_key:
             await self._join(cookie_session_group(principal.cookie_session_key))
+        if self.expiry_task is not None:
+            self.expiry_task.cancel()
+        if principal.expires_at is not None:
+            self.expiry_task = asyncio.ensure_future(self._close_when_expired(principal))
         await self._send(event("authenticated", {"user_id": principal.user_id, "via": principal.via}))
+
+    async def _leave_credential_groups(self, principal: auth.Principal) -> None:
+        if principal.session_id:
+            await self._leave(session_group(principal.session_id))
+        if principal.cookie_session_key:
+            await self._leave(cookie_session_group(principal.cookie_session_key))
+
+    async def _refuse(self, over: Cap) -> None:
+        """Over a cap: say why in an error frame, then close with 4008 and the reason."""
+        reason = "too many connections for this " + ("IP" if over.kind == "ip" else "user")
+        await self._error("too_many_connections", f"Refused: {reason}.", {"scope": over.kind, "limit": over.limit})
+        await self._close(CLOSE_TOO_MANY, reason)
+
+    async def _may_read_account(self) -> bool:
+        """The account stream needs a principal holding the ``read`` scope, as the HTTP reads do."""
+        if self.principal is None:
+            await self._error("auth_required", "Sign in (cookie, ?token= or an auth frame) to read the account stream.")
+            return False
+        if not self.principal.has_scope("read"):
+            await self._error("scope_missing", "This API key lacks the 'read' scope.", {"required_scope": "read"})
+            return False
+        return True
+
+    async def _close_when_expired(self, principal: auth.Principal) -> None:
+        """Sleep until the session's end, re-read it (it may have been extended), then close (4002)."""
+        expires_at = principal.expires_at
+        try:
+            while expires_at is not None and expires_at > datetime.now(timezone.utc):
+                await asyncio.sleep((expires_at - datetime.now(timezone.utc)).total_seconds() + 0.05)
+                expires_at = await auth.session_expires_at(principal)
+            await self._send(event("session_expired", {}))
+            await self._close(CLOSE_EXPIRED, "session expired")
+        except asyncio.CancelledError:
+            pass
 
     async def _subscribe(self, name: str) -> None:
         self.subscriptions.add(name)
-        await fanout_for(prices_group()).add(self)  # ticks also drive coalesced portfolio updates
+        if name == "prices":
+            await fanout_for(prices_group()).add(self)
         if name == "account":
             await self._join(user_group(self.principal.user_id))
+            await portfolio_feed().add(self.principal.user_id, self)
 
     async def _join(self, group: str) -> None:
         if group not in self.joined:
@@ -216,6 +281,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if group in self.joined:
             await self.channel_layer.group_discard(group, self.channel_name)
             self.joined.discard(group)
+
+    async def _close(self, code: int, reason: str | None = None) -> None:
+        """Close from our side; the socket stops counting against its caps at once, not when
+        the client finishes the closing handshake."""
+        await socket_registry().release(self.channel_name)
+        await self.close(code=code, reason=reason)
 
     async def _send(self, payload: dict) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
@@ -229,38 +300,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
             while True:
                 await asyncio.sleep(interval)
                 if time.monotonic() - self.last_client_frame > settings.WS_IDLE_TIMEOUT_SECONDS:
-                    await self.close(code=CLOSE_IDLE)
+                    await self._close(CLOSE_IDLE)
                     return
                 await self._send(event("heartbeat", {}))
         except asyncio.CancelledError:
             pass
-
-    def _schedule_portfolio_update(self) -> None:
-        if self.portfolio_task is not None and not self.portfolio_task.done():
-            return  # one pending update absorbs every tick until it is sent
-        self.portfolio_task = asyncio.ensure_future(self._send_portfolio_update())
-
-    async def _send_portfolio_update(self) -> None:
-        interval = settings.WS_PORTFOLIO_COALESCE_MS / 1000
-        wait = self.portfolio_sent_at + interval - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        snapshot = await _portfolio_snapshot(self.principal.user_id)
-        self.portfolio_sent_at = time.monotonic()
-        if snapshot is not None:
-            await self._send(event("portfolio_update", {**snapshot, "reason": "price"}))
-
-
-@database_sync_to_async
-def _portfolio_snapshot(user_id: int) -> dict | None:
-    try:
-        snapshot = import_string(settings.REALTIME_PORTFOLIO_SNAPSHOT)
-    except ImportError:
-        return None
-    try:
-        from realtime.publish import jsonable
-
-        return jsonable(snapshot(user_id=user_id))
-    except Exception:
-        logger.warning("portfolio snapshot for user %s failed", user_id, exc_info=True)
-        return None

@@ -21,6 +21,14 @@ WS_HEARTBEAT_SECONDS = env_int(ENV, "WS_HEARTBEAT_SECONDS", 20)
 WS_IDLE_TIMEOUT_SECONDS = env_int(ENV, "WS_IDLE_TIMEOUT_SECONDS", 300)
 # Price-driven portfolio updates per connection are coalesced to at most one per this many ms.
 WS_PORTFOLIO_COALESCE_MS = env_int(ENV, "WS_PORTFOLIO_COALESCE_MS", 1000)
+# Live sockets per user and per client IP, counted across processes in Redis (in-process when
+# embedded); one over the cap is closed with 4008. 0 = no cap. The IP is read like the sign-in
+# rate limits' (AUTH_TRUSTED_PROXY_COUNT).
+WS_MAX_SOCKETS_PER_USER = env_int(ENV, "WS_MAX_SOCKETS_PER_USER", 10)
+WS_MAX_SOCKETS_PER_IP = env_int(ENV, "WS_MAX_SOCKETS_PER_IP", 50)
+# A socket's registry entry lives this long unless its process refreshes it (every third of it):
+# a crashed process's sockets stop counting after at most this many seconds.
+WS_SOCKET_TTL_SECONDS = env_int(ENV, "WS_SOCKET_TTL_SECONDS", 60)
 # Resume: at most this many missed events are replayed; older gaps are told to resync from REST.
 WS_RESUME_MAX_EVENTS = env_int(ENV, "WS_RESUME_MAX_EVENTS", 500)
 # User events are kept in PostgreSQL this long for resume, then pruned.

@@ -3,6 +3,11 @@
 
 const PING_MS = 25_000; // the server closes sockets idle for 60 s
 const USER_EVENTS = new Set(["order_fill", "portfolio_update", "position_liquidated", "position_update"]);
+// Close codes (docs/realtime.md): the sign-in ended (revoked 4001, expired 4002): do not reconnect;
+// too many sockets for this user/IP (4008) or rate-limited (1008): wait long before trying again.
+const SIGNED_OUT = new Set([4001, 4002]);
+const SLOW_RETRY = new Set([1008, 4008]);
+const SLOW_RETRY_MS = 30_000;
 
 export class Stream {
   constructor({ path = "/ws/", channels = ["prices"] } = {}) {
@@ -32,7 +37,8 @@ export class Stream {
     this.ws = ws;
     this.emit("state", "connecting");
     ws.onopen = () => {
-      this.attempt = 0;
+      // attempt is reset on "subscribed", not here: a socket the server accepts and then closes
+      // (over a cap) must keep backing off instead of reconnecting every 500 ms
       this.send({ type: "subscribe", channels: this.channels });
       if (this.lastSeq !== null && this.channels.includes("account")) this.send({ type: "resume", after_seq: this.lastSeq });
       this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
@@ -48,7 +54,7 @@ export class Stream {
       }
       if (typeof frame.seq === "number" && USER_EVENTS.has(frame.type)) this.lastSeq = Math.max(this.lastSeq ?? 0, frame.seq);
       if (frame.type === "resumed" && typeof frame.data?.last_seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, frame.data.last_seq);
-      if (frame.type === "subscribed") this.emit("state", "live");
+      if (frame.type === "subscribed") { this.attempt = 0; this.emit("state", "live"); }
       if (frame.type === "resync_required") this.lastSeq = frame.data?.last_seq ?? null;
       this.emit(frame.type, frame);
       this.emit("*", frame);
@@ -56,9 +62,10 @@ export class Stream {
     ws.onclose = (ev) => {
       clearInterval(this.pinger);
       this.emit("state", "offline");
-      if (ev.code === 4001) { this.emit("revoked", ev); return; }
+      if (SIGNED_OUT.has(ev.code)) { this.emit("revoked", ev); return; }
       if (this.closedByUs) return;
-      const delay = Math.min(10_000, 500 * 2 ** this.attempt) * (0.75 + Math.random() / 2);
+      const base = SLOW_RETRY.has(ev.code) ? SLOW_RETRY_MS : Math.min(10_000, 500 * 2 ** this.attempt);
+      const delay = base * (0.75 + Math.random() / 2);
       this.attempt += 1;
       this.timer = setTimeout(() => this.connect(), delay);
     };
