@@ -10,7 +10,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from decimal import Decimal
 
-from django.db.models import Count, F, Q, Sum
+from django.db import connection
+from django.db.models import Count, F, Q, QuerySet, Sum
 
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerTransaction, SpotHolding
 
@@ -22,14 +23,30 @@ def register_check(name: str, check: Check) -> None:
     _extra_checks[name] = check
 
 
+def exact_sums(rows: QuerySet, *, by: tuple[str, ...], **sums: Sum) -> dict[tuple, dict[str, Decimal]]:
+    """``{group key: {name: sum}}`` of ``rows`` grouped ``by`` those fields, exactly.
+
+    PostgreSQL sums NUMERIC exactly (``GROUP BY`` in SQL). SQLite stores decimals as text but
+    ``SUM`` adds them as binary floats (a balanced transaction "sums to" 1.9E-15), so in embedded
+    mode the values are read and added as ``Decimal`` in Python (its books are small)."""
+    if connection.vendor == "postgresql":
+        return {
+            tuple(row[f] for f in by): {name: row[name] or Decimal(0) for name in sums}
+            for row in rows.values(*by).annotate(**sums).order_by()
+        }
+    out: dict[tuple, dict[str, Decimal]] = defaultdict(lambda: {name: Decimal(0) for name in sums})
+    for name, aggregate in sums.items():
+        field = aggregate.source_expressions[0].name
+        picked = rows.filter(aggregate.filter) if aggregate.filter is not None else rows
+        for values in picked.values_list(*by, field).iterator():
+            out[tuple(values[:-1])][name] += values[-1] or Decimal(0)
+    return dict(out)
+
+
 def _transactions_balance() -> list[str]:
-    bad = (
-        LedgerEntry.objects.values("txn_id", "asset")
-        .annotate(total=Sum("amount"))
-        .exclude(total=0)
-        .order_by("txn_id")[:50]
-    )
-    out = [f"ledger transaction {row['txn_id']} sums to {row['total']} {row['asset']}" for row in bad]
+    sums = exact_sums(LedgerEntry.objects.all(), by=("txn_id", "asset"), total=Sum("amount"))
+    bad = sorted((key, row["total"]) for key, row in sums.items() if row["total"] != 0)[:50]
+    out = [f"ledger transaction {txn_id} sums to {total} {asset}" for (txn_id, asset), total in bad]
     empty = LedgerTransaction.objects.annotate(n=Count("entries")).filter(n=0).values_list("pk", flat=True)[:50]
     out += [f"ledger transaction {pk} has no entries" for pk in empty]
     return out
@@ -37,13 +54,14 @@ def _transactions_balance() -> list[str]:
 
 def _balances_match_entries() -> list[str]:
     entries: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for row in LedgerEntry.objects.values("account_id", "asset").annotate(
-        total=Sum("amount"), locked=Sum("amount", filter=Q(bucket=Bucket.LOCKED))
-    ):
-        entries[(row["account_id"], row["asset"])] = [row["total"] or Decimal(0), row["locked"] or Decimal(0)]
+    by = ("account_id", "asset")
+    for key, row in exact_sums(
+        LedgerEntry.objects.all(), by=by, total=Sum("amount"), locked=Sum("amount", filter=Q(bucket=Bucket.LOCKED))
+    ).items():
+        entries[key] = [row["total"], row["locked"]]
     cached: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    for row in Balance.objects.values("account_id", "asset").annotate(total=Sum("total"), locked=Sum("locked")):
-        cached[(row["account_id"], row["asset"])] = [row["total"], row["locked"]]
+    for key, row in exact_sums(Balance.objects.all(), by=by, total=Sum("total"), locked=Sum("locked")).items():
+        cached[key] = [row["total"], row["locked"]]
     out = []
     for key in sorted(set(entries) | set(cached)):
         if entries[key] != cached[key]:
@@ -60,12 +78,8 @@ def _no_negative() -> list[str]:
 
 
 def _holdings_match() -> list[str]:
-    sol = {
-        row["account_id"]: row["total"]
-        for row in Balance.objects.filter(asset=Asset.SOL, account__kind=LedgerAccount.Kind.USER)
-        .values("account_id")
-        .annotate(total=Sum("total"))
-    }
+    user_sol = Balance.objects.filter(asset=Asset.SOL, account__kind=LedgerAccount.Kind.USER)
+    sol = {key[0]: row["total"] for key, row in exact_sums(user_sol, by=("account_id",), total=Sum("total")).items()}
     out = []
     for holding in SpotHolding.objects.all().only("account_id", "qty", "cost_basis"):
         if holding.qty != sol.get(holding.account_id, Decimal(0)):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from portfolio.money import BPS, PRICE_QUANT, usd_down, usd_up
+from portfolio.money import BPS, PRICE_QUANT, dec_str, usd_down, usd_up
 
 BPS_QUANT = Decimal("0.0001")
 
@@ -78,15 +78,15 @@ def _check_notional(rules: MarketRules, notional: Decimal) -> None:
         raise RuleViolation(
             "notional_below_min",
             f"Order notional is below the minimum of {rules.min_notional} USD.",
-            min_notional=str(rules.min_notional),
-            notional=str(notional),
+            min_notional=dec_str(rules.min_notional),
+            notional=dec_str(notional),
         )
     if notional > rules.max_notional:
         raise RuleViolation(
             "notional_above_max",
             f"Order notional is above the maximum of {rules.max_notional} USD.",
-            max_notional=str(rules.max_notional),
-            notional=str(notional),
+            max_notional=dec_str(rules.max_notional),
+            notional=dec_str(notional),
         )
 
 
@@ -95,15 +95,15 @@ def _check_qty(rules: MarketRules, qty: Decimal) -> None:
         raise RuleViolation(
             "qty_below_min",
             f"Order quantity is below the minimum of {rules.min_qty} SOL.",
-            min_qty=str(rules.min_qty),
-            qty=str(qty),
+            min_qty=dec_str(rules.min_qty),
+            qty=dec_str(qty),
         )
     if qty % rules.qty_step != 0:
         raise RuleViolation(
             "qty_off_step",
             f"Order quantity must be a multiple of {rules.qty_step} SOL.",
-            qty_step=str(rules.qty_step),
-            qty=str(qty),
+            qty_step=dec_str(rules.qty_step),
+            qty=dec_str(qty),
         )
 
 

@@ -7,12 +7,23 @@ fingerprint gets that outcome again, with another fingerprint ``idempotency_key_
 
 from __future__ import annotations
 
+import hashlib
+import json
+from decimal import Decimal
+
 from django.db import IntegrityError, models, transaction
 
 from config.errors import DomainError
 from trading.errors import IdempotencyKeyReused
 
 REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def fingerprint(body: dict) -> str:
+    """The request's meaning as a hash: decimals by value (``"1.0"`` and ``"1"`` are the same
+    quantity), keys sorted."""
+    plain = {k: format(v.normalize(), "f") if isinstance(v, Decimal) else v for k, v in body.items()}
+    return hashlib.sha256(json.dumps(plain, sort_keys=True).encode()).hexdigest()
 
 
 def outcome_replay(

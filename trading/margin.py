@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
-from portfolio.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, usd_up
+from portfolio.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd_up
 from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
 
 LONG, SHORT = "long", "short"
@@ -124,8 +124,8 @@ def _check_leverage(rules: PerpRules, leverage: Decimal) -> None:
         raise RuleViolation(
             "leverage_out_of_range",
             f"Leverage must be between 1 and {rules.max_leverage}.",
-            max_leverage=str(rules.max_leverage),
-            leverage=str(leverage),
+            max_leverage=dec_str(rules.max_leverage),
+            leverage=dec_str(leverage),
         )
 
 
@@ -134,22 +134,22 @@ def _check_size(rules: PerpRules, qty: Decimal, notional: Decimal) -> None:
         raise RuleViolation(
             "qty_below_min",
             f"Position quantity is below the minimum of {rules.min_qty} SOL.",
-            min_qty=str(rules.min_qty),
-            qty=str(qty),
+            min_qty=dec_str(rules.min_qty),
+            qty=dec_str(qty),
         )
     if notional < rules.min_notional:
         raise RuleViolation(
             "notional_below_min",
             f"Position notional is below the minimum of {rules.min_notional} USD.",
-            min_notional=str(rules.min_notional),
-            notional=str(notional),
+            min_notional=dec_str(rules.min_notional),
+            notional=dec_str(notional),
         )
     if notional > rules.max_notional:
         raise RuleViolation(
             "notional_above_max",
             f"Position notional is above the maximum of {rules.max_notional} USD.",
-            max_notional=str(rules.max_notional),
-            notional=str(notional),
+            max_notional=dec_str(rules.max_notional),
+            notional=dec_str(notional),
         )
 
 
@@ -181,8 +181,8 @@ def plan_open(
             raise RuleViolation(
                 "qty_off_step",
                 f"Position quantity must be a multiple of {rules.qty_step} SOL.",
-                qty_step=str(rules.qty_step),
-                qty=str(qty),
+                qty_step=dec_str(rules.qty_step),
+                qty=dec_str(qty),
             )
         bps = slippage_bps(model, qty * index_price)
         entry = fill_price(taker_side(side, opening=True), index_price, bps)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from portfolio.money import PRICE_QUANT, usd_up
+from portfolio.money import PRICE_QUANT, dec_str, usd_up
 from trading.execution import RuleViolation
 from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price
 
@@ -23,15 +23,15 @@ def check_close_qty(*, close_qty: Decimal, rules: PerpRules) -> None:
         raise RuleViolation(
             "qty_below_min",
             f"The quantity to close is below the minimum of {rules.min_qty} SOL.",
-            min_qty=str(rules.min_qty),
-            qty=str(close_qty),
+            min_qty=dec_str(rules.min_qty),
+            qty=dec_str(close_qty),
         )
     if close_qty % rules.qty_step != 0:
         raise RuleViolation(
             "qty_off_step",
             f"The quantity to close must be a multiple of {rules.qty_step} SOL.",
-            qty_step=str(rules.qty_step),
-            qty=str(close_qty),
+            qty_step=dec_str(rules.qty_step),
+            qty=dec_str(close_qty),
         )
 
 
@@ -71,8 +71,8 @@ def plan_increase(
         raise RuleViolation(
             "notional_above_max",
             f"The position's notional would be above the maximum of {rules.max_notional} USD.",
-            max_notional=str(rules.max_notional),
-            notional=str(usd_up(notional)),
+            max_notional=dec_str(rules.max_notional),
+            notional=dec_str(usd_up(notional)),
         )
     new_margin = margin + add.margin
     leverage = min(rules.max_leverage, max(Decimal(1), (notional / new_margin).quantize(Decimal("0.01"))))

@@ -40,18 +40,14 @@ def fills_have_ledger_rows() -> list[str]:
 def open_margin_matches_locked() -> list[str]:
     """Per user account: locked USD == the margin of its open positions (nothing else locks USD)."""
     from portfolio.models import Asset, Balance, LedgerAccount
+    from portfolio.reconcile import exact_sums
     from trading.models import Position, PositionStatus
 
-    margin = {
-        row["account_id"]: row["m"]
-        for row in Position.objects.filter(status=PositionStatus.OPEN).values("account_id").annotate(m=Sum("margin"))
-    }
-    locked = {
-        row["account_id"]: row["l"]
-        for row in Balance.objects.filter(asset=Asset.USD, account__kind=LedgerAccount.Kind.USER)
-        .values("account_id")
-        .annotate(l=Sum("locked"))
-    }
+    open_positions = Position.objects.filter(status=PositionStatus.OPEN)
+    user_usd = Balance.objects.filter(asset=Asset.USD, account__kind=LedgerAccount.Kind.USER)
+    by = ("account_id",)
+    margin = {key[0]: row["m"] for key, row in exact_sums(open_positions, by=by, m=Sum("margin")).items()}
+    locked = {key[0]: row["l"] for key, row in exact_sums(user_usd, by=by, l=Sum("locked")).items()}
     out = []
     for account_id in sorted(set(margin) | set(locked)):
         m, lk = margin.get(account_id) or 0, locked.get(account_id) or 0

@@ -10,8 +10,6 @@ ledger transaction (user, ``house``, ``fees``), insert the fill, update the SOL 
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -30,7 +28,7 @@ from realtime.publish import user_events_emit_many
 from trading.errors import OrderRuleViolation
 from trading.events import order_fill_data
 from trading.execution import Execution, MarketRules, RuleViolation, SlippageModel, plan_market_order
-from trading.idempotency import outcome_replay, rejection_store
+from trading.idempotency import fingerprint, outcome_replay, rejection_store
 from trading.models import ORDER_TRANSITIONS, Fill, Order, OrderRejection, OrderStatus
 from trading.services.command import command_atomic, quote_fresh_check
 
@@ -66,14 +64,9 @@ def slippage_model() -> SlippageModel:
     )
 
 
-def _plain(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
-
-
 def request_hash(*, symbol: str, side: str, type: str, qty: Decimal | None, notional: Decimal | None) -> str:
     """Fingerprint of the order's meaning ("1.0" and "1" are the same quantity)."""
-    body = {"symbol": symbol, "side": side, "type": type, "qty": _plain(qty), "notional": _plain(notional)}
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return fingerprint({"symbol": symbol, "side": side, "type": type, "qty": qty, "notional": notional})
 
 
 # The idempotency check rides along on queries the service makes anyway: two scalar subqueries

@@ -14,8 +14,6 @@ rejection is stored for its id.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
@@ -27,6 +25,7 @@ from config.errors import DomainError
 from portfolio.errors import InsufficientFunds
 from portfolio.leaderboard import leaderboard_touch_on_commit
 from portfolio.models import Asset, LedgerAccount
+from portfolio.money import dec_str
 from portfolio.services import account_open, balance_lock, system_account_get
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.errors import (
@@ -39,7 +38,7 @@ from trading.errors import (
 )
 from trading.events import portfolio_update_emit, position_update_emit
 from trading.execution import RuleViolation
-from trading.idempotency import outcome_replay, rejection_store
+from trading.idempotency import fingerprint, outcome_replay, rejection_store
 from trading.margin import PerpRules, is_crossed, plan_close, plan_close_at, plan_open, plan_open_at, taker_side
 from trading.models import Position, PositionOrder, PositionOrderAction, PositionRejection
 from trading.netting import check_close_qty, net_split, plan_increase
@@ -99,24 +98,14 @@ def perp_rules() -> PerpRules:
     )
 
 
-def _plain(value: Decimal | None) -> str | None:
-    return None if value is None else format(value.normalize(), "f")
-
-
-def _digest(body: dict) -> str:
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
 def position_request_hash(
     *, symbol: str, side: str, leverage: Decimal, margin: Decimal | None, qty: Decimal | None
 ) -> str:
-    return _digest(
-        {"symbol": symbol, "side": side, "leverage": _plain(leverage), "margin": _plain(margin), "qty": _plain(qty)}
-    )
+    return fingerprint({"symbol": symbol, "side": side, "leverage": leverage, "margin": margin, "qty": qty})
 
 
 def close_request_hash(*, position_id, qty: Decimal | None) -> str:
-    return _digest({"close": str(position_id), "qty": _plain(qty)})
+    return fingerprint({"close": str(position_id), "qty": qty})
 
 
 def _replay(*, user, client_order_id: str, digest: str) -> PositionOrder | None:
@@ -351,14 +340,11 @@ def position_close(
 
 def _close_plan(*, position: Position, qty: Decimal | None, quote: PriceQuote, rules: PerpRules):
     close_qty = position.qty if qty is None else qty
+    sizes = {"qty": dec_str(close_qty), "position_qty": dec_str(position.qty)}
     if close_qty > position.qty:
-        raise _Rejected(CloseQtyTooLarge(extra={"qty": str(close_qty), "position_qty": str(position.qty)}))
+        raise _Rejected(CloseQtyTooLarge(extra=sizes))
     if 0 < position.qty - close_qty < rules.min_qty:
-        raise _Rejected(
-            CloseLeavesDust(
-                extra={"qty": str(close_qty), "position_qty": str(position.qty), "min_qty": str(rules.min_qty)}
-            )
-        )
+        raise _Rejected(CloseLeavesDust(extra={**sizes, "min_qty": dec_str(rules.min_qty)}))
     return plan_close(
         side=position.side, entry=position.entry_price, qty=position.qty, margin=position.margin,
         close_qty=close_qty, index_price=quote.price, fee_bps=rules.fee_bps, model=slippage_model(),
