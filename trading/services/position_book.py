@@ -70,25 +70,28 @@ def position_liquidate_locked(
     position.exit_price = price
     position.realized_pnl -= position.margin
     position.save(update_fields=["status", "closed_at", "updated_at", "exit_price", "realized_pnl"])
-    event = PositionEvent.objects.create(
-        position=position,
-        kind=PositionEventKind.LIQUIDATION,
-        qty=position.qty,
-        price=price,
-        index_price=price,
-        margin=plan.margin,
-        realized_pnl=-plan.margin,
-        insurance=plan.insurance,
-        liquidation_price=position.liquidation_price,
+    event = _history(
+        position, PositionEventKind.LIQUIDATION, txn=txn, now=now, qty=position.qty, price=price,
+        index_price=price, margin=plan.margin, realized_pnl=-plan.margin, insurance=plan.insurance,
         price_computed_at=quote.computed_at,
-        ledger_txn=txn,
-        created_at=now,
-    )
+    )  # fmt: skip
     data = position_liquidated_data(
         position=position, price=price, pnl=plan.pnl, insurance=plan.insurance, computed_at=quote.computed_at
     )
     user_event_emit(user_id=position.user_id, event_type="position_liquidated", data=data)
     return event
+
+
+def _history(position: Position, kind: str, *, txn, now, **fields) -> PositionEvent:
+    """The step's history row, with the position's liquidation price after the step."""
+    return PositionEvent.objects.create(
+        position=position,
+        kind=kind,
+        liquidation_price=position.liquidation_price,
+        ledger_txn=txn,
+        created_at=now,
+        **fields,
+    )
 
 
 def _margin_legs(account, fees, plan: OpenPlan) -> list[Leg]:
@@ -138,18 +141,10 @@ def position_create(
         memo=f"open {plan.side} {plan.qty} {symbol} @ {plan.entry_price} x{plan.leverage}",
         shard_key=user.pk,
     )
-    event = PositionEvent.objects.create(
-        position=position,
-        kind=PositionEventKind.OPEN,
-        qty=plan.qty,
-        price=plan.entry_price,
-        index_price=plan.index_price,
-        margin=plan.margin,
-        fee=plan.fee,
-        liquidation_price=plan.liquidation_price,
-        ledger_txn=txn,
-        created_at=now,
-    )
+    event = _history(
+        position, PositionEventKind.OPEN, txn=txn, now=now, qty=plan.qty, price=plan.entry_price,
+        index_price=plan.index_price, margin=plan.margin, fee=plan.fee,
+    )  # fmt: skip
     return position, event
 
 
@@ -171,18 +166,10 @@ def position_increase(
     position.fees_paid += plan.fee
     position.updated_at = now
     position.save()
-    return PositionEvent.objects.create(
-        position=position,
-        kind=PositionEventKind.INCREASE,
-        qty=plan.qty,
-        price=plan.entry_price,
-        index_price=plan.index_price,
-        margin=plan.margin,
-        fee=plan.fee,
-        liquidation_price=position.liquidation_price,
-        ledger_txn=txn,
-        created_at=now,
-    )
+    return _history(
+        position, PositionEventKind.INCREASE, txn=txn, now=now, qty=plan.qty, price=plan.entry_price,
+        index_price=plan.index_price, margin=plan.margin, fee=plan.fee,
+    )  # fmt: skip
 
 
 def position_reduce(
@@ -217,17 +204,8 @@ def position_reduce(
             position.side, position.entry_price, position.margin, position.qty, position.mmr
         )
     position.save()
-    return PositionEvent.objects.create(
-        position=position,
-        kind=PositionEventKind.CLOSE,
-        qty=plan.qty,
-        price=plan.exit_price,
-        index_price=plan.index_price,
-        margin=plan.released_margin,
-        fee=plan.fee,
-        realized_pnl=plan.realized_pnl,
+    return _history(
+        position, PositionEventKind.CLOSE, txn=txn, now=now, qty=plan.qty, price=plan.exit_price,
+        index_price=plan.index_price, margin=plan.released_margin, fee=plan.fee, realized_pnl=plan.realized_pnl,
         insurance=plan.insurance,
-        liquidation_price=position.liquidation_price,
-        ledger_txn=txn,
-        created_at=now,
-    )
+    )  # fmt: skip
