@@ -1,8 +1,8 @@
-"""Accounts' domain errors: stable codes, HTTP statuses, rendered by config.errors."""
+"""Accounts' domain errors: stable codes, HTTP statuses, rendered by core.errors."""
 
 from __future__ import annotations
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 # Sign-in codes that mean "the request itself is not well formed" -> 400; the rest -> 401/409.
 _BAD_REQUEST = {

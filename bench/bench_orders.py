@@ -201,7 +201,7 @@ def main() -> None:
     subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=ENV, check=True)
     subprocess.run(["pgbench", "-i", "-q", "-s", "10", f"{PG}/{PGBENCH_DB}"], check=True, capture_output=True)
     setup_django()
-    from config.redis import redis_client
+    from core.redis import redis_client
 
     redis_client().flushdb()
     clients = make_clients(max(LEVELS))

@@ -19,7 +19,7 @@ from django.db import connections
 from django.http import JsonResponse
 
 from config import heartbeat
-from config.errors import error_body
+from core.errors import error_body
 
 logger = logging.getLogger("config.health")
 
@@ -47,7 +47,7 @@ def _database() -> dict:
 def _redis() -> dict:
     if not settings.REDIS_URL:
         return {"ok": True, "configured": False}
-    from config.redis import redis_client
+    from core.redis import redis_client
 
     try:
         redis_client().ping()

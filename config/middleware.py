@@ -58,7 +58,7 @@ class DatabaseUnavailableMiddleware(MiddlewareMixin):
     """A view outside DRF (pages, admin) whose database is gone -- PostgreSQL stopped,
     restarting or our backend terminated, often first hit loading the session behind
     ``request.user`` -- answers 503 ``database_unavailable`` with ``Retry-After`` like the API
-    (``config.errors.api_exception_handler``) instead of a 500 (tests/proof/test_faults_infra.py)."""
+    (``core.errors.api_exception_handler``) instead of a 500 (tests/proof/test_faults_infra.py)."""
 
     def process_exception(self, request, exception):
         if isinstance(exception, (db.OperationalError, db.InterfaceError)):
@@ -98,7 +98,7 @@ def _api_error_shape(request, response):
 
     if isinstance(response, Response):
         return response
-    from config.errors import error_body
+    from core.errors import error_body
 
     status = response.status_code
     code = _STATUS_CODES.get(status, "internal_error" if status >= 500 else "bad_request")
@@ -138,7 +138,8 @@ class ApiErrorShapeMiddleware:
         return _api_error_shape(request, await self.get_response(request))
 
     def process_exception(self, request, exception):
-        from config.errors import TOO_LARGE, payload_too_large
+        from config.errors import payload_too_large
+        from core.errors import TOO_LARGE
 
         if isinstance(exception, TOO_LARGE):
             return payload_too_large(request, exception)

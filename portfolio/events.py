@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.money import dec_str
 from portfolio.models import Balance, LedgerAccount, SpotHolding
-from portfolio.money import dec_str
 from portfolio.positions import EMPTY, PositionTotals, position_totals_get
 from realtime.publish import user_event_emit
 

@@ -33,9 +33,9 @@ from django.db import transaction
 from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
-from config.redis import redis_available, redis_client
+from core.money import dec_str, shorten_address, usd
+from core.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
-from portfolio.money import dec_str, shorten_address, usd
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.ranking import Segment, chain
 from pricing.errors import PriceUnavailable

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from portfolio.money import usd
+from core.money import usd
 
 RETURN_QUANT = Decimal("0.000001")
 ONE = Decimal(1)

@@ -9,9 +9,9 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from config.errors import DomainError
+from core.errors import DomainError
+from core.money import PRICE_QUANT, usd
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
-from portfolio.money import PRICE_QUANT, usd
 from portfolio.positions import EMPTY, position_totals_get
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest

@@ -14,12 +14,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
-from config.csv_export import spreadsheet_safe
-from config.pagination import StrictCursorPagination
-from config.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
+from core.csv_export import spreadsheet_safe
+from core.money import dec_str
+from core.pagination import StrictCursorPagination
+from core.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
 from portfolio.models import Asset, LedgerReason
-from portfolio.money import dec_str
 from portfolio.services import account_reset
 
 ReadPermission = IsAuthenticatedRead

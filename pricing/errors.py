@@ -1,6 +1,6 @@
 """Market-data errors. Trading maps them to HTTP 503 with ``Retry-After``."""
 
-from config.errors import ServiceUnavailable
+from core.errors import ServiceUnavailable
 
 
 class PriceUnavailable(ServiceUnavailable):

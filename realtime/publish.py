@@ -29,7 +29,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
-from config.pgarray import num_array, text_array
+from core.pgarray import num_array, text_array
 from realtime.groups import user_group
 
 logger = logging.getLogger("realtime.publish")

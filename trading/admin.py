@@ -119,7 +119,7 @@ class PositionAdmin(ReadOnlyAdmin):
     def close_at_market(self, request, queryset):
         """The trader's own close, made by ops: same service, same price and fee rules; a position
         the index has crossed is settled as its liquidation. Recorded with the operator."""
-        from config.errors import DomainError
+        from core.errors import DomainError
         from trading.services.positions import position_close
 
         for position in queryset.filter(status="open").select_related("user"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from config.errors import DomainError, ServiceUnavailable
+from core.errors import DomainError, ServiceUnavailable
 
 
 class IdempotencyKeyReused(DomainError):

@@ -7,7 +7,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from portfolio.money import dec9
+from core.money import dec9
 from realtime.publish import RawJSON, user_event_emit
 from trading.models import Fill, Order
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
-from portfolio.money import BPS, PRICE_QUANT, dec_str, usd_down, usd_up
+from core.money import BPS, PRICE_QUANT, dec_str, usd_down, usd_up
 
 BPS_QUANT = Decimal("0.0001")
 

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, models, transaction
 
-from config.errors import DomainError
+from core.errors import DomainError
 from trading.errors import IdempotencyKeyReused
 
 REPLAYED_HEADER = "Idempotent-Replayed"

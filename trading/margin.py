@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
-from portfolio.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd_up
+from core.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd_up
 from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
 
 LONG, SHORT = "long", "short"

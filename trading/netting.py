@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from portfolio.money import PRICE_QUANT, dec_str, usd_up
+from core.money import PRICE_QUANT, dec_str, usd_up
 from trading.execution import RuleViolation
 from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price
 

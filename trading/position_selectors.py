@@ -7,7 +7,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from portfolio.money import PRICE_QUANT, usd
+from core.money import PRICE_QUANT, usd
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 from trading.errors import PositionNotFound

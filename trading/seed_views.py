@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
-from config.parsers import StrictJSONParser
-from portfolio.money import usd
+from core.money import usd
+from core.parsers import StrictJSONParser
 from portfolio.selectors import portfolio_summary_get
 from trading.fields import (
     NoExtraFieldsMixin,

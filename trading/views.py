@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
-from config.pagination import StrictCursorPagination
-from config.parsers import StrictJSONParser
+from core.pagination import StrictCursorPagination
+from core.parsers import StrictJSONParser
 from trading.fields import (
     CLIENT_ORDER_ID_PATTERN,
     NoExtraFieldsMixin,

@@ -106,7 +106,7 @@ if STACK.uses_redis:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": ENV.get("CACHE_KEY_PREFIX", "solpaper"),
             "OPTIONS": {
-                "pool_class": "config.cache.SharedBlockingConnectionPool",
+                "pool_class": "core.cache.SharedBlockingConnectionPool",
                 "max_connections": env_int(ENV, "CACHE_MAX_CONNECTIONS", 100),
                 "timeout": PREFLIGHT_TIMEOUT_SECONDS,  # wait this long for a free pooled connection
                 "socket_connect_timeout": PREFLIGHT_TIMEOUT_SECONDS,
@@ -170,15 +170,15 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 
 # --- API ----------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "EXCEPTION_HANDLER": "config.errors.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
     "DEFAULT_PARSER_CLASSES": [
-        "config.parsers.StrictJSONParser",
+        "core.parsers.StrictJSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_RENDERER_CLASSES": [
-        "config.renderers.StrictJSONRenderer",
-        "config.renderers.BrowsableAPIRendererStrict",
+        "core.renderers.StrictJSONRenderer",
+        "core.renderers.BrowsableAPIRendererStrict",
     ],
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.ApiKeyHeaderAuthentication",

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.money import usd
 from portfolio.errors import ResetBlocked
 from portfolio.events import portfolio_update_publish
 from portfolio.leaderboard import leaderboard_update_on_commit
@@ -22,7 +23,6 @@ from portfolio.models import (
     LedgerReason,
     SpotHolding,
 )
-from portfolio.money import usd
 from portfolio.services.ledger import Leg, balance_lock, ledger_post
 from pricing.errors import PriceUnavailable
 

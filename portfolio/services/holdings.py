@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.money import usd
 from portfolio.models import LedgerAccount, SpotHolding
-from portfolio.money import usd
 
 
 def holding_apply_fill(

@@ -24,10 +24,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from config.pgarray import num_array, text_array
+from core.money import dec_str
+from core.pgarray import num_array, text_array
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerTransaction
-from portfolio.money import dec_str
 
 _ASSETS = set(Asset.values)
 _BUCKETS = set(Bucket.values)

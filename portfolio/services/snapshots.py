@@ -6,8 +6,8 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from core.money import usd
 from portfolio.models import Asset, Balance, EquitySnapshot, LedgerAccount
-from portfolio.money import usd
 from portfolio.positions import EMPTY, position_totals_get
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest

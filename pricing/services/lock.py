@@ -20,7 +20,7 @@ def ingest_lock() -> Iterator[bool]:
     """
     timeout = settings.PRICE_INGEST_LOCK_SECONDS
     if settings.REDIS_URL:
-        from config.redis import redis_client
+        from core.redis import redis_client
 
         lock = redis_client().lock(f"solpaper:{INGEST_LOCK_KEY}", timeout=timeout, blocking=False)
         acquired = lock.acquire(blocking=False)

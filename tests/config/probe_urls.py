@@ -5,7 +5,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.errors import DomainError, ServiceUnavailable
+from core.errors import DomainError, ServiceUnavailable
 
 
 class EchoView(APIView):

@@ -4,7 +4,7 @@ import threading
 
 from django.core.cache import caches
 
-from config.cache import SharedBlockingConnectionPool
+from core.cache import SharedBlockingConnectionPool
 
 
 def _pool_in_a_new_thread():

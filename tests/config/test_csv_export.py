@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 
-from config.csv_export import spreadsheet_safe
+from core.csv_export import spreadsheet_safe
 from tests.accounts.helpers import sign_in
 from tests.conftest import ROOT
 

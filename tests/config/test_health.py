@@ -60,7 +60,7 @@ def test_readyz_is_503_when_redis_cannot_be_reached(client, settings):
 
     _fresh_price()
     heartbeat.beat_mark()
-    from config.redis import _client
+    from core.redis import _client
 
     _client.cache_clear()
     settings.REDIS_URL = f"redis://127.0.0.1:{closed_port()}/0"
@@ -107,7 +107,7 @@ def test_readyz_shows_a_code_not_the_database_error_text(client, database_unreac
 
 def test_readyz_shows_a_code_not_the_redis_error_text(client, settings, caplog):
     """Redis unreachable: ``error: redis_unavailable``, no host or port in the body; details logged."""
-    from config.redis import _client
+    from core.redis import _client
     from tests.conftest import closed_port
 
     _fresh_price()

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.test import Client
 from rest_framework.test import APIRequestFactory
 
-from config.errors import PayloadTooLarge
-from config.parsers import StrictJSONParser
+from core.errors import PayloadTooLarge
+from core.parsers import StrictJSONParser
 
 pytestmark = [pytest.mark.urls("tests.config.probe_urls"), pytest.mark.django_db]
 

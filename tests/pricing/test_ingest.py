@@ -73,7 +73,7 @@ def test_stale_pyth_payload_is_left_out_at_the_frozen_clock(recorded_server):
 
 def test_the_record_expires_with_the_staleness_budget(live_server_fresh, settings):
     """The latest record is written with TTL = PRICE_STALE_SECONDS, so missing means stale."""
-    from config.redis import redis_client
+    from core.redis import redis_client
 
     price_ingest_cycle()
     ttl = redis_client().ttl(cache.make_key(LATEST_PRICE_KEY))

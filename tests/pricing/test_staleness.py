@@ -72,6 +72,6 @@ def test_the_api_answers_503_price_stale(api_client, settings):
 def test_the_record_ttl_is_the_budget(settings):
     settings.PRICE_STALE_SECONDS = 7
     _accept(FROZEN_NOW)
-    from config.redis import redis_client
+    from core.redis import redis_client
 
     assert 0 < redis_client().ttl(cache.make_key(LATEST_PRICE_KEY)) <= 7

@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 from rest_framework.exceptions import ParseError
 
 from accounts.siws import SignInError, SignInFields, build_message, parse_message
-from config.parsers import loads_strict
-from portfolio.money import USD_QUANT, usd_down, usd_up
+from core.money import USD_QUANT, usd_down, usd_up
+from core.parsers import loads_strict
 from tests.proof.conftest import proof_int
 from trading.execution import MarketRules, RuleViolation, SlippageModel, plan_market_order
 from trading.margin import plan_close, plan_liquidation, unrealized_pnl

@@ -202,7 +202,7 @@ def test_csv_export_cells_never_start_a_formula():
 def test_readyz_never_shows_a_dependencys_error_text(settings):
     """/readyz is public: with Redis unreachable it names a code (redis_unavailable), never the
     client library's message with host and port."""
-    from config.redis import _client
+    from core.redis import _client
     from tests.conftest import closed_port
 
     port = closed_port()

@@ -107,7 +107,7 @@ async def test_the_ip_is_read_like_the_http_rate_limits_forged_forwarded_for_doe
 async def test_a_crashed_processs_entries_stop_counting_and_live_ones_are_refreshed(fast_ws):
     """Entries are scored by expiry: one whose process stopped refreshing it (score in the past)
     does not count; one still refreshed (score ahead) does; the process refreshes its own."""
-    from config.redis import redis_client
+    from core.redis import redis_client
 
     fast_ws.WS_MAX_SOCKETS_PER_IP = 2
     key = Cap("ip", "203.0.113.50", 2).key

@@ -10,7 +10,7 @@ from decimal import Decimal as D
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from config.errors import DomainError
+from core.errors import DomainError
 from portfolio.models import LedgerEntry
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price

@@ -11,7 +11,7 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 
-from config.errors import DomainError
+from core.errors import DomainError
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price

@@ -16,7 +16,7 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import F
 
-from config.pgarray import num_array
+from core.pgarray import num_array
 from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, Balance, LedgerAccount, LedgerReason, SpotHolding
 from portfolio.positions import EMPTY, position_totals_get

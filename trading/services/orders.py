@@ -17,7 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, connection
 from django.utils import timezone
 
-from config.errors import DomainError
+from core.errors import DomainError
 from portfolio.errors import InsufficientFunds
 from portfolio.events import portfolio_update_data
 from portfolio.leaderboard import leaderboard_touch_on_commit

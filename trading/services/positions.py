@@ -21,11 +21,11 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError
 
-from config.errors import DomainError
+from core.errors import DomainError
+from core.money import dec_str
 from portfolio.errors import InsufficientFunds
 from portfolio.leaderboard import leaderboard_touch_on_commit
 from portfolio.models import Asset, LedgerAccount
-from portfolio.money import dec_str
 from portfolio.services import account_open, balance_lock, system_account_get
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.errors import (

@@ -17,7 +17,7 @@ from urllib import parse
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
-from config.errors import DomainError
+from core.errors import DomainError
 
 _TOKENS = {"o", "r", "p"}
 MAX_CURSOR_LENGTH = 512  # what this server issues is < 100 characters
