@@ -33,11 +33,6 @@ def order_fill_data(order: Order, fill: Fill) -> dict[str, Any]:
     }
 
 
-def order_fill_publish(*, order: Order, fill: Fill) -> None:
-    """Store the event with the user's next seq (inside the fill's transaction); sent after commit."""
-    user_event_emit(user_id=order.user_id, event_type="order_fill", data=order_fill_data(order, fill))
-
-
 # --- positions -----------------------------------------------------------------------------
 
 
@@ -72,14 +67,6 @@ def position_update_emit(*, position, reason: str) -> None:
     user_event_emit(
         user_id=position.user_id, event_type="position_update", data={**position_data(position), "reason": reason}
     )
-
-
-def position_liquidated_emit(*, position, price, pnl, insurance, computed_at) -> None:
-    """``position_liquidated``: the tick price, the PnL at it and what insurance absorbed or received."""
-    data = position_liquidated_data(
-        position=position, price=price, pnl=pnl, insurance=insurance, computed_at=computed_at
-    )
-    user_event_emit(user_id=position.user_id, event_type="position_liquidated", data=data)
 
 
 def portfolio_update_emit(*, account, balances=None, holding=None, positions=None) -> None:

@@ -43,12 +43,19 @@ class Leg:
     bucket: str = Bucket.FREE
 
 
+def system_shard(shard_key: int, shards: int) -> int:
+    """The one shard rule: the row of each system account (of ``shards``, ``LEDGER_SYSTEM_SHARDS``)
+    that a posting with ``shard_key`` (the user id) touches. The liquidation engine's lanes
+    split by it too (``trading.services.liquidation_lanes``)."""
+    return shard_key % max(1, shards)
+
+
 def _shard_for(account: LedgerAccount, shard_key: int, shards: int | None = None) -> int:
     """The balance row of ``account`` a posting with ``shard_key`` touches: 0 for a user, one of
     ``shards`` (``LEDGER_SYSTEM_SHARDS``; batches read it once and pass it) for a system account."""
     if account.kind != LedgerAccount.Kind.SYSTEM:
         return 0
-    return shard_key % (shards or max(1, settings.LEDGER_SYSTEM_SHARDS))
+    return system_shard(shard_key, shards or settings.LEDGER_SYSTEM_SHARDS)
 
 
 def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tuple[int, str, int], Balance]:
@@ -397,5 +404,5 @@ def _transactions(txn_ids: list[int], postings: list[Posting], created_by, now, 
 
 
 def shard_for(account: LedgerAccount, shard_key: int) -> int:
-    """The balance-row shard of ``account`` that a posting with ``shard_key`` touches."""
+    """The balance-row shard of ``account`` that a posting with ``shard_key`` touches (0 for a user)."""
     return _shard_for(account, shard_key)

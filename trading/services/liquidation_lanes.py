@@ -15,10 +15,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from portfolio.services.ledger import system_shard
+
 
 def shard_of(user_id: int, shards: int) -> int:
-    """The system-row shard a user's postings touch (``portfolio.services.ledger._shard_for``)."""
-    return user_id % max(1, shards)
+    """The system-row shard a user's postings touch: the ledger's own rule."""
+    return system_shard(user_id, shards)
 
 
 def lanes_split(rows: Sequence[tuple[object, int]], *, lanes: int, shards: int) -> list[list]:
