@@ -90,21 +90,26 @@ def _check_notional(rules: MarketRules, notional: Decimal) -> None:
         )
 
 
-def _check_qty(rules: MarketRules, qty: Decimal) -> None:
-    if qty < rules.min_qty:
+def check_lot(qty: Decimal, *, min_qty: Decimal, qty_step: Decimal, what: str = "Order quantity") -> None:
+    """A quantity names a lot: at least ``min_qty`` and a multiple of ``qty_step``."""
+    if qty < min_qty:
         raise RuleViolation(
             "qty_below_min",
-            f"Order quantity is below the minimum of {rules.min_qty} SOL.",
-            min_qty=dec_str(rules.min_qty),
+            f"{what} is below the minimum of {min_qty} SOL.",
+            min_qty=dec_str(min_qty),
             qty=dec_str(qty),
         )
-    if qty % rules.qty_step != 0:
+    if qty % qty_step != 0:
         raise RuleViolation(
             "qty_off_step",
-            f"Order quantity must be a multiple of {rules.qty_step} SOL.",
-            qty_step=dec_str(rules.qty_step),
+            f"{what} must be a multiple of {qty_step} SOL.",
+            qty_step=dec_str(qty_step),
             qty=dec_str(qty),
         )
+
+
+def _check_qty(rules: MarketRules, qty: Decimal) -> None:
+    check_lot(qty, min_qty=rules.min_qty, qty_step=rules.qty_step)
 
 
 def plan_market_order(

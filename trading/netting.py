@@ -13,26 +13,13 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from core.money import PRICE_QUANT, dec_str, usd_up
-from trading.execution import RuleViolation
+from trading.execution import RuleViolation, check_lot
 from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price
 
 
 def check_close_qty(*, close_qty: Decimal, rules: PerpRules) -> None:
-    """A partial close names a lot: at least ``min_qty`` and a multiple of ``qty_step``."""
-    if close_qty < rules.min_qty:
-        raise RuleViolation(
-            "qty_below_min",
-            f"The quantity to close is below the minimum of {rules.min_qty} SOL.",
-            min_qty=dec_str(rules.min_qty),
-            qty=dec_str(close_qty),
-        )
-    if close_qty % rules.qty_step != 0:
-        raise RuleViolation(
-            "qty_off_step",
-            f"The quantity to close must be a multiple of {rules.qty_step} SOL.",
-            qty_step=dec_str(rules.qty_step),
-            qty=dec_str(close_qty),
-        )
+    """A partial close names a lot, like an order: at least ``min_qty``, a multiple of ``qty_step``."""
+    check_lot(close_qty, min_qty=rules.min_qty, qty_step=rules.qty_step, what="The quantity to close")
 
 
 def net_split(*, position_qty: Decimal, order_qty: Decimal, min_qty: Decimal) -> tuple[Decimal, Decimal]:

@@ -51,10 +51,7 @@ from trading.services.position_book import (
     position_liquidate_locked,
     position_lock,
     position_reduce,
-    position_transition,
 )
-
-__all__ = ["position_open", "position_close", "position_transition", "perp_rules", "check_tolerance"]
 
 BPS_PER_PERCENT = Decimal(100)
 _REASONS = {
