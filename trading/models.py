@@ -28,19 +28,10 @@ class OrderType(models.TextChoices):
 
 
 class OrderStatus(models.TextChoices):
-    NEW = "new", "new"
-    PARTIALLY_FILLED = "partially_filled", "partially filled"
+    """A market order fills whole inside the transaction that creates it, so ``filled`` is its only
+    state; resting orders (issue 18) bring their states and transition table."""
+
     FILLED = "filled", "filled"
-    CANCELED = "canceled", "canceled"
-
-
-# Every allowed status change; ``trading.services.orders.order_transition`` enforces it.
-ORDER_TRANSITIONS: dict[str, set[str]] = {
-    OrderStatus.NEW: {OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED, OrderStatus.CANCELED},
-    OrderStatus.PARTIALLY_FILLED: {OrderStatus.FILLED, OrderStatus.CANCELED},
-    OrderStatus.FILLED: set(),
-    OrderStatus.CANCELED: set(),
-}
 
 
 class Order(models.Model):
@@ -55,7 +46,7 @@ class Order(models.Model):
     notional = models.DecimalField(**MONEY, null=True, blank=True)
     filled_qty = models.DecimalField(**MONEY, default=0)
     filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
-    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.NEW)
+    status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.FILLED)
     fee = models.DecimalField(**MONEY, default=0)
     slippage_bps = models.DecimalField(**BPS_FIELD, default=0)
     index_price = models.DecimalField(**MONEY, null=True, blank=True)
@@ -110,8 +101,9 @@ class Fill(models.Model):
         return f"{self.side} {self.qty} @ {self.price}"
 
 
-class OrderRejection(models.Model):
-    """A business rejection, final for its ``client_order_id`` (replayed as the same error)."""
+class StoredRejection(models.Model):
+    """A command's business rejection, final for its ``client_order_id`` (replayed as the same
+    error by ``trading.idempotency.outcome_replay``); one table per kind of command."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
     client_order_id = models.CharField(max_length=64)
@@ -123,12 +115,19 @@ class OrderRejection(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["user", "client_order_id"], name="rejection_unique_user_client_order_id")
-        ]
+        abstract = True
 
     def __str__(self) -> str:
         return f"{self.client_order_id}: {self.code}"
+
+
+class OrderRejection(StoredRejection):
+    """A market order's stored rejection."""
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "client_order_id"], name="rejection_unique_user_client_order_id")
+        ]
 
 
 # --- leveraged positions (SOL-PERP, isolated margin) -------------------------------------
@@ -272,17 +271,8 @@ class PositionEvent(models.Model):
         return f"{self.kind} {self.qty} @ {self.price}"
 
 
-class PositionRejection(models.Model):
-    """A business rejection of a position open, final for its ``client_order_id``."""
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
-    client_order_id = models.CharField(max_length=64)
-    request_hash = models.CharField(max_length=64)
-    code = models.CharField(max_length=64)
-    message = models.CharField(max_length=255)
-    status = models.PositiveSmallIntegerField()
-    extra = models.JSONField(default=dict)
-    created_at = models.DateTimeField(default=timezone.now)
+class PositionRejection(StoredRejection):
+    """A position command's stored rejection (an order by side, or a close)."""
 
     class Meta:
         constraints = [
@@ -290,9 +280,6 @@ class PositionRejection(models.Model):
                 fields=["user", "client_order_id"], name="position_rejection_unique_user_client_order_id"
             )
         ]
-
-    def __str__(self) -> str:
-        return f"{self.client_order_id}: {self.code}"
 
 
 class PositionOrderAction(models.TextChoices):

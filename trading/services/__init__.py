@@ -1,5 +1,5 @@
-"""Every write of the trading app (see docs/trading.md)."""
+"""Trading's commands (docs/trading.md, docs/positions.md)."""
 
-from trading.services.orders import PlacedOrder, order_place, order_transition
+from trading.services.orders import PlacedOrder, order_place
 
-__all__ = ["PlacedOrder", "order_place", "order_transition"]
+__all__ = ["PlacedOrder", "order_place"]
