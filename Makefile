@@ -62,9 +62,10 @@ soak: install ## Long proof tier (bank test for minutes, deep fuzzing, faults); 
 superuser: install ## Create an ops account for /admin/
 	$(PY) manage.py createsuperuser
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy type check (django-stubs)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
 
 format: install ## Format the code with ruff
 	$(VENV)/bin/ruff format .
@@ -87,4 +88,4 @@ lock: ## Re-resolve requirements/*.lock from pyproject.toml's pins (needs the pa
 	{ echo "# Development and test dependencies on top of runtime.lock, every package pinned."; echo "-r runtime.lock"; comm -13 <(sort /tmp/runtime.txt) <(sort /tmp/all.txt); } > requirements/dev.lock
 
 clean: ## Remove the virtual environment, local database, caches and built front-end files
-	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis node_modules static/vendor artifacts
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .mypy_cache .hypothesis node_modules static/vendor artifacts

@@ -20,10 +20,12 @@ from django.conf import settings  # noqa: E402
 from realtime.auth import WebSocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
+# URLRouter's stub wants its check-only _ExtendedURLPattern in an invariant list (typeshed#15080).
+websocket_router = URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(websocket_router)),
     }
 )
 

@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import redis
 
 
 class SharedBlockingConnectionPool(redis.BlockingConnectionPool):
-    _shared: dict[tuple, redis.BlockingConnectionPool] = {}
+    _shared: dict[tuple[object, ...], SharedBlockingConnectionPool] = {}
     _guard = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, **kwargs):
+    def from_url(cls, url: str, **kwargs: Any) -> SharedBlockingConnectionPool:
         key = (os.getpid(), url, tuple(sorted((name, repr(value)) for name, value in kwargs.items())))
         with cls._guard:
             pool = cls._shared.get(key)

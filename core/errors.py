@@ -153,15 +153,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
     if isinstance(exc, drf_exc.APIException):
         code = _DRF_CODES.get(type(exc)) or next((c for klass, c in _DRF_CODES.items() if isinstance(exc, klass)), None)
-        message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else exc.default_detail
+        message = str(exc.detail) if not isinstance(exc.detail, (dict, list)) else str(exc.default_detail)
         if isinstance(exc, drf_exc.PermissionDenied) and message.startswith("CSRF Failed"):
             code = "csrf_failed"
         headers: dict[str, str] = {}
         extra: dict[str, Any] = {}
-        if getattr(exc, "auth_header", None):
-            headers["WWW-Authenticate"] = exc.auth_header  # type: ignore[attr-defined]
-        if isinstance(exc, drf_exc.Throttled) and exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait) + (exc.wait % 1 > 0))
+        auth_header: str | None = getattr(exc, "auth_header", None)  # set by DRF's views on 401s
+        if auth_header:
+            headers["WWW-Authenticate"] = auth_header
+        wait: float | None = getattr(exc, "wait", None)  # set by Throttled.__init__ (not in its stub)
+        if isinstance(exc, drf_exc.Throttled) and wait is not None:
+            headers["Retry-After"] = str(int(wait) + (wait % 1 > 0))
             extra["retry_after"] = int(headers["Retry-After"])
         if isinstance(exc, drf_exc.MethodNotAllowed):
             view = context.get("view")

@@ -11,13 +11,20 @@ or the request is refused before any query.
 from __future__ import annotations
 
 from base64 import b64decode
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, overload
 from urllib import parse
 
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from rest_framework.pagination import Cursor, CursorPagination
 
 from core.errors import DomainError
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 _TOKENS = {"o", "r", "p"}
 MAX_CURSOR_LENGTH = 512  # what this server issues is < 100 characters
@@ -29,6 +36,10 @@ class InvalidCursor(DomainError):
     message = "The cursor is not one this server issued; start again without it."
 
 
+@overload
+def _single(tokens: dict[str, list[str]], name: str, default: str) -> str: ...
+@overload
+def _single(tokens: dict[str, list[str]], name: str, default: None) -> str | None: ...
 def _single(tokens: dict[str, list[str]], name: str, default: str | None) -> str | None:
     values = tokens.get(name)
     if values is None:
@@ -41,11 +52,13 @@ def _single(tokens: dict[str, list[str]], name: str, default: str | None) -> str
 class StrictCursorPagination(CursorPagination):
     """``CursorPagination`` with strict cursor decoding (see the module docstring)."""
 
-    def paginate_queryset(self, queryset, request, view=None):
-        self._model = queryset.model
+    def paginate_queryset(
+        self, queryset: QuerySet[Any, Any] | Sequence[Any], request: Request, view: APIView | None = None
+    ) -> list[Any] | None:
+        self._model = getattr(queryset, "model", None)  # a cursor pages a queryset (always has .model)
         return super().paginate_queryset(queryset, request, view)
 
-    def decode_cursor(self, request):
+    def decode_cursor(self, request: Request) -> Cursor | None:
         encoded = request.query_params.get(self.cursor_query_param)
         if encoded is None or encoded == "":
             return None
@@ -67,7 +80,12 @@ class StrictCursorPagination(CursorPagination):
                 self._check_position(position)
         except (TypeError, ValueError, ValidationError, OverflowError) as exc:
             raise InvalidCursor() from exc
-        return Cursor(offset=min(offset, self.offset_cutoff), reverse=reverse == "1", position=position)
+        # DRF keeps the position as the text it decoded; the stub types it int.
+        return Cursor(
+            offset=min(offset, self.offset_cutoff),
+            reverse=reverse == "1",
+            position=position,  # type: ignore[arg-type]
+        )
 
     def _check_position(self, position: str) -> None:
         """The position must be a value of the first ordering field (what ``filter()`` gets)."""

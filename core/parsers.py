@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from typing import IO, Any, NoReturn
 
 from django.conf import settings
 from rest_framework.exceptions import ParseError
@@ -22,7 +24,7 @@ from core.errors import PayloadTooLarge
 MAX_DEPTH = 32
 
 
-def _reject_constant(name: str):
+def _reject_constant(name: str) -> NoReturn:
     raise ParseError(f"JSON parse error - {name} is not valid JSON")
 
 
@@ -33,8 +35,8 @@ def _parse_decimal(text: str) -> Decimal:
         raise ParseError("JSON parse error - bad number") from exc
 
 
-def _no_duplicates(pairs):
-    result = {}
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
     for key, value in pairs:
         if key in result:
             raise ParseError(f"JSON parse error - duplicate key {key!r}")
@@ -66,7 +68,7 @@ def _depth_ok(text: str, limit: int) -> bool:
     return True
 
 
-def loads_strict(text: str):
+def loads_strict(text: str) -> Any:
     if not _depth_ok(text, MAX_DEPTH):
         raise ParseError(f"JSON parse error - nesting deeper than {MAX_DEPTH}")
     try:
@@ -82,7 +84,7 @@ def loads_strict(text: str):
         raise ParseError(f"JSON parse error - {exc}") from exc
 
 
-def _declared_length(request) -> int:
+def _declared_length(request: object) -> int:
     meta = getattr(request, "META", {})
     try:
         return int(meta.get("CONTENT_LENGTH") or 0)
@@ -90,7 +92,7 @@ def _declared_length(request) -> int:
         return 0
 
 
-def read_limited(stream, request) -> bytes:
+def read_limited(stream: IO[bytes], request: object | None) -> bytes:
     """The body, or ``PayloadTooLarge`` when its Content-Length or its actual size is over the limit."""
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     if limit is None:
@@ -104,7 +106,9 @@ def read_limited(stream, request) -> bytes:
 
 
 class StrictJSONParser(JSONParser):
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self, stream: IO[Any], media_type: str | None = None, parser_context: Mapping[str, Any] | None = None
+    ) -> Any:
         parser_context = parser_context or {}
         encoding = parser_context.get("encoding", "utf-8")
         raw = read_limited(stream, parser_context.get("request"))

@@ -7,13 +7,17 @@ field) into a float; money must never take that path.
 from __future__ import annotations
 
 import decimal
+from typing import TYPE_CHECKING, Any
 
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.renderers import BaseRenderer, BrowsableAPIRenderer, JSONRenderer
 from rest_framework.utils.encoders import JSONEncoder
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
 
 
 class DecimalStringEncoder(JSONEncoder):
-    def default(self, obj):
+    def default(self, obj: Any) -> Any:
         if isinstance(obj, decimal.Decimal):
             return str(obj)
         return super().default(obj)
@@ -24,5 +28,5 @@ class StrictJSONRenderer(JSONRenderer):
 
 
 class BrowsableAPIRendererStrict(BrowsableAPIRenderer):
-    def get_default_renderer(self, view):
+    def get_default_renderer(self, view: APIView) -> BaseRenderer:
         return StrictJSONRenderer()

@@ -7,12 +7,22 @@ changed only by ``portfolio.services.ledger.ledger_post`` in the same transactio
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
-MONEY = {"max_digits": 38, "decimal_places": 9}
+
+class DecimalSpec(TypedDict):
+    """A ``DecimalField``'s precision, spread into it as ``**MONEY``."""
+
+    max_digits: int
+    decimal_places: int
+
+
+MONEY: DecimalSpec = {"max_digits": 38, "decimal_places": 9}
 
 
 class Asset(models.TextChoices):

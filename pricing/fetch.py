@@ -91,7 +91,9 @@ def fetch_one(source: PriceSource, client: httpx.Client) -> FetchResult:
     started = time.monotonic()
     try:
         spec = source.request()
-        response = client.get(source.base_url + spec.path, params=spec.params, headers=spec.headers)
+        # A tuple of pairs: httpx types a list of pairs as list[tuple[str, str | int | ...]] (invariant).
+        params = tuple(spec.params)
+        response = client.get(source.base_url + spec.path, params=params, headers=spec.headers)
         received_at = datetime.now(timezone.utc)
         latency = int((time.monotonic() - started) * 1000)
         reading = source.parse(

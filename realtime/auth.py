@@ -11,9 +11,11 @@ sign-in session, when it expires (the consumer closes the socket then).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import parse_qs
 
 from channels.auth import AuthMiddlewareStack
@@ -35,7 +37,7 @@ class Principal:
         return scope in self.scopes
 
 
-def client_ip(scope: dict) -> str | None:
+def client_ip(scope: Mapping[str, Any]) -> str | None:
     """The peer's IP exactly as the HTTP rate limits read it (``accounts.ratelimit.client_ip``:
     the socket address, or the X-Forwarded-For hop of the Nth trusted proxy); None when unknown."""
     from accounts.ratelimit import client_ip as request_client_ip
@@ -46,7 +48,7 @@ def client_ip(scope: dict) -> str | None:
     return request_client_ip(SimpleNamespace(META=meta))
 
 
-def token_from_query(scope: dict) -> str | None:
+def token_from_query(scope: Mapping[str, Any]) -> str | None:
     raw = scope.get("query_string", b"").decode("latin-1")
     values = parse_qs(raw).get("token")
     return values[0] if values else None
@@ -83,21 +85,21 @@ def session_expires_at(principal: Principal) -> datetime | None:
     return session.expires_at if session is not None and session.user.is_active else None
 
 
-def has_session_cookie(scope: dict) -> bool:
+def has_session_cookie(scope: Mapping[str, Any]) -> bool:
     from django.conf import settings
 
     name = settings.SESSION_COOKIE_NAME.encode()
     return any(key == b"cookie" and name in value for key, value in scope.get("headers", ()))
 
 
-async def principal_from_cookie(scope: dict) -> Principal | None:
+async def principal_from_cookie(scope: Mapping[str, Any]) -> Principal | None:
     if not has_session_cookie(scope):
         return None  # anonymous: no thread hop, no database query
     return await _principal_from_cookie(scope)
 
 
 @database_sync_to_async
-def _principal_from_cookie(scope: dict) -> Principal | None:
+def _principal_from_cookie(scope: Mapping[str, Any]) -> Principal | None:
     """A browser's Django session counts only while the sign-in session it is bound to
     is active (the same rule as the API's cookie authentication)."""
     from accounts.authentication import SESSION_KEY

@@ -17,8 +17,13 @@ import asyncio
 import logging
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
 
 logger = logging.getLogger("realtime.connlimits")
 
@@ -84,8 +89,8 @@ class SocketRegistry:
     def __init__(self) -> None:
         self.held: dict[str, set[str]] = {}  # socket -> keys
         self.counts: dict[str, set[str]] = {}  # embedded mode: key -> sockets
-        self.redis = None
-        self.scripts: dict[str, object] = {}
+        self.redis: Redis | None = None
+        self.scripts: dict[str, AsyncScript] = {}
         self.refresher: asyncio.Task | None = None
 
     async def claim(self, member: str, caps: list[Cap]) -> Cap | None:
@@ -138,17 +143,19 @@ class SocketRegistry:
         self.held.setdefault(member, set()).update(c.key for c in caps)
         return None
 
-    def _client(self):
+    def _client(self) -> Redis:
         if self.redis is None:
             import redis.asyncio as aioredis
 
+            if not settings.REDIS_URL:
+                raise RuntimeError("the socket registry's Redis client needs REDIS_URL")
             timeout = settings.PREFLIGHT_TIMEOUT_SECONDS
             self.redis = aioredis.Redis.from_url(
                 settings.REDIS_URL, socket_connect_timeout=timeout, socket_timeout=timeout
             )
         return self.redis
 
-    def _script(self, source: str):
+    def _script(self, source: str) -> AsyncScript:
         if source not in self.scripts:
             self.scripts[source] = self._client().register_script(source)  # EVALSHA, EVAL on a miss
         return self.scripts[source]

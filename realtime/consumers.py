@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -27,6 +28,9 @@ from realtime.groups import cookie_session_group, prices_group, session_group, u
 from realtime.portfolio_feed import portfolio_feed
 from realtime.publish import event
 from realtime.ratelimit import TokenBucket
+
+if TYPE_CHECKING:
+    from realtime.selectors import ResumeResult
 
 CLOSE_IDLE = 4000
 CLOSE_REVOKED = 4001
@@ -67,8 +71,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
             if task is not None:
                 task.cancel()
         fanout_for(prices_group()).discard(self)
-        if getattr(self, "principal", None) is not None:
-            portfolio_feed().discard(self.principal.user_id, self)
+        principal: auth.Principal | None = getattr(self, "principal", None)  # None if connect() never ran
+        if principal is not None:
+            portfolio_feed().discard(principal.user_id, self)
         await socket_registry().release(self.channel_name)
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -185,10 +190,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         )
 
     @database_sync_to_async
-    def _events_after(self, after: int):
+    def _events_after(self, after: int) -> ResumeResult:
         from realtime.selectors import user_events_after
 
-        return user_events_after(user_id=self.principal.user_id, after_seq=after)
+        return user_events_after(user_id=self._reader_id(), after_seq=after)
 
     # --- group events ---------------------------------------------------------------
     async def on_broadcast(self, group: str, payload: dict, text: str) -> None:
@@ -252,6 +257,12 @@ class StreamConsumer(AsyncWebsocketConsumer):
             return False
         return True
 
+    def _reader_id(self) -> int:
+        """The account stream's reader, once ``_may_read_account`` said yes."""
+        if self.principal is None:
+            raise RuntimeError("the account stream is read only after _may_read_account")
+        return self.principal.user_id
+
     async def _close_when_expired(self, principal: auth.Principal) -> None:
         """Sleep until the session's end, re-read it (it may have been extended), then close (4002)."""
         expires_at = principal.expires_at
@@ -269,8 +280,9 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if name == "prices":
             await fanout_for(prices_group()).add(self)
         if name == "account":
-            await self._join(user_group(self.principal.user_id))
-            await portfolio_feed().add(self.principal.user_id, self)
+            user_id = self._reader_id()
+            await self._join(user_group(user_id))
+            await portfolio_feed().add(user_id, self)
 
     async def _join(self, group: str) -> None:
         if group not in self.joined:

@@ -45,7 +45,11 @@ class LocalFanout:
         layer = get_channel_layer()
         while True:
             try:
-                channel = await layer.new_channel("fanout.")
+                if layer is None:
+                    raise RuntimeError("no channel layer is configured")
+                # Every configured layer (in-memory, channels-redis core and pub/sub) takes a prefix;
+                # the stub of the abstract BaseChannelLayer.new_channel does not.
+                channel = await layer.new_channel("fanout.")  # type: ignore[call-arg]
                 await layer.group_add(self.group, channel)
                 self.ready.set()
                 while True:

@@ -31,4 +31,5 @@ class JSONTextField(models.JSONField):
     def from_db_value(self, value, expression, connection):
         if value is None or not isinstance(value, (str, bytes, bytearray)):
             return value  # psycopg loads json into Python values itself
-        return super().from_db_value(value, expression, connection)
+        # JSONField hands the value to json.loads, which takes bytes as well; the stub says str only.
+        return super().from_db_value(value, expression, connection)  # type: ignore[arg-type]

@@ -4,4 +4,5 @@ from django.urls import path
 
 from realtime.consumers import StreamConsumer
 
-websocket_urlpatterns = [path("ws/", StreamConsumer.as_asgi())]
+# django-stubs' path() knows only views; Channels routes ASGI applications with it.
+websocket_urlpatterns = [path("ws/", StreamConsumer.as_asgi())]  # type: ignore[arg-type]

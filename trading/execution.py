@@ -123,19 +123,19 @@ def plan_market_order(
     fee_bps: Decimal,
 ) -> Execution:
     """The fill a market order gets at ``index_price``, or ``RuleViolation``."""
-    if (qty is None) == (notional is None):
-        raise ValueError("exactly one of qty and notional")
-    if qty is not None:
+    if qty is not None and notional is None:
         _check_qty(rules, qty)
         bps = slippage_bps(model, qty * index_price)
         price = fill_price(side, index_price, bps)
-    else:
+    elif notional is not None and qty is None:
         _check_notional(rules, notional)
         bps = slippage_bps(model, notional)
         price = fill_price(side, index_price, bps)
         qty = _floor_to_step(notional / price, rules.qty_step)
         if qty < rules.min_qty:
             _check_qty(rules, qty)
+    else:
+        raise ValueError("exactly one of qty and notional")
     raw = qty * price
     exec_notional = usd_up(raw) if side == "buy" else usd_down(raw)
     _check_notional(rules, exec_notional)

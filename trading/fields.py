@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+if TYPE_CHECKING:
+    _SerializerBase = serializers.Serializer
+else:
+    _SerializerBase = object  # a mixin: the serializer class comes after it in the bases
 
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -51,7 +58,8 @@ class StrictDecimalField(serializers.Field):
             self.fail("not_positive")
         if value > self.max_value:
             self.fail("too_large", max_value=self.max_value)
-        if value.as_tuple().exponent < -self.max_decimal_places:
+        exponent = value.as_tuple().exponent  # an int: the value is finite
+        if isinstance(exponent, int) and exponent < -self.max_decimal_places:
             self.fail("max_decimal_places", max_decimal_places=self.max_decimal_places)
         return value
 
@@ -68,7 +76,7 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class NoExtraFieldsMixin:
+class NoExtraFieldsMixin(_SerializerBase):
     """Unknown keys (``user``, ``fee``, ``price``...) are a 400 naming each key."""
 
     def to_internal_value(self, data):
@@ -81,7 +89,7 @@ class NoExtraFieldsMixin:
         return super().to_internal_value(data)
 
 
-def inline_choice_field(choices: list[tuple[str, str]]) -> type[serializers.ChoiceField]:
+def inline_choice_field(choices: list[tuple[str, str]]) -> Callable[..., serializers.ChoiceField]:
     """A ChoiceField documented as a string pattern, not a named enum component: position fields
     reuse names (``side``, ``status``, ``symbol``, ``type``) of spot fields with other choices,
     and enum components would collide (drf-spectacular W001 under ``check --deploy``) unless
@@ -92,7 +100,7 @@ def inline_choice_field(choices: list[tuple[str, str]]) -> type[serializers.Choi
 
     @extend_schema_field(schema)
     class InlineChoiceField(serializers.ChoiceField):
-        def __init__(self, **kwargs) -> None:
+        def __init__(self, **kwargs: Any) -> None:
             super().__init__(choices=choices, **kwargs)
 
     return InlineChoiceField

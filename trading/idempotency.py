@@ -9,17 +9,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
+from typing import TYPE_CHECKING, TypeVar
 
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
 
 from core.errors import DomainError
 from trading.errors import IdempotencyKeyReused
+from trading.models import Order, OrderRejection, Position, PositionOrder, PositionRejection
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
+# What a client_order_id can name: a row with ``user``, ``client_order_id`` and ``request_hash``.
+_Row = TypeVar("_Row", Order, Position, PositionOrder)
 
-def fingerprint(body: dict) -> str:
+
+def fingerprint(body: Mapping[str, object]) -> str:
     """The request's meaning as a hash: decimals by value (``"1.0"`` and ``"1"`` are the same
     quantity), keys sorted."""
     plain = {k: format(v.normalize(), "f") if isinstance(v, Decimal) else v for k, v in body.items()}
@@ -28,15 +38,15 @@ def fingerprint(body: dict) -> str:
 
 def outcome_replay(
     *,
-    model: type[models.Model] | models.QuerySet,
-    rejection_model: type[models.Model],
-    user,
+    model: type[_Row] | QuerySet[_Row],
+    rejection_model: type[OrderRejection] | type[PositionRejection],
+    user: User,
     client_order_id: str,
     digest: str,
-):
+) -> _Row | None:
     """The stored row for this id (``model``: a model or a queryset of it), a re-raised stored
     rejection, or ``None``."""
-    rows = model if isinstance(model, models.QuerySet) else model.objects
+    rows = model if isinstance(model, QuerySet) else model.objects
     row = rows.filter(user=user, client_order_id=client_order_id).first()
     if row is not None:
         if row.request_hash != digest:
@@ -57,7 +67,12 @@ def outcome_replay(
 
 
 def rejection_store(
-    *, rejection_model: type[models.Model], user, client_order_id: str, digest: str, error: DomainError
+    *,
+    rejection_model: type[OrderRejection] | type[PositionRejection],
+    user: User,
+    client_order_id: str,
+    digest: str,
+    error: DomainError,
 ) -> DomainError:
     """Remember a business rejection so the same id gets the same answer for ever."""
     try:

@@ -9,9 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from portfolio.models import MONEY, LedgerTransaction
+from portfolio.models import MONEY, DecimalSpec, LedgerTransaction
 
-BPS_FIELD = {"max_digits": 12, "decimal_places": 4}
+BPS_FIELD: DecimalSpec = {"max_digits": 12, "decimal_places": 4}
 
 
 class Symbol(models.TextChoices):
@@ -155,8 +155,8 @@ POSITION_TRANSITIONS: dict[str, set[str]] = {
     PositionStatus.CLOSED: set(),
     PositionStatus.LIQUIDATED: set(),
 }
-LEVERAGE_FIELD = {"max_digits": 8, "decimal_places": 2}
-RATE_FIELD = {"max_digits": 10, "decimal_places": 6}
+LEVERAGE_FIELD: DecimalSpec = {"max_digits": 8, "decimal_places": 2}
+RATE_FIELD: DecimalSpec = {"max_digits": 10, "decimal_places": 6}
 
 
 class Position(models.Model):

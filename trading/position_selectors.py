@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.db.models import QuerySet
 
@@ -14,15 +15,18 @@ from trading.errors import PositionNotFound
 from trading.margin import bankruptcy_price, maintenance_margin, margin_ratio, unrealized_pnl
 from trading.models import Position, PositionEvent, PositionStatus
 
+if TYPE_CHECKING:
+    from accounts.models import User
 
-def position_list(*, user, status: str | None = None) -> QuerySet[Position]:
+
+def position_list(*, user: User, status: str | None = None) -> QuerySet[Position]:
     qs = Position.objects.filter(user=user)
     if status:
         qs = qs.filter(status=status)
     return qs
 
 
-def position_get(*, user, position_id) -> Position:
+def position_get(*, user: User, position_id: UUID) -> Position:
     position = Position.objects.filter(user=user, pk=position_id).first()
     if position is None:
         raise PositionNotFound(extra={"position_id": str(position_id)})
@@ -77,7 +81,7 @@ def position_formula(position: Position) -> dict[str, Any]:
     }
 
 
-def position_detail_get(*, user, position_id) -> dict[str, Any]:
+def position_detail_get(*, user: User, position_id: UUID) -> dict[str, Any]:
     position = position_get(user=user, position_id=position_id)
     price, price_status = mark_price_or_none()
     return {

@@ -7,7 +7,9 @@ computed in SQL and floored per position at ``-margin``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Sum, Value, When
 from django.db.models.functions import Greatest
@@ -33,7 +35,9 @@ def position_totals(*, account_ids: list[int] | None, price: Decimal | None) -> 
         aggregates["upnl"] = Sum(Greatest(pnl, ExpressionWrapper(-F("margin"), _DEC), output_field=_DEC))
         aggregates["notional_sum"] = Sum(ExpressionWrapper(F("qty") * mark, _DEC))
     out = {}
-    for row in qs.values("account_id").annotate(**aggregates).order_by():
+    # The aggregates are chosen at run time, so the rows' keys are not known statically.
+    rows: Iterable[Mapping[str, Any]] = qs.values("account_id").annotate(**aggregates).order_by()
+    for row in rows:
         out[row["account_id"]] = PositionTotals(
             open_count=row["n"],
             margin=row["margin_sum"] or Decimal(0),

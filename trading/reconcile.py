@@ -75,7 +75,7 @@ def positions_have_ledger_rows() -> list[str]:
             out.append(f"closed position {row['pk']}: {row['closes']} closes, {row['liqs']} liquidations")
         if row["status"] == PositionStatus.OPEN and row["liqs"]:
             out.append(f"open position {row['pk']} has a liquidation")
-    reasons = {
+    reasons: dict[str, str] = {
         PositionEventKind.OPEN: "margin",
         PositionEventKind.INCREASE: "margin",
         PositionEventKind.CLOSE: "realized_pnl",

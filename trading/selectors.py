@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import Http404
 
 from trading.models import Fill, Order
 
+if TYPE_CHECKING:
+    from accounts.models import User
+
 
 def order_list(
     *,
-    user,
+    user: User,
     status: str | None = None,
     side: str | None = None,
     after: datetime | None = None,
@@ -33,7 +38,7 @@ def order_list(
     return qs
 
 
-def order_get(*, user, order_id) -> Order:
+def order_get(*, user: User, order_id: UUID) -> Order:
     order = Order.objects.filter(user=user, pk=order_id).first()
     if order is None:
         raise Http404("order not found")
@@ -41,7 +46,12 @@ def order_get(*, user, order_id) -> Order:
 
 
 def fill_list(
-    *, user, side: str | None = None, after: datetime | None = None, until: datetime | None = None, order_id=None
+    *,
+    user: User,
+    side: str | None = None,
+    after: datetime | None = None,
+    until: datetime | None = None,
+    order_id: UUID | None = None,
 ) -> QuerySet[Fill]:
     qs = Fill.objects.filter(user=user)
     if side:

@@ -97,7 +97,7 @@ def static_file(request, path: str):
         found = finders.find(path)
         if not found:
             raise Http404(path)
-        found = Path(found)
-        response = serve(request, found.name, document_root=str(found.parent))
+        found_path = Path(found)
+        response = serve(request, found_path.name, document_root=str(found_path.parent))
     response["Cache-Control"] = "no-cache" if settings.DEBUG else "public, max-age=300"
     return response

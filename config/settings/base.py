@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from config.env import (
     django_database,
@@ -114,7 +115,7 @@ if STACK.uses_redis:
             },
         }
     }
-    CHANNEL_LAYERS = {
+    CHANNEL_LAYERS: dict[str, dict[str, Any]] = {
         "default": {
             # "pubsub" (default): one Redis PUBLISH per group send, fanned out in each
             # process; "core": per-channel lists (at-least-once per channel, but one
@@ -223,7 +224,7 @@ BEAT_STALE_SECONDS = env_int(ENV, "BEAT_STALE_SECONDS", 30)
 # --- logging --------------------------------------------------------------------
 LOG_LEVEL = ENV.get("LOG_LEVEL", "INFO").upper()
 LOG_FORMAT = ENV.get("LOG_FORMAT", "text")  # "text" (readable) or "json" (structured)
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"request_id": {"()": "config.logging.RequestIdFilter"}},
