@@ -18,15 +18,15 @@ from django.db.models import QuerySet
 
 from core.errors import DomainError
 from trading.errors import IdempotencyKeyReused
-from trading.models import Order, OrderRejection, Position, PositionOrder, PositionRejection
+from trading.models import Order, PositionOrder, StoredRejection
 
 if TYPE_CHECKING:
     from accounts.models import User
 
 REPLAYED_HEADER = "Idempotent-Replayed"
 
-# What a client_order_id can name: a row with ``user``, ``client_order_id`` and ``request_hash``.
-_Row = TypeVar("_Row", Order, Position, PositionOrder)
+# What a command's client_order_id names: a row with ``user``, ``client_order_id`` and ``request_hash``.
+Outcome = TypeVar("Outcome", Order, PositionOrder)
 
 
 def fingerprint(body: Mapping[str, object]) -> str:
@@ -38,21 +38,20 @@ def fingerprint(body: Mapping[str, object]) -> str:
 
 def outcome_replay(
     *,
-    model: type[_Row] | QuerySet[_Row],
-    rejection_model: type[OrderRejection] | type[PositionRejection],
+    model: QuerySet[Outcome],
+    rejection_model: type[StoredRejection],
     user: User,
     client_order_id: str,
     digest: str,
-) -> _Row | None:
-    """The stored row for this id (``model``: a model or a queryset of it), a re-raised stored
-    rejection, or ``None``."""
-    rows = model if isinstance(model, QuerySet) else model.objects
-    row = rows.filter(user=user, client_order_id=client_order_id).first()
+) -> Outcome | None:
+    """The stored row for this id (``model``: a queryset of the command's rows), a re-raised
+    stored rejection, or ``None``."""
+    row = model.filter(user=user, client_order_id=client_order_id).first()
     if row is not None:
         if row.request_hash != digest:
             raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
         return row
-    rejection = rejection_model.objects.filter(user=user, client_order_id=client_order_id).first()
+    rejection = rejection_model._default_manager.filter(user=user, client_order_id=client_order_id).first()
     if rejection is not None:
         if rejection.request_hash != digest:
             raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
@@ -68,7 +67,7 @@ def outcome_replay(
 
 def rejection_store(
     *,
-    rejection_model: type[OrderRejection] | type[PositionRejection],
+    rejection_model: type[StoredRejection],
     user: User,
     client_order_id: str,
     digest: str,
@@ -77,7 +76,7 @@ def rejection_store(
     """Remember a business rejection so the same id gets the same answer for ever."""
     try:
         with transaction.atomic():
-            rejection_model.objects.create(
+            rejection_model._default_manager.create(
                 user=user,
                 client_order_id=client_order_id,
                 request_hash=digest,

@@ -38,7 +38,7 @@ from typing import Generic, TypeVar
 
 import psycopg.errors
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, connection, models, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 
 from accounts.models import User
 from core.errors import DomainError
@@ -49,10 +49,11 @@ from pricing.errors import PriceStale
 from pricing.selectors import PriceQuote
 from trading.errors import LockWaitTimeout, OrderRuleViolation
 from trading.execution import RuleViolation
+from trading.idempotency import Outcome as Row
 from trading.idempotency import outcome_replay, rejection_store
+from trading.models import StoredRejection
 
 Plan = TypeVar("Plan")
-Row = TypeVar("Row", bound=models.Model)
 SYSTEM_CODES = ("house", "fees", "insurance")
 
 
@@ -71,7 +72,7 @@ class Outcomes(Generic[Row]):
     ``(user, client_order_id)``) and its stored rejections; ``related`` is read with a replay."""
 
     rows: type[Row]
-    rejections: type[models.Model]
+    rejections: type[StoredRejection]
     related: tuple[str, ...] = ()
 
     def probe_sql(self) -> str:
@@ -114,7 +115,7 @@ class Command(Generic[Row]):
     client_order_id: str
     digest: str
 
-    def _ids(self) -> list[object]:
+    def _ids(self) -> list[int | str]:
         return [self.user.pk, self.client_order_id] * 2
 
     def books(self) -> tuple[Books, bool]:
@@ -127,7 +128,8 @@ class Command(Generic[Row]):
         )
         rows = list(LedgerAccount.objects.raw(sql, [*self._ids(), self.user.pk, *SYSTEM_CODES]))
         found = {row.code if row.is_system else "user": row for row in rows}
-        stored = bool(rows) and (rows[0].row_hash is not None or rows[0].rejection_hash is not None)
+        probe = vars(rows[0]) if rows else {}  # the probe's two columns ride on every row
+        stored = probe.get("row_hash") is not None or probe.get("rejection_hash") is not None
         system = [found.get(code) or system_account_get(code=code) for code in SYSTEM_CODES]
         return Books(found.get("user") or account_open(user=self.user), *system), stored
 
@@ -143,7 +145,7 @@ class Command(Generic[Row]):
     def replay(self) -> Row | None:
         """The stored row for this id, a re-raised stored rejection, or ``None``."""
         return outcome_replay(
-            model=self.outcomes.rows.objects.select_related(*self.outcomes.related),
+            model=self.outcomes.rows._default_manager.select_related(*self.outcomes.related),
             rejection_model=self.outcomes.rejections,
             user=self.user,
             client_order_id=self.client_order_id,

@@ -6,9 +6,15 @@ the command that calls them records the order and announces the result.
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
 from django.utils import timezone
 
-from portfolio.models import Asset, LedgerAccount, LedgerReason
+from accounts.models import User
+from portfolio.models import Asset, LedgerAccount, LedgerReason, LedgerTransaction
 from portfolio.services import Leg, ledger_post
 from pricing.selectors import PriceQuote
 from realtime.publish import user_event_emit
@@ -25,16 +31,18 @@ def position_transition(position: Position, to: str) -> None:
     position.status = to
 
 
-def open_position_lock(*, user, symbol: str) -> Position | None:
+def open_position_lock(*, user: User, symbol: str) -> Position | None:
     """The user's open position on ``symbol``, row-locked (after the balance row: the lock order)."""
     return Position.objects.select_for_update(of=("self",)).filter(user=user, symbol=symbol, status="open").first()
 
 
-def position_lock(*, position_id) -> Position:
+def position_lock(*, position_id: UUID | str) -> Position:
     return Position.objects.select_for_update(of=("self",)).get(pk=position_id)
 
 
-def liquidation_legs(*, account, house, insurance, plan: LiquidationPlan) -> list[Leg]:
+def liquidation_legs(
+    *, account: LedgerAccount, house: LedgerAccount, insurance: LedgerAccount, plan: LiquidationPlan
+) -> list[Leg]:
     """The trader forfeits the margin; the house takes the PnL at the price; insurance the rest."""
     return [
         Leg(account, Asset.USD, -plan.margin, bucket="locked"),
@@ -43,12 +51,12 @@ def liquidation_legs(*, account, house, insurance, plan: LiquidationPlan) -> lis
     ]
 
 
-def liquidation_memo(*, side: str, qty, price, liq) -> str:
+def liquidation_memo(*, side: str, qty: Decimal, price: Decimal, liq: Decimal) -> str:
     return f"liquidation of {side} {qty} SOL-PERP @ {price} (liq {liq})"
 
 
 def position_liquidate_locked(
-    *, position: Position, account: LedgerAccount, quote: PriceQuote, house, insurance
+    *, position: Position, account: LedgerAccount, quote: PriceQuote, house: LedgerAccount, insurance: LedgerAccount
 ) -> PositionEvent:
     """Settle a locked open position that the index ``quote`` has crossed exactly as the engine
     would: at the index, the margin forfeited, the gap (if any) paid by insurance."""
@@ -82,7 +90,7 @@ def position_liquidate_locked(
     return event
 
 
-def _history(position: Position, kind: str, *, txn, now, **fields) -> PositionEvent:
+def _history(position: Position, kind: str, *, txn: LedgerTransaction, now: datetime, **fields: Any) -> PositionEvent:
     """The step's history row, with the position's liquidation price after the step."""
     return PositionEvent.objects.create(
         position=position,
@@ -94,7 +102,7 @@ def _history(position: Position, kind: str, *, txn, now, **fields) -> PositionEv
     )
 
 
-def _margin_legs(account, fees, plan: OpenPlan) -> list[Leg]:
+def _margin_legs(account: LedgerAccount, fees: LedgerAccount, plan: OpenPlan) -> list[Leg]:
     return [
         Leg(account, Asset.USD, -(plan.margin + plan.fee)),
         Leg(account, Asset.USD, plan.margin, bucket="locked"),
@@ -103,7 +111,8 @@ def _margin_legs(account, fees, plan: OpenPlan) -> list[Leg]:
 
 
 def position_create(
-    *, user, account: LedgerAccount, fees, plan: OpenPlan, symbol: str, mmr, source: str, client_order_id: str,
+    *, user: User, account: LedgerAccount, fees: LedgerAccount, plan: OpenPlan, symbol: str, mmr: Decimal, source: str,
+    client_order_id: str,
     digest: str,
 ) -> tuple[Position, PositionEvent]:  # fmt: skip
     """A new open position: its margin locked and its fee paid in one ledger transaction."""
@@ -149,7 +158,7 @@ def position_create(
 
 
 def position_increase(
-    *, position: Position, account: LedgerAccount, fees, plan: OpenPlan, grown: IncreasePlan
+    *, position: Position, account: LedgerAccount, fees: LedgerAccount, plan: OpenPlan, grown: IncreasePlan
 ) -> PositionEvent:
     """Add ``plan`` (an order on the position's side) to the locked position."""
     txn = ledger_post(
@@ -173,7 +182,13 @@ def position_increase(
 
 
 def position_reduce(
-    *, position: Position, account: LedgerAccount, house, fees, insurance, plan: ClosePlan
+    *,
+    position: Position,
+    account: LedgerAccount,
+    house: LedgerAccount,
+    fees: LedgerAccount,
+    insurance: LedgerAccount,
+    plan: ClosePlan,
 ) -> PositionEvent:
     """Close ``plan.qty`` of the locked position (all of it when nothing remains)."""
     txn = ledger_post(

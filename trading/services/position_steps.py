@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from uuid import UUID
 
 from accounts.models import User
 from core.money import dec_str
@@ -44,7 +45,7 @@ from trading.services.position_book import (
 )
 
 PERCENT = Decimal(100)
-_REASONS = {
+_REASONS: dict[str, str] = {
     PositionOrderAction.OPEN: "opened",
     PositionOrderAction.INCREASE: "increased",
     PositionOrderAction.REDUCE: "reduced",
@@ -162,7 +163,7 @@ def _liquidate(position: Position, books: Books, quote: PriceQuote) -> PositionE
 
 
 def close_write(
-    books: Books, prepared: Prepared[None], *, position_id: object, qty: Decimal | None, rules: PerpRules,
+    books: Books, prepared: Prepared[None], *, position_id: UUID | str, qty: Decimal | None, rules: PerpRules,
     tolerance: Tolerance,
 ) -> Step:  # fmt: skip
     """Close all (``qty=None``) or a lot of the position, at the index against the taker; a

@@ -64,7 +64,7 @@ def position_request_hash(
     return fingerprint({"symbol": symbol, "side": side, "leverage": leverage, "margin": margin, "qty": qty})
 
 
-def close_request_hash(*, position_id: object, qty: Decimal | None) -> str:
+def close_request_hash(*, position_id: uuid.UUID | str, qty: Decimal | None) -> str:
     return fingerprint({"close": str(position_id), "qty": qty})
 
 
@@ -107,7 +107,7 @@ def position_open(
 def position_close(
     *,
     user: User,
-    position_id: object,
+    position_id: uuid.UUID | str,
     qty: Decimal | None = None,
     client_order_id: str | None = None,
     reference_price: Decimal | None = None,
@@ -141,6 +141,8 @@ def position_close(
         return step_record(command, books, step, side=side, index_price=prepared.quote.price, created_by=created_by)
 
     record, replayed = command_run(command, prepare=prepare, write=write)
+    if record.event is None:  # only open orders backfilled from before net positions lack one
+        raise RuntimeError(f"position order {record.pk} of a close has no event")
     return ClosedPosition(record.position, record.event, replayed)
 
 
