@@ -107,6 +107,18 @@ def _check_printable(value: str, what: str) -> None:
 
 def parse_message(message: str) -> SignInFields:
     """Parse strictly; raises MESSAGE_MALFORMED unless the text rebuilds byte for byte."""
+    lines = _message_lines(message)
+    domain, address = _header(lines)
+    statement, values = _body(lines[2:])
+    fields = SignInFields(domain=domain, address=address, statement=statement, **values)
+    _check_values(fields)
+    if build_message(fields) != message:
+        raise _malformed("the text does not rebuild byte for byte")
+    return fields
+
+
+def _message_lines(message: str) -> list[str]:
+    """The message's lines, once the text itself is sane (size, UTF-8, LF only, no trailing newline)."""
     if not isinstance(message, str) or not message:
         raise _malformed("empty")
     if len(message) > _MAX_MESSAGE_CHARS:
@@ -119,7 +131,11 @@ def parse_message(message: str) -> SignInFields:
         raise _malformed("line breaks must be LF only (no CR)")
     if message.endswith("\n"):
         raise _malformed("trailing newline")
-    lines = message.split("\n")
+    return message.split("\n")
+
+
+def _header(lines: list[str]) -> tuple[str, str]:
+    """``<domain> wants you to sign in with your Solana account:`` then the address line."""
     if len(lines) < 2 or not lines[0].endswith(HEADER_SUFFIX):
         raise _malformed("the first line must be '<domain> wants you to sign in with your Solana account:'")
     domain = lines[0][: -len(HEADER_SUFFIX)]
@@ -128,44 +144,54 @@ def parse_message(message: str) -> SignInFields:
     address = lines[1]
     if not address or any(ch.isspace() for ch in address) or not address.isprintable():
         raise _malformed("the address line is empty or holds whitespace")
+    return domain, address
 
-    rest = lines[2:]
+
+def _body(rest: list[str]) -> tuple[str | None, dict[str, Any]]:
+    """After the address: an optional statement, then the known fields in their order."""
     statement = None
-    values: dict[str, Any] = {}
-    if rest:
-        if rest[0] != "" or len(rest) < 2:
-            raise _malformed("an empty line must separate the address from what follows")
+    if not rest:
+        return statement, {}
+    if rest[0] != "" or len(rest) < 2:
+        raise _malformed("an empty line must separate the address from what follows")
+    rest = rest[1:]
+    if not _is_field_line(rest[0]):
+        statement = rest[0]
+        _check_printable(statement, "the statement")
         rest = rest[1:]
-        if not _is_field_line(rest[0]):
-            statement = rest[0]
-            _check_printable(statement, "the statement")
+        if rest:
+            if rest[0] != "" or len(rest) < 2:
+                raise _malformed("an empty line must separate the statement from the fields")
             rest = rest[1:]
-            if rest:
-                if rest[0] != "" or len(rest) < 2:
-                    raise _malformed("an empty line must separate the statement from the fields")
-                rest = rest[1:]
-        position = 0
-        for label, attr in FIELDS:
-            prefix = f"{label}: "
-            if position < len(rest) and rest[position].startswith(prefix):
-                value = rest[position][len(prefix) :]
-                _check_printable(value, label)
-                values[attr] = value
-                position += 1
-        if position < len(rest) and rest[position] == "Resources:":
-            position += 1
-            resources = []
-            while position < len(rest) and rest[position].startswith("- "):
-                resource = rest[position][2:]
-                if not _URI.fullmatch(resource):
-                    raise _malformed("a resource is not a URI")
-                resources.append(resource)
-                position += 1
-            values["resources"] = tuple(resources)
-        if position != len(rest):
-            raise _malformed(f"unexpected line {rest[position][:40]!r} (unknown, repeated or out-of-order field)")
+    return statement, _field_lines(rest)
 
-    fields = SignInFields(domain=domain, address=address, statement=statement, **values)
+
+def _field_lines(rest: list[str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    position = 0
+    for label, attr in FIELDS:
+        prefix = f"{label}: "
+        if position < len(rest) and rest[position].startswith(prefix):
+            value = rest[position][len(prefix) :]
+            _check_printable(value, label)
+            values[attr] = value
+            position += 1
+    if position < len(rest) and rest[position] == "Resources:":
+        position += 1
+        resources = []
+        while position < len(rest) and rest[position].startswith("- "):
+            resource = rest[position][2:]
+            if not _URI.fullmatch(resource):
+                raise _malformed("a resource is not a URI")
+            resources.append(resource)
+            position += 1
+        values["resources"] = tuple(resources)
+    if position != len(rest):
+        raise _malformed(f"unexpected line {rest[position][:40]!r} (unknown, repeated or out-of-order field)")
+    return values
+
+
+def _check_values(fields: SignInFields) -> None:
     if fields.uri is not None and not _URI.fullmatch(fields.uri):
         raise _malformed("URI is not an RFC 3986 URI")
     if fields.version is not None and fields.version != "1":
@@ -176,9 +202,6 @@ def parse_message(message: str) -> SignInFields:
         raise _malformed("Nonce must be 8 to 128 alphanumeric characters")
     if fields.request_id is not None and not _REQUEST_ID.fullmatch(fields.request_id):
         raise _malformed("Request ID holds characters outside the URI pchar set")
-    if build_message(fields) != message:
-        raise _malformed("the text does not rebuild byte for byte")
-    return fields
 
 
 def parse_rfc3339(value: str) -> datetime:
@@ -262,7 +285,15 @@ def verify_sign_in(
         raise SignInError("NONCE_MISSING", "The message carries no Nonce.")
     if not fields.issued_at:
         raise SignInError("ISSUED_AT_MISSING", "The message carries no Issued At.")
+    _check_signature(fields, message=message, signature=signature, public_key=public_key)
+    _check_times(fields, now=now, max_skew=max_skew)
+    if issued is not None:
+        _check_issued(fields, issued)
+    return fields
 
+
+def _check_signature(fields: SignInFields, *, message: str, signature: str | bytes, public_key: str | None) -> None:
+    """The key is the message's address, a valid ed25519 point, and the signature verifies."""
     address_bytes = decode_public_key(fields.address)
     key_bytes = address_bytes if public_key is None else decode_public_key(public_key)
     if key_bytes != address_bytes:
@@ -277,6 +308,10 @@ def verify_sign_in(
     except (BadSignatureError, ValueError) as exc:
         raise SignInError("SIGNATURE_INVALID", "The signature does not verify for this message and key.") from exc
 
+
+def _check_times(fields: SignInFields, *, now: datetime, max_skew: timedelta) -> None:
+    """Issued At within the skew of the server's clock, not expired, not before Not Before; the
+    parsed times are kept in ``fields.times``."""
     issued_at = _time(fields, "issued_at", "ISSUED_AT_INVALID")
     expiration = _time(fields, "expiration_time", "TIME_INVALID")
     not_before = _time(fields, "not_before", "TIME_INVALID")
@@ -289,23 +324,24 @@ def verify_sign_in(
         raise SignInError("EXPIRED", "The sign-in message has expired.")
     if not_before is not None and now < not_before:
         raise SignInError("NOT_YET_VALID", "The sign-in message is not valid yet (Not Before).")
-
-    if issued is not None:
-        if issued.get("domain") is not None and fields.domain != issued["domain"]:
-            raise SignInError("DOMAIN_MISMATCH", "The message's domain is not the one issued.")
-        if issued.get("address") and fields.address != issued["address"]:
-            raise SignInError("ADDRESS_PUBKEY_MISMATCH", "The nonce was issued for another address.")
-        if fields.nonce != issued.get("nonce"):
-            raise SignInError("NONCE_UNKNOWN", "The message's nonce is not the one issued.")
-        if fields.uri != (issued.get("uri") or None):
-            raise SignInError("URI_MISMATCH", f"URI must be {issued.get('uri')!r}.")
-        if fields.chain_id != (issued.get("chain_id") or None):
-            raise SignInError("CHAIN_ID_MISMATCH", f"Chain ID must be {issued.get('chain_id')!r}.")
-        if fields.statement != (issued.get("statement") or None):
-            raise _malformed("the statement is not the one issued")
     fields.times.update({"issued_at": issued_at})
     if expiration is not None:
         fields.times["expiration_time"] = expiration
     if not_before is not None:
         fields.times["not_before"] = not_before
-    return fields
+
+
+def _check_issued(fields: SignInFields, issued: dict) -> None:
+    """The message carries what the server issued for this nonce."""
+    if issued.get("domain") is not None and fields.domain != issued["domain"]:
+        raise SignInError("DOMAIN_MISMATCH", "The message's domain is not the one issued.")
+    if issued.get("address") and fields.address != issued["address"]:
+        raise SignInError("ADDRESS_PUBKEY_MISMATCH", "The nonce was issued for another address.")
+    if fields.nonce != issued.get("nonce"):
+        raise SignInError("NONCE_UNKNOWN", "The message's nonce is not the one issued.")
+    if fields.uri != (issued.get("uri") or None):
+        raise SignInError("URI_MISMATCH", f"URI must be {issued.get('uri')!r}.")
+    if fields.chain_id != (issued.get("chain_id") or None):
+        raise SignInError("CHAIN_ID_MISMATCH", f"Chain ID must be {issued.get('chain_id')!r}.")
+    if fields.statement != (issued.get("statement") or None):
+        raise _malformed("the statement is not the one issued")
