@@ -9,7 +9,7 @@ from celery import shared_task
 
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
-from trading.services.liquidation import liquidation_lane_run, liquidation_run
+from trading.services.liquidation import LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 
 
 @shared_task(name="trading.liquidate_on_tick", ignore_result=True, acks_late=True)
@@ -20,7 +20,7 @@ def liquidate_on_tick(price: str, computed_at: str) -> int:
     return len(report.liquidated)
 
 
-@shared_task(name="trading.liquidate_lane", ignore_result=True, acks_late=True)
+@shared_task(name=LIQUIDATE_LANE_TASK, ignore_result=True, acks_late=True)
 def liquidate_lane(ids: list[str], price: str, computed_at: str) -> int:
     """One lane of a tick (``liquidation_run`` fans out big ticks): same checks, same batches."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
