@@ -157,13 +157,7 @@ def session_sign_in(
         rate_limit_hit(scope="verify:address", ident=fields.address, rate=settings.AUTH_RATE_VERIFY_ADDRESS)
 
     with transaction.atomic(durable=True):
-        consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(
-            consumed_at=now
-        )
-        if not consumed:
-            if SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=False).exists():
-                raise SignInRefused("NONCE_REUSED", "This nonce has already been used to sign in.")
-            raise SignInRefused("EXPIRED", "The nonce has expired; request a new one.")
+        _nonce_consume(row=row, now=now)
         user, created = _wallet_user_sign_in(address=fields.address, now=now)
         token = new_session_token()
         session = AuthSession.objects.create(
@@ -179,6 +173,17 @@ def session_sign_in(
     user.refresh_from_db()
     logger.info("sign-in", extra={"user_id": user.pk, "session_id": str(session.id), "new_user": created})
     return SignInResult(user=user, session=session, token=token, user_created=created)
+
+
+def _nonce_consume(*, row: SignInNonce, now: datetime) -> None:
+    """Mark the nonce used (one conditional UPDATE: only one sign-in can win it), or say why not."""
+    consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(
+        consumed_at=now
+    )
+    if not consumed:
+        if SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=False).exists():
+            raise SignInRefused("NONCE_REUSED", "This nonce has already been used to sign in.")
+        raise SignInRefused("EXPIRED", "The nonce has expired; request a new one.")
 
 
 def _wallet_user_sign_in(*, address: str, now: datetime) -> tuple[User, bool]:
