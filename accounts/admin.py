@@ -1,6 +1,7 @@
 """Admin: users (address, first/last sign-in, sessions, API keys) with revoke actions.
 
-Revokes go through the services, so ``session_revoked`` fires (after commit) as for a logout.
+Revokes go through the services, so the ``session_revoked`` hook runs (after commit) as for a
+logout; a user added here gets the ``user_created`` hook, as ``UserManager.create_user`` does.
 """
 
 from django.contrib import admin, messages
@@ -9,6 +10,7 @@ from django.db.models import Count, Q
 
 from accounts import services
 from accounts.models import ApiKey, AuthSession, SignInNonce, User
+from core import hooks
 
 
 class AuthSessionInline(admin.TabularInline):
@@ -61,6 +63,13 @@ class UserAdmin(DjangoUserAdmin):
     add_fieldsets = ((None, {"classes": ("wide",), "fields": ("username", "password1", "password2")}),)
     inlines = (AuthSessionInline, ApiKeyInline)
     actions = ("revoke_sessions", "revoke_api_keys")
+
+    def save_model(self, request, obj, form, change):
+        """A user added here gets what every new user gets (the ``user_created`` hook: portfolio's
+        books and starting grant), in the admin's transaction."""
+        super().save_model(request, obj, form, change)
+        if not change:
+            hooks.user_created(user=obj)
 
     def get_queryset(self, request):
         return (

@@ -5,14 +5,18 @@ from __future__ import annotations
 import uuid
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
+from core import hooks
 
-class UserManager(BaseUserManager):
+
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def create_user(self, username: str, password: str | None = None, **extra):
+        """A user, and in the same transaction what the apps above open for every new user (the
+        ``user_created`` hook of ``core.hooks``: portfolio's books and starting grant)."""
         if not username:
             raise ValueError("username is required")
         user = self.model(username=username, **extra)
@@ -20,7 +24,9 @@ class UserManager(BaseUserManager):
             user.set_password(password)
         else:
             user.set_unusable_password()
-        user.save(using=self._db)
+        with transaction.atomic(using=self._db):
+            user.save(using=self._db)
+            hooks.user_created(user=user)
         return user
 
     def create_superuser(self, username: str, password: str | None = None, **extra):

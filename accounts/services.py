@@ -18,7 +18,6 @@ from accounts import siws
 from accounts.errors import AccountDisabled, ApiKeyLimit, NotFound, SignInRefused
 from accounts.models import ApiKey, AuthSession, SignInNonce, User
 from accounts.ratelimit import rate_limit_hit
-from accounts.signals import session_revoked
 from accounts.tokens import (
     ALL_SCOPES,
     API_KEY_SESSION_PREFIX,
@@ -28,6 +27,7 @@ from accounts.tokens import (
     new_session_token,
     token_hash,
 )
+from core import hooks
 
 logger = logging.getLogger("accounts")
 TOUCH_EVERY = timedelta(seconds=60)
@@ -157,21 +157,8 @@ def session_sign_in(
         rate_limit_hit(scope="verify:address", ident=fields.address, rate=settings.AUTH_RATE_VERIFY_ADDRESS)
 
     with transaction.atomic(durable=True):
-        consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(
-            consumed_at=now
-        )
-        if not consumed:
-            if SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=False).exists():
-                raise SignInRefused("NONCE_REUSED", "This nonce has already been used to sign in.")
-            raise SignInRefused("EXPIRED", "The nonce has expired; request a new one.")
-        user, created = User.objects.get_or_create(
-            address=fields.address, defaults={"username": fields.address, "password": make_password(None)}
-        )
-        if not user.is_active:
-            raise AccountDisabled()
-        User.objects.filter(pk=user.pk).update(
-            last_sign_in_at=now, first_sign_in_at=F("first_sign_in_at") if user.first_sign_in_at else now
-        )
+        _nonce_consume(row=row, now=now)
+        user, created = _wallet_user_sign_in(address=fields.address, now=now)
         token = new_session_token()
         session = AuthSession.objects.create(
             user=user,
@@ -188,6 +175,33 @@ def session_sign_in(
     return SignInResult(user=user, session=session, token=token, user_created=created)
 
 
+def _nonce_consume(*, row: SignInNonce, now: datetime) -> None:
+    """Mark the nonce used (one conditional UPDATE: only one sign-in can win it), or say why not."""
+    consumed = SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=True, expires_at__gt=now).update(
+        consumed_at=now
+    )
+    if not consumed:
+        if SignInNonce.objects.filter(pk=row.pk, consumed_at__isnull=False).exists():
+            raise SignInRefused("NONCE_REUSED", "This nonce has already been used to sign in.")
+        raise SignInRefused("EXPIRED", "The nonce has expired; request a new one.")
+
+
+def _wallet_user_sign_in(*, address: str, now: datetime) -> tuple[User, bool]:
+    """The wallet's user (created on a first sign-in, with the ``user_created`` hook in the same
+    transaction: portfolio opens the books), refused when disabled; sign-in times recorded."""
+    user, created = User.objects.get_or_create(
+        address=address, defaults={"username": address, "password": make_password(None)}
+    )
+    if created:
+        hooks.user_created(user=user)
+    if not user.is_active:
+        raise AccountDisabled()
+    User.objects.filter(pk=user.pk).update(
+        last_sign_in_at=now, first_sign_in_at=F("first_sign_in_at") if user.first_sign_in_at else now
+    )
+    return user, created
+
+
 def session_bind_cookie(*, session: AuthSession, django_session_key: str) -> None:
     """Remember which Django session (browser cookie) belongs to this session, to end both together."""
     AuthSession.objects.filter(pk=session.pk).update(django_session_key=django_session_key or "")
@@ -202,9 +216,9 @@ def session_touch(*, session_id: str) -> None:
 
 
 def _announce(user_id: int, session_id: str) -> None:
-    transaction.on_commit(
-        lambda: session_revoked.send(sender=AuthSession, user_id=user_id, session_id=session_id), robust=True
-    )
+    """After commit, the ``session_revoked`` hook (realtime closes the session's sockets); a
+    failure there is logged, never undoes the revoke."""
+    transaction.on_commit(lambda: hooks.session_revoked(user_id=user_id, session_id=session_id), robust=True)
 
 
 def _revoke_sessions(sessions, now: datetime) -> int:

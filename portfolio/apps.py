@@ -7,11 +7,9 @@ class PortfolioConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.contrib.auth import get_user_model
-        from django.db.models.signals import post_save
+        from core import hooks
+        from portfolio.feed import portfolio_ws_snapshot
+        from portfolio.services.accounts import account_open
 
-        from portfolio.receivers import open_account_for_new_user
-
-        post_save.connect(
-            open_account_for_new_user, sender=get_user_model(), dispatch_uid="portfolio.open_account_for_new_user"
-        )
+        hooks.user_created.register(account_open)  # a new user's books and starting grant
+        hooks.portfolio_snapshot.register(portfolio_ws_snapshot)  # realtime's price-driven portfolio_update

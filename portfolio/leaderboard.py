@@ -33,6 +33,7 @@ from django.db import transaction
 from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
+from core.jobs import enqueue_on_commit
 from core.money import dec_str, shorten_address, usd
 from core.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
@@ -193,18 +194,14 @@ def leaderboard_refresh(*, account_ids: list[int] | None = None) -> int:
     return len(rows)
 
 
+LEADERBOARD_UPDATE_ACCOUNT_TASK = "portfolio.leaderboard_update_account"
+LEADERBOARD_UPDATE_ACCOUNTS_TASK = "portfolio.leaderboard_update_accounts"
+
+
 def leaderboard_touch_on_commit(*, account_id: int) -> None:
-    """After the fill commits, refresh this account's leaderboard entries (a task in the real stack)."""
-
-    def touch() -> None:
-        from portfolio.tasks import leaderboard_update_account
-
-        try:
-            leaderboard_update_account.delay(account_id)
-        except Exception:  # a broker hiccup never fails a committed fill
-            pass
-
-    transaction.on_commit(touch)
+    """After the fill commits, refresh this account's leaderboard entries (a task in the real stack;
+    a broker hiccup never fails a committed fill)."""
+    enqueue_on_commit(LEADERBOARD_UPDATE_ACCOUNT_TASK, account_id)
 
 
 def leaderboard_update_on_commit(*, account_id: int) -> None:
@@ -230,19 +227,10 @@ def leaderboard_touch_many_on_commit(*, account_ids: list[int]) -> None:
     times, and the first lane's refresh (~0.3 s of CPU for 1,000 accounts) would otherwise take a
     core from the lanes still liquidating. The leaderboard is a ranking refreshed every
     ``LEADERBOARD_REFRESH_SECONDS`` anyway; liquidations come first."""
-
-    def touch() -> None:
-        from portfolio.tasks import leaderboard_update_accounts
-
-        try:
-            leaderboard_update_accounts.apply_async(
-                (account_ids,), countdown=settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS
-            )
-        except Exception:
-            pass
-
     if account_ids:
-        transaction.on_commit(touch)
+        enqueue_on_commit(
+            LEADERBOARD_UPDATE_ACCOUNTS_TASK, account_ids, countdown=settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS
+        )
 
 
 def _public(rank: int, row: dict[str, Any], period: str) -> dict[str, Any]:

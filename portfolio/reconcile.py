@@ -1,26 +1,21 @@
 """Invariant checks over the books (``manage.py reconcile``, and every money test).
 
-Portfolio's own checks run here; other apps (trading) register theirs with
-``register_check`` in their ``AppConfig.ready`` (portfolio never imports trading).
+Portfolio's own checks run here; the apps above it add theirs through the ``reconcile_checks``
+hook (``core.hooks``: trading registers its checks in ``TradingConfig.ready``; portfolio never
+imports trading).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from decimal import Decimal
 
 from django.db import connection
 from django.db.models import Count, F, Q, QuerySet, Sum
 
+from core import hooks
+from core.hooks import Check
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerTransaction, SpotHolding
-
-Check = Callable[[], list[str]]
-_extra_checks: dict[str, Check] = {}
-
-
-def register_check(name: str, check: Check) -> None:
-    _extra_checks[name] = check
 
 
 def exact_sums(rows: QuerySet, *, by: tuple[str, ...], **sums: Sum) -> dict[tuple, dict[str, Decimal]]:
@@ -99,4 +94,4 @@ CHECKS: dict[str, Check] = {
 
 def reconcile_run() -> dict[str, list[str]]:
     """Every check by name -> its breaches (empty lists when the books are sound)."""
-    return {name: check() for name, check in {**CHECKS, **_extra_checks}.items()}
+    return {name: check() for name, check in {**CHECKS, **hooks.reconcile_checks()}.items()}

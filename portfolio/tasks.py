@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from portfolio.leaderboard import leaderboard_refresh
+from portfolio.leaderboard import (
+    LEADERBOARD_UPDATE_ACCOUNT_TASK,
+    LEADERBOARD_UPDATE_ACCOUNTS_TASK,
+    leaderboard_refresh,
+)
 from portfolio.services.snapshots import equity_snapshot_take_all
 from pricing.errors import PriceUnavailable
 
@@ -22,7 +26,7 @@ def leaderboard_refresh_task() -> int:
         return 0
 
 
-@shared_task(name="portfolio.leaderboard_update_account", ignore_result=True)
+@shared_task(name=LEADERBOARD_UPDATE_ACCOUNT_TASK, ignore_result=True)
 def leaderboard_update_account(account_id: int) -> int:
     try:
         return leaderboard_refresh(account_ids=[account_id])
@@ -30,7 +34,7 @@ def leaderboard_update_account(account_id: int) -> int:
         return 0
 
 
-@shared_task(name="portfolio.leaderboard_update_accounts", ignore_result=True)
+@shared_task(name=LEADERBOARD_UPDATE_ACCOUNTS_TASK, ignore_result=True)
 def leaderboard_update_accounts(account_ids: list[int]) -> int:
     try:
         return leaderboard_refresh(account_ids=account_ids)

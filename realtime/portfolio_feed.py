@@ -22,8 +22,8 @@ from typing import Protocol
 
 from channels.db import database_sync_to_async
 from django.conf import settings
-from django.utils.module_loading import import_string
 
+from core import hooks
 from realtime.fanout import fanout_for
 from realtime.groups import prices_group
 from realtime.publish import event, jsonable
@@ -89,13 +89,11 @@ class PortfolioFeed:
 
 @database_sync_to_async
 def portfolio_snapshot(user_id: int) -> dict | None:
-    """``REALTIME_PORTFOLIO_SNAPSHOT(user_id=…)`` made JSON-safe; None when it is missing or fails."""
+    """The ``portfolio_snapshot`` hook's dict (``core.hooks``: portfolio provides it) made
+    JSON-safe; None when nothing provides one or it fails."""
     try:
-        snapshot = import_string(settings.REALTIME_PORTFOLIO_SNAPSHOT)
-    except ImportError:
-        return None
-    try:
-        return jsonable(snapshot(user_id=user_id))
+        snapshot = hooks.portfolio_snapshot(user_id=user_id)
+        return None if snapshot is None else jsonable(snapshot)
     except Exception:
         logger.warning("portfolio snapshot for user %s failed", user_id, exc_info=True)
         return None

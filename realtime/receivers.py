@@ -1,4 +1,5 @@
-"""Close sockets whose sign-in session ended (logout, revoke, admin action)."""
+"""Close sockets whose sign-in session ended: a revoke (the ``session_revoked`` hook of
+``core.hooks``, called by accounts) or a cookie logout (Django's ``user_logged_out`` signal)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ def _close_group(group: str) -> None:
         pass
 
 
-def on_session_revoked(sender, *, session_id=None, **kwargs) -> None:
+def on_session_revoked(*, user_id: int, session_id: str) -> None:
     if session_id:
         group = session_group(str(session_id))
         transaction.on_commit(lambda: _close_group(group))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, Q, Sum
 
+from core.hooks import Check
 from portfolio.models import LedgerReason, LedgerTransaction
 from trading.models import Fill, Order, OrderStatus
 
@@ -93,3 +94,13 @@ def positions_have_ledger_rows() -> list[str]:
     ).values_list("pk", flat=True)
     out += [f"{pk}: position ledger transaction without a position event" for pk in orphans[:50]]
     return out[:50]
+
+
+def trading_checks() -> dict[str, Check]:
+    """Trading's invariants by name, run by ``portfolio.reconcile`` (the ``reconcile_checks`` hook)."""
+    return {
+        "filled_orders_have_fills": filled_orders_have_fills,
+        "fills_have_ledger_rows": fills_have_ledger_rows,
+        "open_margin_matches_locked": open_margin_matches_locked,
+        "positions_have_ledger_rows": positions_have_ledger_rows,
+    }

@@ -41,6 +41,3 @@ REALTIME_BEAT = {
         "options": {"expires": 600},
     },
 }
-# Selector (dotted path, called with user_id=) whose dict is pushed as a price-driven
-# portfolio_update to sockets subscribed to "account".
-REALTIME_PORTFOLIO_SNAPSHOT = ENV.get("REALTIME_PORTFOLIO_SNAPSHOT", "realtime.snapshots.portfolio_ws_snapshot")

@@ -1,5 +1,6 @@
 """Accept an aggregated tick: store it as the latest price, fold it into the candle,
-announce it on the channel layer, then tell listeners (trading's liquidation engine)."""
+announce it on the channel layer, then call the ``price_tick_accepted`` hook (``core.hooks``:
+trading's liquidation engine; pricing never imports trading)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ from datetime import datetime
 from django.conf import settings
 from django.core.cache import cache
 
+from core import hooks
 from pricing.aggregate import IndexPrice
 from pricing.selectors import LATEST_PRICE_KEY, PriceQuote, quote_from_record
 from pricing.services.candles import candle_record_tick
-from pricing.signals import price_tick_accepted
 from realtime.groups import prices_group
 from realtime.publish import event, publish
 
@@ -35,7 +36,8 @@ def _next_seq() -> int:
 
 
 def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) -> PriceQuote:
-    """Write the latest record (TTL = staleness budget), the candle, the event and the signal."""
+    """Write the latest record (TTL = staleness budget), the candle, the event, then call the hook
+    (a failure there is logged: the tick stays accepted)."""
     record = {
         "symbol": SYMBOL,
         "price": str(index.price),
@@ -55,7 +57,8 @@ def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) ->
     if index.bid is not None:
         data.update(bid=record["bid"], ask=record["ask"])
     publish(prices_group(SYMBOL), event("price_update", data, seq=_next_seq()))
-    for receiver, response in price_tick_accepted.send_robust(sender=price_tick_accept, quote=quote):
-        if isinstance(response, Exception):
-            logger.error("price_tick_accepted receiver %r failed", receiver, exc_info=response)
+    try:
+        hooks.price_tick_accepted(quote=quote)
+    except Exception:
+        logger.exception("price_tick_accepted hook failed")
     return quote

@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from accounts.models import ApiKey
 from accounts.permissions import CanTrade, IsAuthenticatedRead
 from accounts.selectors import session_is_active, user_from_token
-from accounts.signals import session_revoked
+from core import hooks
 from tests.accounts.helpers import post_json, sign_in
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.accounts.test_api_keys")]
@@ -153,20 +153,18 @@ def test_invalid_scopes_are_validation_errors(signed_in):
 
 
 def test_revoke_stops_the_key_and_signals(signed_in, django_capture_on_commit_callbacks):
-    """DELETE /auth/api-keys/{key_id} revokes: headers and Bearer stop working, session_revoked fires."""
+    """DELETE /auth/api-keys/{key_id} revokes: headers and Bearer stop working, the session_revoked hook runs."""
     client, user = signed_in
     key = create_key(client, ["read"])
     events = []
+    realtime = hooks.session_revoked.implementation
 
-    def receiver(sender, **kwargs):
-        events.append(kwargs["session_id"])
+    def recording(*, user_id: int, session_id: str) -> None:
+        events.append(session_id)
+        realtime(user_id=user_id, session_id=session_id)
 
-    session_revoked.connect(receiver)
-    try:
-        with django_capture_on_commit_callbacks(execute=True):
-            assert client.delete(f"/api/v1/auth/api-keys/{key['key_id']}").status_code == 204
-    finally:
-        session_revoked.disconnect(receiver)
+    with hooks.session_revoked.replaced(recording), django_capture_on_commit_callbacks(execute=True):
+        assert client.delete(f"/api/v1/auth/api-keys/{key['key_id']}").status_code == 204
     assert events == [f"apikey-{key['key_id']}"]
     assert APIClient().get("/api/v1/auth/me", **headers(key)).status_code == 401
     assert user_from_token(key["secret"]) is None and not session_is_active(f"apikey-{key['key_id']}")

@@ -1,4 +1,4 @@
-"""Sessions: bearer + cookie, listing, deleting, logout, CSRF on cookies (login included), revoke signal."""
+"""Sessions: bearer + cookie, listing, deleting, logout, CSRF on cookies (login included), revoke hook."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from solders.keypair import Keypair
 
 from accounts.models import AuthSession
 from accounts.selectors import session_is_active, user_from_token
-from accounts.signals import session_revoked
+from core import hooks
 from tests.accounts.helpers import VERIFY_URL, post_json, request_nonce, sign, sign_in
 
 pytestmark = pytest.mark.django_db
@@ -26,14 +26,16 @@ def bearer(token: str) -> APIClient:
 
 @pytest.fixture
 def revoked_events():
+    """Every ``session_revoked`` hook call, recorded on its way to realtime's implementation."""
     events: list[dict] = []
+    realtime = hooks.session_revoked.implementation
 
-    def receiver(sender, **kwargs):
-        events.append({"user_id": kwargs["user_id"], "session_id": kwargs["session_id"]})
+    def recording(*, user_id: int, session_id: str) -> None:
+        events.append({"user_id": user_id, "session_id": session_id})
+        realtime(user_id=user_id, session_id=session_id)
 
-    session_revoked.connect(receiver)
-    yield events
-    session_revoked.disconnect(receiver)
+    with hooks.session_revoked.replaced(recording):
+        yield events
 
 
 def test_unauthenticated_requests_get_401(api_client):

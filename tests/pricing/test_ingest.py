@@ -1,4 +1,4 @@
-"""Ingest end to end: sources on a local HTTP server -> index in the cache -> API, events, signal."""
+"""Ingest end to end: sources on a local HTTP server -> index in the cache -> API, events, tick hook."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.core.management import call_command
 
+from core import hooks
 from pricing.models import Candle, SourceHealth
 from pricing.selectors import LATEST_PRICE_KEY, price_get_latest, price_latest_record
 from pricing.services import price_ingest_cycle, price_ingest_run
 from pricing.services.lock import ingest_lock
-from pricing.signals import price_tick_accepted
 from tests.conftest import closed_port
 from tests.pricing.conftest import FROZEN_NOW, json_route, mutated_route
 
@@ -81,12 +81,14 @@ def test_the_record_expires_with_the_staleness_budget(live_server_fresh, setting
 
 
 def test_every_accepted_tick_is_published_and_signalled(live_server_fresh):
-    """A price_update event reaches group prices.SOL-USD and price_tick_accepted carries the quote."""
+    """A price_update event reaches group prices.SOL-USD and the price_tick_accepted hook gets the quote."""
     layer = get_channel_layer()
     quotes = []
+    trading = hooks.price_tick_accepted.implementation
 
-    def receiver(sender, quote, **kwargs):
+    def recording(*, quote):
         quotes.append(quote)
+        trading(quote=quote)
 
     async def subscribe_ingest_receive():
         # The pub/sub layer delivers only to subscriptions live in this event loop.
@@ -98,11 +100,8 @@ def test_every_accepted_tick_is_published_and_signalled(live_server_fresh):
         finally:
             await layer.group_discard("prices.SOL-USD", channel)
 
-    price_tick_accepted.connect(receiver)
-    try:
+    with hooks.price_tick_accepted.replaced(recording):
         message = async_to_sync(subscribe_ingest_receive)()
-    finally:
-        price_tick_accepted.disconnect(receiver)
     assert message["type"] == "relay"
     event = message["event"]
     assert event["type"] == "price_update" and event["seq"] >= 1
@@ -112,15 +111,12 @@ def test_every_accepted_tick_is_published_and_signalled(live_server_fresh):
     assert len(quotes) == 1 and quotes[0].price == EXPECTED_PRICE and quotes[0].source_label.startswith("pyth,")
 
 
-def test_a_failing_signal_receiver_does_not_break_ingest(live_server_fresh):
-    def broken(sender, **kwargs):
+def test_a_failing_tick_hook_does_not_break_ingest(live_server_fresh):
+    def broken(*, quote):
         raise RuntimeError("liquidation engine bug")
 
-    price_tick_accepted.connect(broken)
-    try:
+    with hooks.price_tick_accepted.replaced(broken):
         report = price_ingest_cycle()
-    finally:
-        price_tick_accepted.disconnect(broken)
     assert report.ok and price_get_latest().price == EXPECTED_PRICE
 
 

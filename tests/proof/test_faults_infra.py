@@ -317,7 +317,7 @@ def test_celery_worker_killed_mid_liquidation_liquidates_exactly_once(figures):
     redis = PrivateRedis().start()
     workers: list[CeleryWorker] = []
     pause = SystemRowsPause()
-    broker = Celery("proof-sender", broker=redis.url)
+    broker = Celery("proof-sender", broker=redis.url, set_as_current=False)  # the project app stays current
     try:
         from pricing.selectors import LATEST_PRICE_KEY
 

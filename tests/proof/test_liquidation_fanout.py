@@ -53,7 +53,7 @@ def test_a_tick_split_into_lanes_liquidates_every_position_once_on_two_workers()
             POSITION_LIQUIDATION_BATCH="3",
             POSITION_LIQUIDATION_LANES="2",
         ).start()
-        broker = Celery("proof-sender", broker=redis.url)
+        broker = Celery("proof-sender", broker=redis.url, set_as_current=False)  # the project app stays current
         broker.send_task("trading.liquidate_on_tick", args=(str(crash), datetime.now(timezone.utc).isoformat()))
         deadline = time.monotonic() + TIMEOUT
         while Position.objects.filter(status="open").exists():

@@ -1,4 +1,4 @@
-"""A REALTIME_PORTFOLIO_SNAPSHOT for tests: the real snapshot, with each call and its query count
+"""A ``portfolio_snapshot`` hook implementation for tests: the real snapshot, with each call and its query count
 recorded, and the owner's id stamped on the result (to check frames never cross users)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from realtime.snapshots import portfolio_ws_snapshot
+from portfolio.feed import portfolio_ws_snapshot
 
 CALLS: list[tuple[int, int]] = []  # (user_id, queries the snapshot ran)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from asgiref.sync import sync_to_async
 
+from core import hooks
 from realtime.groups import prices_group
 from realtime.publish import event, publish
 from tests.realtime import snapshot_probe
@@ -16,9 +17,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def probe(fast_ws):
-    fast_ws.REALTIME_PORTFOLIO_SNAPSHOT = "tests.realtime.snapshot_probe.counting_snapshot"
+    """The real snapshot, counted: registered as the ``portfolio_snapshot`` hook for the test."""
     snapshot_probe.CALLS.clear()
-    yield snapshot_probe.CALLS
+    with hooks.portfolio_snapshot.replaced(snapshot_probe.counting_snapshot):
+        yield snapshot_probe.CALLS
     snapshot_probe.CALLS.clear()
 
 

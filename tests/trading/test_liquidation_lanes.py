@@ -116,7 +116,7 @@ def test_a_lane_whose_broker_refuses_is_liquidated_by_the_tick_itself(settings, 
         sent.append(args)
         raise OperationalError("broker unreachable")
 
-    monkeypatch.setattr(tasks.liquidate_lane, "delay", refuse)
+    monkeypatch.setattr(tasks.liquidate_lane, "apply_async", refuse)
     monkeypatch.setattr("portfolio.leaderboard.transaction.on_commit", lambda fn: None)  # no broker here
     set_price(D(85))
     report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))

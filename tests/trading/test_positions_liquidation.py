@@ -8,9 +8,9 @@ from decimal import Decimal as D
 import pytest
 from django.db import connection
 
+from core import hooks
 from portfolio.models import Balance, LedgerAccount, LedgerTransaction
 from pricing.selectors import quote_from_record
-from pricing.signals import price_tick_accepted
 from tests.portfolio.helpers import assert_books_ok, balances_of
 from tests.trading.helpers import clear_price, set_price
 from tests.trading.position_helpers import open_position, tick, user_events
@@ -107,13 +107,13 @@ def test_stale_tick_never_liquidates(trader, user):
     assert_books_ok()
 
 
-def test_price_tick_signal_runs_the_engine(trader, user):
-    """pricing's price_tick_accepted (sent with send_robust) reaches the engine (inline in tests)."""
+def test_price_tick_hook_runs_the_engine(trader, user):
+    """pricing's price_tick_accepted hook (registered by trading) reaches the engine (inline in tests)."""
     set_price(D(100))
     open_position(trader)
     set_price(D(80))
     record = {"price": "80", "computed_at": datetime.now(timezone.utc).isoformat(), "sources": ["pyth"]}
-    price_tick_accepted.send_robust(sender=None, quote=quote_from_record(record))
+    hooks.price_tick_accepted(quote=quote_from_record(record))
     assert Position.objects.get().status == PositionStatus.LIQUIDATED
     assert_books_ok()
 

@@ -45,6 +45,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import connection
 
+from core.jobs import enqueue
 from portfolio.leaderboard import leaderboard_touch_many_on_commit
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
@@ -163,12 +164,13 @@ def _lanes_wanted(candidates: int) -> int:
     return max(1, min(lanes, -(-candidates // size)))
 
 
+LIQUIDATE_LANE_TASK = "trading.liquidate_lane"
+
+
 def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime) -> bool:
     """Enqueue ``trading.liquidate_lane`` for ``ids``; False (logged) if the broker refused."""
-    from trading.tasks import liquidate_lane
-
     try:
-        liquidate_lane.delay([str(i) for i in ids], str(price), computed_at.isoformat())
+        enqueue(LIQUIDATE_LANE_TASK, [str(i) for i in ids], str(price), computed_at.isoformat())
         return True
     except Exception:
         logger.warning("could not enqueue a liquidation lane of %d positions; running it here", len(ids), exc_info=True)
