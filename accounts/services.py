@@ -11,7 +11,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import make_password
 from django.contrib.sessions.models import Session as DjangoSession
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from accounts import siws
@@ -221,7 +221,7 @@ def _announce(user_id: int, session_id: str) -> None:
     transaction.on_commit(lambda: hooks.session_revoked(user_id=user_id, session_id=session_id), robust=True)
 
 
-def _revoke_sessions(sessions, now: datetime) -> int:
+def _revoke_sessions(sessions: QuerySet[AuthSession], now: datetime) -> int:
     revoked = list(sessions.filter(revoked_at__isnull=True).values_list("pk", "user_id", "django_session_key"))
     if not revoked:
         return 0
@@ -278,7 +278,7 @@ def api_key_touch(*, key_id: str, seen: ApiKey | None = None) -> None:
     ).update(last_used_at=now)
 
 
-def _revoke_keys(keys, now: datetime) -> int:
+def _revoke_keys(keys: QuerySet[ApiKey], now: datetime) -> int:
     revoked = list(keys.filter(revoked_at__isnull=True).values_list("pk", "user_id", "key_id"))
     ApiKey.objects.filter(pk__in=[pk for pk, _, _ in revoked]).update(revoked_at=now)
     for _, user_id, key_id in revoked:

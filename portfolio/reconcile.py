@@ -31,7 +31,10 @@ def exact_sums(rows: QuerySet, *, by: tuple[str, ...], **sums: Sum) -> dict[tupl
         }
     out: dict[tuple, dict[str, Decimal]] = defaultdict(lambda: {name: Decimal(0) for name in sums})
     for name, aggregate in sums.items():
-        field = aggregate.source_expressions[0].name
+        summed = aggregate.source_expressions[0]
+        if not isinstance(summed, F):
+            raise TypeError(f"exact_sums sums fields (F), not {summed!r}")
+        field = summed.name
         picked = rows.filter(aggregate.filter) if aggregate.filter is not None else rows
         for values in picked.values_list(*by, field).iterator():
             out[tuple(values[:-1])][name] += values[-1] or Decimal(0)
