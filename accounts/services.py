@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.contrib.auth.hashers import make_password
@@ -28,14 +27,10 @@ from accounts.tokens import (
     token_hash,
 )
 from core import hooks
+from core.timefmt import iso_utc
 
 logger = logging.getLogger("accounts")
 TOUCH_EVERY = timedelta(seconds=60)
-
-
-def rfc3339(moment: datetime) -> str:
-    """UTC, millisecond precision, ``Z`` (what JavaScript's toISOString prints)."""
-    return moment.astimezone(dt_timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 @dataclass(frozen=True)
@@ -101,8 +96,8 @@ def nonce_issue(*, domain: str, uri: str, address: str | None, ip: str | None) -
         version="1",
         chain_id=row.chain_id or None,
         nonce=row.nonce,
-        issued_at=rfc3339(now),
-        expiration_time=rfc3339(expires),
+        issued_at=iso_utc(now, timespec="milliseconds"),
+        expiration_time=iso_utc(expires, timespec="milliseconds"),
     )
     return IssuedSignIn(
         domain=domain,

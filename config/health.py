@@ -20,6 +20,7 @@ from django.http import JsonResponse
 
 from config import heartbeat
 from core.errors import error_body
+from core.timefmt import iso_utc
 
 logger = logging.getLogger("config.health")
 
@@ -80,7 +81,7 @@ def _beat(now: datetime) -> dict:
     age = (now - last).total_seconds()
     return {
         "ok": age <= limit,
-        "last_run": last.isoformat().replace("+00:00", "Z"),
+        "last_run": iso_utc(last),
         "age_seconds": round(age, 3),
         "runner": "in-process" if settings.INPROCESS_JOBS else "celery-beat",
     }

@@ -8,12 +8,9 @@ from functools import lru_cache
 from typing import Any
 
 from core.money import dec9
+from core.timefmt import iso_utc_or_none
 from realtime.publish import RawJSON, user_event_emit
 from trading.models import Fill, Order
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def order_fill_data(order: Order, fill: Fill) -> dict[str, Any]:
@@ -29,7 +26,7 @@ def order_fill_data(order: Order, fill: Fill) -> dict[str, Any]:
         "fee": dec9(fill.fee),
         "liquidity": fill.liquidity,
         "status": order.status,
-        "filled_at": _iso(fill.created_at),
+        "filled_at": iso_utc_or_none(fill.created_at),
     }
 
 
@@ -57,8 +54,8 @@ def position_data(position) -> dict[str, Any]:
         "realized_pnl": _d(position.realized_pnl),
         "fees_paid": _d(position.fees_paid),
         "exit_price": _d(position.exit_price),
-        "opened_at": _iso(position.opened_at),
-        "closed_at": _iso(position.closed_at),
+        "opened_at": iso_utc_or_none(position.opened_at),
+        "closed_at": iso_utc_or_none(position.closed_at),
     }
 
 
@@ -86,7 +83,7 @@ def position_liquidated_data(*, position, price, pnl, insurance, computed_at) ->
         "pnl_at_price": _d(pnl),
         "margin_lost": _d(position.margin),
         "insurance": _d(insurance),
-        "price_computed_at": _iso(computed_at),
+        "price_computed_at": iso_utc_or_none(computed_at),
     }
 
 
@@ -113,8 +110,8 @@ def position_liquidated_json(*, position, price, pnl, insurance, computed_at) ->
         f'"qty":{_t(_d(position.qty))},"margin":{_t(_d(position.margin))},"leverage":{_word(str(position.leverage))},'
         f'"entry_price":{_t(_d(position.entry_price))},"liquidation_price":{_t(_d(position.liquidation_price))},'
         f'"realized_pnl":{_t(_d(position.realized_pnl))},"fees_paid":{_t(_d(position.fees_paid))},'
-        f'"exit_price":{_t(_d(position.exit_price))},"opened_at":{_t(_iso(position.opened_at))},'
-        f'"closed_at":{_t(_iso(position.closed_at))},"price":{_t(_d(price))},"pnl_at_price":{_t(_d(pnl))},'
+        f'"exit_price":{_t(_d(position.exit_price))},"opened_at":{_t(iso_utc_or_none(position.opened_at))},'
+        f'"closed_at":{_t(iso_utc_or_none(position.closed_at))},"price":{_t(_d(price))},"pnl_at_price":{_t(_d(pnl))},'
         f'"margin_lost":{_t(_d(position.margin))},"insurance":{_t(_d(insurance))},'
-        f'"price_computed_at":{_t(_iso(computed_at))}}}'
+        f'"price_computed_at":{_t(iso_utc_or_none(computed_at))}}}'
     )

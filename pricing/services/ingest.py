@@ -20,13 +20,14 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
+from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice, Limits, QuorumNotMet, aggregate
 from pricing.fetch import FetchResult, build_sources, fetch_all
 from pricing.offline import Tape, load_ohlc_csv, spread_around, synthetic_next
 from pricing.selectors import INGEST_LAST_KEY, PriceQuote
 from pricing.services.health import source_health_record
 from pricing.services.lock import ingest_lock
-from pricing.services.ticks import price_tick_accept, rfc3339
+from pricing.services.ticks import price_tick_accept
 from pricing.sources import Observation
 
 logger = logging.getLogger("pricing")
@@ -206,7 +207,7 @@ def price_ingest_cycle(*, now: datetime | None = None, client: httpx.Client | No
 def _summary(report: IngestReport) -> dict:
     rejected = report.rejected
     return {
-        "at": rfc3339(report.at),
+        "at": iso_utc(report.at, timespec="microseconds"),
         "mode": report.mode,
         "ok": report.ok,
         "reason": report.reason,

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from core import hooks
+from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice
 from pricing.selectors import LATEST_PRICE_KEY, PriceQuote, quote_from_record
 from pricing.services.candles import candle_record_tick
@@ -20,10 +21,6 @@ from realtime.publish import event, publish
 logger = logging.getLogger("pricing")
 SEQ_KEY = "pricing:seq:SOL-USD"
 SYMBOL = "SOL-USD"
-
-
-def rfc3339(moment: datetime) -> str:
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def _next_seq() -> int:
@@ -44,7 +41,7 @@ def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) ->
         "bid": str(index.bid) if index.bid is not None else None,
         "ask": str(index.ask) if index.ask is not None else None,
         "sources": list(index.sources),
-        "computed_at": rfc3339(computed_at),
+        "computed_at": iso_utc(computed_at, timespec="microseconds"),
         "mode": mode,
         "dispersion": str(index.dispersion),
         "prices": {name: str(price) for name, price in index.usd_prices.items()},
