@@ -1,6 +1,7 @@
 """Leaderboard: computed from PostgreSQL, cached in Redis sorted sets.
 
-Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL.
+Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL
+(``portfolio.valuation.equity_value``, as in the summary and the equity snapshots).
 
 A period (``all`` / ``24h`` / ``7d``) is ranked across resets: every epoch inside it counts,
 chain-linked (``portfolio/ranking.py``), so a reset never improves a place. Per period:
@@ -34,11 +35,12 @@ from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from core.jobs import enqueue_on_commit
-from core.money import dec_str, shorten_address, usd
+from core.money import dec_str, shorten_address
 from core.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.ranking import Segment, chain
+from portfolio.valuation import equity_value
 from pricing.errors import PriceUnavailable
 from pricing.selectors import price_latest_record
 
@@ -151,9 +153,12 @@ def _rows_read(account_ids: list[int] | None, price: Decimal, now: datetime) -> 
     epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:
-        upnl = perps.get(account.pk, EMPTY).unrealized_pnl or 0
-        cash, sol = totals.get((account.pk, Asset.USD), Decimal(0)), totals.get((account.pk, Asset.SOL), 0)
-        equity = usd(cash + sol * price + upnl)
+        equity = equity_value(
+            cash=totals.get((account.pk, Asset.USD), Decimal(0)),
+            sol_qty=totals.get((account.pk, Asset.SOL), Decimal(0)),
+            price=price,
+            unrealized_pnl=perps.get(account.pk, EMPTY).unrealized_pnl,
+        )
         row: dict[str, Any] = {
             "account_id": account.pk,
             "trader": shorten_address(account.user.address or account.user.username),
