@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -21,6 +22,7 @@ from trading.fields import (
     inline_choice_field,
 )
 from trading.idempotency import REPLAYED_HEADER
+from trading.margin import leverage_breach
 from trading.models import PerpSymbol, Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
 from trading.position_selectors import (
     mark_price_or_none,
@@ -38,12 +40,10 @@ SymbolField = inline_choice_field(PerpSymbol.choices)
 
 
 def check_leverage(value: Decimal) -> Decimal:
-    from django.conf import settings
-
-    if value < 1:
-        raise serializers.ValidationError("Leverage is at least 1.", code="below_min")
-    if value > settings.POSITION_MAX_LEVERAGE:
-        raise serializers.ValidationError(f"Leverage is at most {settings.POSITION_MAX_LEVERAGE}.", code="too_large")
+    """The leverage rule (``trading.margin.leverage_breach``) as the field's validation error."""
+    breach = leverage_breach(value, settings.POSITION_MAX_LEVERAGE)
+    if breach is not None:
+        raise serializers.ValidationError(breach.message, code=breach.code)
     return value
 
 
