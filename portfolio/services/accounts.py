@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from portfolio.errors import ResetBlocked
 from portfolio.events import portfolio_update_publish
-from portfolio.leaderboard import leaderboard_update_on_commit
+from portfolio.leaderboard import leaderboard_update_on_commit, mark_price_get
 from portfolio.models import (
     Asset,
     Balance,
@@ -189,6 +189,12 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
         leaderboard_update_on_commit(account_id=account.pk)
         portfolio_update_publish(account=account)
     return epoch
+
+
+def account_reset_at_mark(*, user) -> Epoch:
+    """``POST /account/reset``: the latest index, even slightly stale (the leaderboard's mark,
+    read before any lock), values the ended epoch, so the reset leaves the trader's scores as they were."""
+    return account_reset(user=user, price=mark_price_get())
 
 
 def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
