@@ -19,12 +19,13 @@ from typing import Any
 from asgiref.sync import markcoroutinefunction, sync_to_async
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
+from django.http import HttpRequest
 
 DB_THREADS = 8  # per process: at most this many wrapped requests in flight, and connections held
 _db_threads = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db-view")
 
 
-def _with_connection_hygiene(view: Callable[..., Any], request, *args, **kwargs):
+def _with_connection_hygiene(view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
     close_old_connections()  # what request_started does: drop a broken or expired connection
     try:
         return view(request, *args, **kwargs)
@@ -39,7 +40,7 @@ def on_db_threads(view: Callable[..., Any]) -> Callable[..., Any]:
     test's transaction stays visible to the view.
     """
 
-    async def handler(request, *args, **kwargs):
+    async def handler(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if isinstance(request, ASGIRequest):
             run = sync_to_async(_with_connection_hygiene, thread_sensitive=False, executor=_db_threads)
             return await run(view, request, *args, **kwargs)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -16,6 +16,9 @@ from portfolio.positions import EMPTY, PositionTotals, position_totals_get
 from portfolio.valuation import equity_return, equity_value, sol_value
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 PERIODS = {
     "1D": timedelta(days=1),
@@ -32,7 +35,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def account_get(*, user) -> LedgerAccount:
+def account_get(*, user: User) -> LedgerAccount:
     """The user's books. A read never opens them: a user without books (every user created through
     the sign-in service or ``create_user`` has them) is 404 ``account_not_open``."""
     account = LedgerAccount.objects.filter(user=user).first()
@@ -73,13 +76,13 @@ def _positions(perps: PositionTotals, free_usd: Decimal, price: Decimal | None) 
         "open_count": perps.open_count,
         "margin_used": usd(perps.margin),
         "free_margin": free_usd,
-        "notional": usd(perps.notional) if valued else None,
+        "notional": usd(perps.notional) if valued and perps.notional is not None else None,
         "unrealized_pnl": usd(upnl) if valued else None,
         "equity": usd(perps.margin + upnl) if valued else None,
     }
 
 
-def portfolio_summary_get(*, user) -> dict[str, Any]:
+def portfolio_summary_get(*, user: User) -> dict[str, Any]:
     """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
 
     Equity and return are ``portfolio.valuation``'s. Without a fresh price the valuation fields
@@ -119,7 +122,7 @@ def portfolio_summary_get(*, user) -> dict[str, Any]:
 
 def ledger_entry_list(
     *,
-    user,
+    user: User,
     asset: str | None = None,
     reason: str | None = None,
     after: datetime | None = None,
@@ -138,7 +141,7 @@ def ledger_entry_list(
 
 
 def portfolio_history_get(
-    *, user, period: str = "1D", timeframe: str = "5Min", epoch: int | None = None, now: datetime | None = None
+    *, user: User, period: str = "1D", timeframe: str = "5Min", epoch: int | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Equity per timeframe bucket (the last snapshot in each) over ``period`` of one epoch."""
     account = account_get(user=user)
@@ -169,5 +172,5 @@ def portfolio_history_get(
     }
 
 
-def epoch_list(*, user) -> QuerySet[Epoch]:
+def epoch_list(*, user: User) -> QuerySet[Epoch]:
     return Epoch.objects.filter(account=account_get(user=user)).order_by("number")

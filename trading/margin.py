@@ -211,7 +211,7 @@ def plan_open(
         bps = slippage_bps(model, notional)
         entry = fill_price(taker_side(side, opening=True), index_price, bps)
         qty = (notional / entry).quantize(SOL_QUANT, rounding=ROUND_DOWN)
-    else:
+    elif qty is not None:
         if qty % rules.qty_step != 0:
             raise RuleViolation(
                 "qty_off_step",
@@ -223,6 +223,8 @@ def plan_open(
         entry = fill_price(taker_side(side, opening=True), index_price, bps)
         notional = usd_up(qty * entry)
         margin = usd_up(notional / leverage)
+    else:  # refused above; the branches tell the type checker
+        raise ValueError("exactly one of margin and qty")
     _check_size(rules, qty, notional)
     fee = usd_up(notional * rules.fee_bps / BPS)
     effective = (abs(entry - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)

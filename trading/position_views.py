@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
 from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
@@ -107,7 +108,7 @@ class PositionLiveSerializer(PositionOutputSerializer):
         fields = [*PositionOutputSerializer.Meta.fields, "mark_price", "unrealized_pnl", "equity", "margin_ratio"]
 
     def _live(self, obj) -> dict:
-        cache = self.context.setdefault("_live", {})
+        cache = cast(dict[str, Any], self.context).setdefault("_live", {})
         if obj.pk not in cache:
             cache[obj.pk] = _Live(position_live(obj, self.context.get("price"))).data
         return cache[obj.pk]
@@ -261,7 +262,7 @@ class PositionDetailApi(APIView):
 
         @extend_schema_field(PositionEventSerializer(many=True))
         def get_history(self, obj) -> list[dict]:
-            return PositionEventSerializer(position_event_list(position=obj), many=True).data
+            return list(PositionEventSerializer(position_event_list(position=obj), many=True).data)
 
     @extend_schema(operation_id="positions_retrieve", responses={200: OutputSerializer})
     def get(self, request, position_id):

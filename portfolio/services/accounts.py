@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -26,6 +27,9 @@ from portfolio.models import (
 from portfolio.services.ledger import Leg, balance_lock, ledger_post
 from portfolio.valuation import equity_value, sol_value
 from pricing.errors import PriceUnavailable
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 SYSTEM_CODES = ("grants", "fees", "house", "insurance")
 _system_cache: dict[str, int] = {}
@@ -84,11 +88,11 @@ def _post_to_start(
             reference_type="epoch",
             reference_id=str(epoch),
             memo=memo,
-            shard_key=account.user_id,
+            shard_key=account.user_id or 0,
         )
 
 
-def account_open(*, user, price: Decimal | None = None) -> LedgerAccount:
+def account_open(*, user: User, price: Decimal | None = None) -> LedgerAccount:
     """Open ``user``'s books with the starting grant (idempotent: an open account is returned as is)."""
     existing = LedgerAccount.objects.filter(user=user).first()
     if existing is not None:
@@ -157,7 +161,7 @@ def _epoch_start(*, account: LedgerAccount, holding: SpotHolding, price: Decimal
     return epoch
 
 
-def account_reset(*, user, price: Decimal | None = None) -> Epoch:
+def account_reset(*, user: User, price: Decimal | None = None) -> Epoch:
     """Start a new epoch at the starting balances; the old epoch's numbers are kept.
 
     ``price`` (read by the caller before any lock: the latest index, even slightly stale, the one
@@ -191,13 +195,15 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
     return epoch
 
 
-def account_reset_at_mark(*, user) -> Epoch:
+def account_reset_at_mark(*, user: User) -> Epoch:
     """``POST /account/reset``: the latest index, even slightly stale (the leaderboard's mark,
     read before any lock), values the ended epoch, so the reset leaves the trader's scores as they were."""
     return account_reset(user=user, price=mark_price_get())
 
 
-def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
+def balance_adjust(
+    *, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by: User | None = None
+) -> BalanceAdjustment:
     """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result.
 
     Locks in the global order (docs/ledger.md): the user's balance rows (every asset, as a reset
