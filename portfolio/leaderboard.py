@@ -1,6 +1,7 @@
 """Leaderboard: computed from PostgreSQL, cached in Redis sorted sets.
 
-Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL.
+Equity = USD (margin included) + SOL at the index + open positions' unrealized PnL
+(``portfolio.valuation.equity_value``, as in the summary and the equity snapshots).
 
 A period (``all`` / ``24h`` / ``7d``) is ranked across resets: every epoch inside it counts,
 chain-linked (``portfolio/ranking.py``), so a reset never improves a place. Per period:
@@ -25,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -34,11 +35,12 @@ from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from core.jobs import enqueue_on_commit
-from core.money import dec_str, shorten_address, usd
+from core.money import dec_str, shorten_address
 from core.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.ranking import Segment, chain
+from portfolio.valuation import equity_value
 from pricing.errors import PriceUnavailable
 from pricing.selectors import price_latest_record
 
@@ -138,25 +140,33 @@ def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
         return _rows_read(account_ids, price, timezone.now())
 
 
+def _trader_name(account: LedgerAccount) -> str:
+    user = account.user
+    return (user.address or user.username) if user is not None else account.code
+
+
 def _rows_read(account_ids: list[int] | None, price: Decimal, now: datetime) -> list[dict[str, Any]]:
-    accounts = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
+    listed = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
     if account_ids is not None:
-        accounts = accounts.filter(pk__in=account_ids)
-    accounts = list(accounts.select_related("user").only("pk", "epoch", "user__address", "user__username"))
+        listed = listed.filter(pk__in=account_ids)
+    accounts = list(listed.select_related("user").only("pk", "epoch", "user__address", "user__username"))
     ids = [a.pk for a in accounts]
     totals: dict[tuple[int, str], Decimal] = {}
-    for row in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
-        totals[(row["account_id"], row["asset"])] = row["total"]
+    for balance in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
+        totals[(balance["account_id"], balance["asset"])] = balance["total"]
     perps = position_totals_get(account_ids=ids, price=price)
     epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:
-        upnl = perps.get(account.pk, EMPTY).unrealized_pnl or 0
-        cash, sol = totals.get((account.pk, Asset.USD), Decimal(0)), totals.get((account.pk, Asset.SOL), 0)
-        equity = usd(cash + sol * price + upnl)
+        equity = equity_value(
+            cash=totals.get((account.pk, Asset.USD), Decimal(0)),
+            sol_qty=totals.get((account.pk, Asset.SOL), Decimal(0)),
+            price=price,
+            unrealized_pnl=perps.get(account.pk, EMPTY).unrealized_pnl,
+        )
         row: dict[str, Any] = {
             "account_id": account.pk,
-            "trader": shorten_address(account.user.address or account.user.username),
+            "trader": shorten_address(_trader_name(account)),
             "resets": account.epoch - 1,
         }
         for period, window in PERIODS.items():
@@ -260,7 +270,7 @@ def leaderboard_list(*, period: str, metric: str, limit: int | None = None) -> l
     members = client.zrevrange(_set_key(period, metric), 0, limit - 1)
     if not members:
         return []
-    raw = client.hmget(ROWS_KEY, members)
+    raw = client.hmget(ROWS_KEY, cast(list[bytes], members))
     rows = [json.loads(item) for item in raw if item]
     rows.sort(key=lambda r: (-Decimal(_score(r, period, metric)), r["account_id"]))
     return [_public(i + 1, row, period) for i, row in enumerate(rows)]

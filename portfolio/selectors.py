@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -12,9 +12,13 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.money import PRICE_QUANT, usd
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
-from portfolio.positions import EMPTY, position_totals_get
+from portfolio.positions import EMPTY, PositionTotals, position_totals_get
+from portfolio.valuation import equity_return, equity_value, sol_value
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 PERIODS = {
     "1D": timedelta(days=1),
@@ -31,68 +35,80 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def account_get(*, user) -> LedgerAccount:
+def account_get(*, user: User) -> LedgerAccount:
+    """The user's books. A read never opens them: a user without books (every user created through
+    the sign-in service or ``create_user`` has them) is 404 ``account_not_open``."""
     account = LedgerAccount.objects.filter(user=user).first()
-    if account is None:  # users created before the portfolio app existed
-        from portfolio.services.accounts import account_open
-
-        account = account_open(user=user)
+    if account is None:
+        raise DomainError("This user has no trading account.", code="account_not_open", status=404)
     return account
 
 
-def portfolio_summary_get(*, user) -> dict[str, Any]:
-    """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
-
-    Equity = USD total (margin included) + SOL at the index + positions' unrealized PnL.
-    Without a fresh price the valuation fields are ``null`` and ``price_status`` says why.
-    """
-    account = account_get(user=user)
+def _quote() -> tuple[Decimal | None, str, str | None]:
+    """The index, its status and its source; no price (``None``) when it is missing or stale."""
     try:
         quote = price_get_latest()
-        price, price_status, source = quote.price, "ok", quote.source_label
     except (PriceUnavailable, PriceStale) as exc:
-        price, price_status, source = None, exc.code, None
+        return None, exc.code, None
+    return quote.price, "ok", quote.source_label
+
+
+def _amounts(row: Balance | None) -> dict[str, Decimal]:
+    total, locked = (row.total, row.locked) if row else (Decimal(0), Decimal(0))
+    return {"free": total - locked, "locked": locked, "total": total}
+
+
+def _sol_book(holding: SpotHolding, price: Decimal | None) -> dict[str, Decimal | None]:
+    market_value = None if price is None else sol_value(qty=holding.qty, price=price)
+    return {
+        "qty": holding.qty,
+        "avg_cost": (holding.cost_basis / holding.qty).quantize(PRICE_QUANT) if holding.qty else None,
+        "cost_basis": holding.cost_basis,
+        "market_value": market_value,
+        "unrealized_pnl": None if market_value is None else usd(market_value - holding.cost_basis),
+    }
+
+
+def _positions(perps: PositionTotals, free_usd: Decimal, price: Decimal | None) -> dict[str, Any]:
+    valued = price is not None
+    upnl = perps.unrealized_pnl or Decimal(0)
+    return {
+        "open_count": perps.open_count,
+        "margin_used": usd(perps.margin),
+        "free_margin": free_usd,
+        "notional": usd(perps.notional) if valued and perps.notional is not None else None,
+        "unrealized_pnl": usd(upnl) if valued else None,
+        "equity": usd(perps.margin + upnl) if valued else None,
+    }
+
+
+def portfolio_summary_get(*, user: User) -> dict[str, Any]:
+    """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
+
+    Equity and return are ``portfolio.valuation``'s. Without a fresh price the valuation fields
+    are ``null`` and ``price_status`` says why.
+    """
+    account = account_get(user=user)
+    price, price_status, source = _quote()
     rows = {row.asset: row for row in Balance.objects.filter(account=account)}
     holding = SpotHolding.objects.get(account=account)
     epoch = Epoch.objects.get(account=account, number=account.epoch)
-
-    def amounts(asset: str) -> dict[str, Decimal]:
-        row = rows.get(asset)
-        total, locked = (row.total, row.locked) if row else (Decimal(0), Decimal(0))
-        return {"free": total - locked, "locked": locked, "total": total}
-
-    cash = amounts(Asset.USD)["total"]
+    balances = {asset: _amounts(rows.get(asset)) for asset in Asset.values}
     perps = position_totals_get(account_ids=[account.pk], price=price).get(account.pk, EMPTY)
-    avg_cost = (holding.cost_basis / holding.qty).quantize(PRICE_QUANT) if holding.qty else None
-    market_value = unrealized = equity = ret = None
+    cash, sol_qty = balances[Asset.USD]["total"], balances[Asset.SOL]["total"]
+    equity = ret = None
     if price is not None:
-        market_value = usd(holding.qty * price)
-        unrealized = usd(market_value - holding.cost_basis)
-        equity = usd(cash + market_value + (perps.unrealized_pnl or 0))
-        if epoch.starting_equity:
-            ret = ((equity - epoch.starting_equity) / epoch.starting_equity).quantize(Decimal("0.000001"))
+        equity = equity_value(cash=cash, sol_qty=sol_qty, price=price, unrealized_pnl=perps.unrealized_pnl)
+        ret = equity_return(equity=equity, start=epoch.starting_equity)
     return {
         "epoch": account.epoch,
         "epoch_started_at": _iso(epoch.started_at),
-        "balances": {asset: amounts(asset) for asset in Asset.values},
+        "balances": balances,
         "price": price,
         "price_source": source,
         "price_status": price_status,
-        "sol": {
-            "qty": holding.qty,
-            "avg_cost": avg_cost,
-            "cost_basis": holding.cost_basis,
-            "market_value": market_value,
-            "unrealized_pnl": unrealized,
-        },
-        "positions": {
-            "open_count": perps.open_count,
-            "margin_used": usd(perps.margin),
-            "free_margin": amounts(Asset.USD)["free"],
-            "notional": None if price is None else usd(perps.notional),
-            "unrealized_pnl": None if price is None else usd(perps.unrealized_pnl or Decimal(0)),
-            "equity": None if price is None else usd(perps.margin + (perps.unrealized_pnl or Decimal(0))),
-        },
+        "sol": _sol_book(holding, price),
+        "positions": _positions(perps, balances[Asset.USD]["free"], price),
         "cash": cash,
         "equity": equity,
         "starting_equity": epoch.starting_equity,
@@ -106,7 +122,7 @@ def portfolio_summary_get(*, user) -> dict[str, Any]:
 
 def ledger_entry_list(
     *,
-    user,
+    user: User,
     asset: str | None = None,
     reason: str | None = None,
     after: datetime | None = None,
@@ -125,7 +141,7 @@ def ledger_entry_list(
 
 
 def portfolio_history_get(
-    *, user, period: str = "1D", timeframe: str = "5Min", epoch: int | None = None, now: datetime | None = None
+    *, user: User, period: str = "1D", timeframe: str = "5Min", epoch: int | None = None, now: datetime | None = None
 ) -> dict[str, Any]:
     """Equity per timeframe bucket (the last snapshot in each) over ``period`` of one epoch."""
     account = account_get(user=user)
@@ -152,9 +168,9 @@ def portfolio_history_get(
         "timestamp": [_iso(t) for t, _ in points],
         "equity": [e for _, e in points],
         "profit_loss": [usd(e - base) for _, e in points],
-        "profit_loss_pct": [((e - base) / base).quantize(Decimal("0.000001")) if base else None for _, e in points],
+        "profit_loss_pct": [equity_return(equity=e, start=base) for _, e in points],
     }
 
 
-def epoch_list(*, user) -> QuerySet[Epoch]:
+def epoch_list(*, user: User) -> QuerySet[Epoch]:
     return Epoch.objects.filter(account=account_get(user=user)).order_by("number")

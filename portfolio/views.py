@@ -20,7 +20,7 @@ from core.pagination import StrictCursorPagination
 from core.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
 from portfolio.models import Asset, LedgerReason
-from portfolio.services import account_reset
+from portfolio.services.accounts import account_reset_at_mark
 
 ReadPermission = IsAuthenticatedRead
 TradePermission = CanTrade  # trade scope for POST
@@ -144,7 +144,7 @@ class AccountResetApi(APIView):
 
     @extend_schema(operation_id="account_reset", request=None, responses={200: OutputSerializer})
     def post(self, request):
-        epoch = account_reset(user=request.user, price=leaderboard.mark_price_get())
+        epoch = account_reset_at_mark(user=request.user)
         return Response(self.OutputSerializer(epoch).data)
 
 

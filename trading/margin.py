@@ -12,7 +12,9 @@ maintenance margin rate ``mmr``.
 * Liquidation at tick ``P``: the trader loses ``M`` and never more; the house takes the PnL
   at ``P`` and ``insurance`` gets ``M + PnL`` (negative when the price gapped past bankruptcy).
 
-PnL amounts are floored to ``USD_QUANT`` (a fraction of a micro-dollar never favours the trader).
+PnL amounts are floored to ``USD_QUANT`` (a fraction of a micro-dollar never favours the trader);
+the mark of an open position (``position_mark``) is a reported valuation: banker's rounding.
+Leverage is between 1 and the maximum (``leverage_breach``): checked at the API and by ``plan_open``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
-from core.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd_up
+from core.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd, usd_up
 from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
 
 LONG, SHORT = "long", "short"
@@ -64,6 +66,17 @@ class ClosePlan:
     insurance: Decimal  # paid by insurance when the loss exceeds the released margin (<= 0)
     remaining_qty: Decimal
     remaining_margin: Decimal
+
+
+@dataclass(frozen=True)
+class Mark:
+    """An open position marked to the index, as reported."""
+
+    unrealized_pnl: Decimal
+    equity: Decimal  # margin + uPnL
+    margin_ratio: Decimal | None
+    maintenance_margin: Decimal
+    notional: Decimal
 
 
 @dataclass(frozen=True)
@@ -113,14 +126,36 @@ def margin_ratio(margin: Decimal, pnl: Decimal, qty: Decimal, price: Decimal, mm
     return (maintenance_margin(qty, price, mmr) / equity).quantize(Decimal("0.000001"))
 
 
+def position_mark(*, side: str, entry: Decimal, qty: Decimal, margin: Decimal, mmr: Decimal, price: Decimal) -> Mark:
+    """Mark-to-market of an open position at ``price`` (micro-dollars, banker's rounding)."""
+    pnl = unrealized_pnl(side, entry, qty, price)
+    return Mark(
+        unrealized_pnl=usd(pnl),
+        equity=usd(margin + pnl),
+        margin_ratio=margin_ratio(margin, pnl, qty, price, mmr),
+        maintenance_margin=usd(maintenance_margin(qty, price, mmr)),
+        notional=usd(qty * price),
+    )
+
+
 def taker_side(side: str, *, opening: bool) -> str:
     """Opening a long buys, closing it sells; a short the other way round."""
     buys = (side == LONG) == opening
     return "buy" if buys else "sell"
 
 
+def leverage_breach(leverage: Decimal, max_leverage: Decimal) -> RuleViolation | None:
+    """The leverage rule, ``1 <= leverage <= max_leverage``: the limit a leverage breaks
+    (``below_min`` / ``too_large``, the API's field error), or ``None``."""
+    if leverage < 1:
+        return RuleViolation("below_min", "Leverage is at least 1.")
+    if leverage > max_leverage:
+        return RuleViolation("too_large", f"Leverage is at most {max_leverage}.")
+    return None
+
+
 def _check_leverage(rules: PerpRules, leverage: Decimal) -> None:
-    if leverage < 1 or leverage > rules.max_leverage:
+    if leverage_breach(leverage, rules.max_leverage) is not None:
         raise RuleViolation(
             "leverage_out_of_range",
             f"Leverage must be between 1 and {rules.max_leverage}.",
@@ -176,7 +211,7 @@ def plan_open(
         bps = slippage_bps(model, notional)
         entry = fill_price(taker_side(side, opening=True), index_price, bps)
         qty = (notional / entry).quantize(SOL_QUANT, rounding=ROUND_DOWN)
-    else:
+    elif qty is not None:
         if qty % rules.qty_step != 0:
             raise RuleViolation(
                 "qty_off_step",
@@ -188,6 +223,8 @@ def plan_open(
         entry = fill_price(taker_side(side, opening=True), index_price, bps)
         notional = usd_up(qty * entry)
         margin = usd_up(notional / leverage)
+    else:  # refused above; the branches tell the type checker
+        raise ValueError("exactly one of margin and qty")
     _check_size(rules, qty, notional)
     fee = usd_up(notional * rules.fee_bps / BPS)
     effective = (abs(entry - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)

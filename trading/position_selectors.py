@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 
-from core.money import PRICE_QUANT, usd
+from core.money import PRICE_QUANT
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 from trading.errors import PositionNotFound
-from trading.margin import bankruptcy_price, maintenance_margin, margin_ratio, unrealized_pnl
+from trading.margin import bankruptcy_price, position_mark
 from trading.models import Position, PositionEvent, PositionStatus
 
 if TYPE_CHECKING:
@@ -52,14 +53,15 @@ def position_live(position: Position, price: Decimal | None) -> dict[str, Any]:
     }
     if price is None or position.status != PositionStatus.OPEN:
         return live
-    pnl = unrealized_pnl(position.side, position.entry_price, position.qty, price)
-    live.update(
-        unrealized_pnl=usd(pnl),
-        equity=usd(position.margin + pnl),
-        margin_ratio=margin_ratio(position.margin, pnl, position.qty, price, position.mmr),
-        maintenance_margin=usd(maintenance_margin(position.qty, price, position.mmr)),
-        notional=usd(position.qty * price),
+    mark = position_mark(
+        side=position.side,
+        entry=position.entry_price,
+        qty=position.qty,
+        margin=position.margin,
+        mmr=position.mmr,
+        price=price,
     )
+    live.update(asdict(mark))
     return live
 
 

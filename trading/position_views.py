@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any, cast
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -21,6 +23,7 @@ from trading.fields import (
     inline_choice_field,
 )
 from trading.idempotency import REPLAYED_HEADER
+from trading.margin import leverage_breach
 from trading.models import PerpSymbol, Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
 from trading.position_selectors import (
     mark_price_or_none,
@@ -38,12 +41,10 @@ SymbolField = inline_choice_field(PerpSymbol.choices)
 
 
 def check_leverage(value: Decimal) -> Decimal:
-    from django.conf import settings
-
-    if value < 1:
-        raise serializers.ValidationError("Leverage is at least 1.", code="below_min")
-    if value > settings.POSITION_MAX_LEVERAGE:
-        raise serializers.ValidationError(f"Leverage is at most {settings.POSITION_MAX_LEVERAGE}.", code="too_large")
+    """The leverage rule (``trading.margin.leverage_breach``) as the field's validation error."""
+    breach = leverage_breach(value, settings.POSITION_MAX_LEVERAGE)
+    if breach is not None:
+        raise serializers.ValidationError(breach.message, code=breach.code)
     return value
 
 
@@ -107,7 +108,7 @@ class PositionLiveSerializer(PositionOutputSerializer):
         fields = [*PositionOutputSerializer.Meta.fields, "mark_price", "unrealized_pnl", "equity", "margin_ratio"]
 
     def _live(self, obj) -> dict:
-        cache = self.context.setdefault("_live", {})
+        cache = cast(dict[str, Any], self.context).setdefault("_live", {})
         if obj.pk not in cache:
             cache[obj.pk] = _Live(position_live(obj, self.context.get("price"))).data
         return cache[obj.pk]
@@ -261,7 +262,7 @@ class PositionDetailApi(APIView):
 
         @extend_schema_field(PositionEventSerializer(many=True))
         def get_history(self, obj) -> list[dict]:
-            return PositionEventSerializer(position_event_list(position=obj), many=True).data
+            return list(PositionEventSerializer(position_event_list(position=obj), many=True).data)
 
     @extend_schema(operation_id="positions_retrieve", responses={200: OutputSerializer})
     def get(self, request, position_id):

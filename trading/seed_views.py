@@ -17,7 +17,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
-from core.money import usd
 from core.parsers import StrictJSONParser
 from portfolio.selectors import portfolio_summary_get
 from trading.fields import (
@@ -27,9 +26,8 @@ from trading.fields import (
     client_order_id_check,
     inline_choice_field,
 )
-from trading.margin import unrealized_pnl
 from trading.models import PositionStatus
-from trading.position_selectors import position_list
+from trading.position_selectors import position_list, position_live
 from trading.position_views import SideField, check_leverage, leverage_field
 from trading.services.positions import position_close, position_open
 
@@ -58,10 +56,8 @@ class SeedPositionSerializer(serializers.Serializer):
         return "SOL"
 
     def get_unrealizedPnL(self, obj) -> str | None:  # noqa: N802
-        price = self.context.get("price")
-        if price is None or obj.status != PositionStatus.OPEN:
-            return None
-        return format(usd(unrealized_pnl(obj.side, obj.entry_price, obj.qty, price)), "f")
+        pnl = position_live(obj, self.context.get("price"))["unrealized_pnl"]  # None: no price, or not open
+        return None if pnl is None else format(pnl, "f")
 
     def get_timestamp(self, obj) -> str:
         return _iso(obj.opened_at)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import functools
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
-from asgiref.sync import markcoroutinefunction, sync_to_async
-from django.core.handlers.asgi import ASGIRequest
-from django.db import close_old_connections
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
+from core.dbthreads import on_db_threads
 from core.pagination import StrictCursorPagination
 from core.parsers import StrictJSONParser
 from trading.fields import (
@@ -74,42 +70,6 @@ class FillOutputSerializer(serializers.ModelSerializer):
         fields = ["id", "order_id", "symbol", "side", "qty", "price", "notional", "fee", "liquidity", "created_at"]
 
 
-# Under ASGI, Django runs every request's sync view in a new thread (``ThreadSensitiveContext``),
-# and database connections are per thread: each order paid for a fresh PostgreSQL connection
-# (~7 ms, a backend fork) and the dead thread's connection lingered until garbage collection,
-# so 32 clients ran the server out of connections. The order endpoint runs on a small pool of
-# long-lived threads instead, each keeping its connection (``CONN_MAX_AGE``), with Django's
-# per-request connection hygiene around every call. (App-wide fix: psycopg's connection pool,
-# ``OPTIONS["pool"]``, Django >= 5.1 -- see docs/trading.md, "Benchmark".)
-ORDER_DB_THREADS = 8  # per process: at most this many orders in flight, and connections held
-_order_threads = ThreadPoolExecutor(max_workers=ORDER_DB_THREADS, thread_name_prefix="orders-db")
-
-
-def _with_connection_hygiene(view, request, *args, **kwargs):
-    close_old_connections()  # what request_started does: drop a broken or expired connection
-    try:
-        return view(request, *args, **kwargs)
-    finally:
-        close_old_connections()  # what request_finished does
-
-
-def on_db_threads(view):
-    """Serve ``view`` (a sync view) on ``_order_threads`` when Django runs under ASGI.
-
-    Anything else (the test client, WSGI) calls it in the request's thread as before, so a
-    test's transaction stays visible to the view.
-    """
-
-    async def handler(request, *args, **kwargs):
-        if isinstance(request, ASGIRequest):
-            run = sync_to_async(_with_connection_hygiene, thread_sensitive=False, executor=_order_threads)
-            return await run(view, request, *args, **kwargs)
-        return await sync_to_async(view, thread_sensitive=True)(request, *args, **kwargs)
-
-    functools.update_wrapper(handler, view)  # keeps csrf_exempt, view_class, cls, initkwargs
-    return markcoroutinefunction(handler)
-
-
 class OrdersApi(APIView):
     """``POST /api/v1/orders`` places a market order (filled at once or refused);
     ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``).
@@ -124,6 +84,7 @@ class OrdersApi(APIView):
 
     @classmethod
     def as_view(cls, **initkwargs):
+        """Served on long-lived database threads under ASGI (``core.dbthreads``)."""
         return on_db_threads(super().as_view(**initkwargs))
 
     @extend_schema_serializer(component_name="OrderFilter")

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from core.money import usd
 from portfolio.errors import ResetBlocked
 from portfolio.events import portfolio_update_publish
-from portfolio.leaderboard import leaderboard_update_on_commit
+from portfolio.leaderboard import leaderboard_update_on_commit, mark_price_get
 from portfolio.models import (
     Asset,
     Balance,
@@ -24,7 +25,11 @@ from portfolio.models import (
     SpotHolding,
 )
 from portfolio.services.ledger import Leg, balance_lock, ledger_post
+from portfolio.valuation import equity_value, sol_value
 from pricing.errors import PriceUnavailable
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 SYSTEM_CODES = ("grants", "fees", "house", "insurance")
 _system_cache: dict[str, int] = {}
@@ -60,10 +65,34 @@ def _start_amounts() -> dict[str, Decimal]:
 
 def _starting_equity(price: Decimal | None) -> Decimal:
     amounts = _start_amounts()
-    return usd(amounts[Asset.USD] + amounts[Asset.SOL] * (price or Decimal(0)))
+    return equity_value(cash=amounts[Asset.USD], sol_qty=amounts[Asset.SOL], price=price or Decimal(0))
 
 
-def account_open(*, user, price: Decimal | None = None) -> LedgerAccount:
+def _start_cost_basis(price: Decimal | None) -> Decimal:
+    return sol_value(qty=settings.PORTFOLIO_START_SOL, price=price or Decimal(0))
+
+
+def _post_to_start(
+    *, account: LedgerAccount, grants: LedgerAccount, totals: dict[str, Decimal], reason: str, epoch: int, memo: str
+) -> None:
+    """Bring ``account`` from ``totals`` to the starting balances against ``grants`` (one ledger
+    transaction referencing the epoch; none when nothing moves)."""
+    legs = []
+    for asset, target in _start_amounts().items():
+        delta = target - totals.get(asset, Decimal(0))
+        legs += [Leg(account, asset, delta), Leg(grants, asset, -delta)]
+    if any(leg.amount for leg in legs):
+        ledger_post(
+            reason=reason,
+            legs=legs,
+            reference_type="epoch",
+            reference_id=str(epoch),
+            memo=memo,
+            shard_key=account.user_id or 0,
+        )
+
+
+def account_open(*, user: User, price: Decimal | None = None) -> LedgerAccount:
     """Open ``user``'s books with the starting grant (idempotent: an open account is returned as is)."""
     existing = LedgerAccount.objects.filter(user=user).first()
     if existing is not None:
@@ -72,28 +101,67 @@ def account_open(*, user, price: Decimal | None = None) -> LedgerAccount:
     with transaction.atomic():
         account = LedgerAccount.objects.create(kind=LedgerAccount.Kind.USER, code=f"user:{user.pk}", user=user)
         SpotHolding.objects.create(
-            account=account,
-            qty=settings.PORTFOLIO_START_SOL,
-            cost_basis=usd(settings.PORTFOLIO_START_SOL * (price or Decimal(0))),
+            account=account, qty=settings.PORTFOLIO_START_SOL, cost_basis=_start_cost_basis(price)
         )
         Balance.objects.bulk_create([Balance(account=account, asset=asset) for asset in Asset.values])
         Epoch.objects.create(account=account, number=1, starting_equity=_starting_equity(price))
-        legs = []
-        for asset, amount in _start_amounts().items():
-            legs += [Leg(account, asset, amount), Leg(grants, asset, -amount)]
-        if any(leg.amount for leg in legs):
-            ledger_post(
-                reason=LedgerReason.GRANT,
-                legs=legs,
-                reference_type="epoch",
-                reference_id="1",
-                memo="starting grant",
-                shard_key=user.pk,
-            )
+        _post_to_start(
+            account=account, grants=grants, totals={}, reason=LedgerReason.GRANT, epoch=1, memo="starting grant"
+        )
     return account
 
 
-def account_reset(*, user, price: Decimal | None = None) -> Epoch:
+def _reset_check(balances: dict[str, Balance], price: Decimal | None) -> None:
+    """A reset needs nothing locked, and a price unless no SOL is held or granted."""
+    if any(row.locked for row in balances.values()):
+        raise ResetBlocked()
+    if price is None and (balances[Asset.SOL].total or settings.PORTFOLIO_START_SOL):
+        raise PriceUnavailable(
+            "No market price to value the SOL at reset; retry shortly.",
+            extra={"reason": "the ended epoch's SOL needs a price"},
+            retry_after=2,
+        )
+
+
+def _epoch_end(
+    *, account: LedgerAccount, totals: dict[str, Decimal], holding: SpotHolding, price: Decimal | None, now: datetime
+) -> None:
+    """Close the live epoch at its final equity (nothing is locked: no positions to value)."""
+    old = Epoch.objects.get(account=account, number=account.epoch)
+    old.ended_at = now
+    old.final_equity = equity_value(cash=totals[Asset.USD], sol_qty=totals[Asset.SOL], price=price or Decimal(0))
+    old.realized_pnl, old.fees_paid = holding.realized_pnl, holding.fees_paid
+    old.save(update_fields=["ended_at", "final_equity", "realized_pnl", "fees_paid"])
+
+
+def _epoch_start(*, account: LedgerAccount, holding: SpotHolding, price: Decimal | None, now: datetime) -> Epoch:
+    """Epoch ``account.epoch`` at the starting balances: a fresh SOL book and, with a price, its first snapshot."""
+    epoch = Epoch.objects.create(
+        account=account, number=account.epoch, starting_equity=_starting_equity(price), started_at=now
+    )
+    SpotHolding.objects.filter(pk=holding.pk).update(
+        qty=settings.PORTFOLIO_START_SOL,
+        cost_basis=_start_cost_basis(price),
+        realized_pnl=0,
+        fees_paid=0,
+        volume=0,
+        trade_count=0,
+        updated_at=now,
+    )
+    if price is not None:
+        EquitySnapshot.objects.create(
+            account=account,
+            epoch=epoch.number,
+            taken_at=now,
+            equity=epoch.starting_equity,
+            cash=settings.PORTFOLIO_START_USD,
+            sol_qty=settings.PORTFOLIO_START_SOL,
+            price=price,
+        )
+    return epoch
+
+
+def account_reset(*, user: User, price: Decimal | None = None) -> Epoch:
     """Start a new epoch at the starting balances; the old epoch's numbers are kept.
 
     ``price`` (read by the caller before any lock: the latest index, even slightly stale, the one
@@ -108,68 +176,34 @@ def account_reset(*, user, price: Decimal | None = None) -> Epoch:
     with transaction.atomic(durable=True):
         rows = balance_lock(keys=[(account, asset, 0) for asset in Asset.values])
         balances = {asset: row for (_a, asset, _s), row in rows.items()}
-        if any(row.locked for row in balances.values()):
-            raise ResetBlocked()
-        if price is None and (balances[Asset.SOL].total or settings.PORTFOLIO_START_SOL):
-            raise PriceUnavailable(
-                "No market price to value the SOL at reset; retry shortly.",
-                extra={"reason": "the ended epoch's SOL needs a price"},
-                retry_after=2,
-            )
+        _reset_check(balances, price)
         account = LedgerAccount.objects.select_for_update().get(pk=account.pk)
         holding = SpotHolding.objects.select_for_update().get(account=account)
         now = timezone.now()
-
-        old = Epoch.objects.get(account=account, number=account.epoch)
-        old.ended_at = now
-        old.final_equity = usd(balances[Asset.USD].total + balances[Asset.SOL].total * (price or Decimal(0)))
-        old.realized_pnl, old.fees_paid = holding.realized_pnl, holding.fees_paid
-        old.save(update_fields=["ended_at", "final_equity", "realized_pnl", "fees_paid"])
-
+        totals = {asset: row.total for asset, row in balances.items()}
+        _epoch_end(account=account, totals=totals, holding=holding, price=price, now=now)
         account.epoch += 1
         account.save(update_fields=["epoch"])
-        legs = []
-        for asset, target in _start_amounts().items():
-            delta = target - balances[asset].total
-            legs += [Leg(account, asset, delta), Leg(grants, asset, -delta)]
-        if any(leg.amount for leg in legs):
-            ledger_post(
-                reason=LedgerReason.RESET,
-                legs=legs,
-                reference_type="epoch",
-                reference_id=str(account.epoch),
-                memo=f"reset to epoch {account.epoch}",
-                shard_key=user.pk,
-            )
-        epoch = Epoch.objects.create(
-            account=account, number=account.epoch, starting_equity=_starting_equity(price), started_at=now
+        memo = f"reset to epoch {account.epoch}"
+        _post_to_start(
+            account=account, grants=grants, totals=totals, reason=LedgerReason.RESET, epoch=account.epoch, memo=memo
         )
-        SpotHolding.objects.filter(pk=holding.pk).update(
-            qty=settings.PORTFOLIO_START_SOL,
-            cost_basis=usd(settings.PORTFOLIO_START_SOL * (price or Decimal(0))),
-            realized_pnl=0,
-            fees_paid=0,
-            volume=0,
-            trade_count=0,
-            updated_at=now,
-        )
-        if price is not None:
-            EquitySnapshot.objects.create(
-                account=account,
-                epoch=epoch.number,
-                taken_at=now,
-                equity=epoch.starting_equity,
-                cash=settings.PORTFOLIO_START_USD,
-                sol_qty=settings.PORTFOLIO_START_SOL,
-                price=price,
-            )
+        epoch = _epoch_start(account=account, holding=holding, price=price, now=now)
         # Registered first: on commit the row is rewritten before the event goes out (callbacks run in order).
         leaderboard_update_on_commit(account_id=account.pk)
         portfolio_update_publish(account=account)
     return epoch
 
 
-def balance_adjust(*, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by=None):
+def account_reset_at_mark(*, user: User) -> Epoch:
+    """``POST /account/reset``: the latest index, even slightly stale (the leaderboard's mark,
+    read before any lock), values the ended epoch, so the reset leaves the trader's scores as they were."""
+    return account_reset(user=user, price=mark_price_get())
+
+
+def balance_adjust(
+    *, account: LedgerAccount, asset: str, amount: Decimal, reason: str, created_by: User | None = None
+) -> BalanceAdjustment:
     """Ops adjustment of a user balance against ``grants``, with a reason; refuses a negative result.
 
     Locks in the global order (docs/ledger.md): the user's balance rows (every asset, as a reset

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from core.money import usd
 from portfolio.models import Asset, Balance, EquitySnapshot, LedgerAccount
 from portfolio.positions import EMPTY, position_totals_get
+from portfolio.valuation import equity_value
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 
@@ -34,7 +34,9 @@ def equity_snapshot_take_all(*, price: Decimal | None = None) -> int:
                 account_id=account_id,
                 epoch=epoch,
                 taken_at=now,
-                equity=usd(cash + sol * price + (perps.get(account_id, EMPTY).unrealized_pnl or 0)),
+                equity=equity_value(
+                    cash=cash, sol_qty=sol, price=price, unrealized_pnl=perps.get(account_id, EMPTY).unrealized_pnl
+                ),
                 cash=cash,
                 sol_qty=sol,
                 price=price,

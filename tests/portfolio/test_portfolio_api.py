@@ -61,6 +61,22 @@ def test_summary_without_a_price_still_answers(trader):
     assert data["balances"]["USD"]["total"] == "10000.000000000"
 
 
+def test_a_user_without_books_reads_404_and_the_read_opens_none(client_for, price150):
+    """A user created some other way than sign-in or ``create_user`` (here a bulk insert) has no
+    books: the portfolio reads answer 404 ``account_not_open`` and write nothing."""
+    from accounts.models import User
+    from tests.portfolio.helpers import new_address
+
+    address = new_address()
+    User.objects.bulk_create([User(username=address, address=address)])
+    client = client_for(User.objects.get(address=address))
+    for url in ("/api/v1/portfolio", "/api/v1/portfolio/history", "/api/v1/state"):
+        response = client.get(url)
+        assert response.status_code == 404, (url, response.json())
+        assert response.json()["code"] == "account_not_open"
+    assert not LedgerAccount.objects.filter(user__address=address).exists()
+
+
 def test_reset_starts_a_new_epoch_and_keeps_history(trader, user, price150):
     """Reset brings USD back to 10,000 and SOL to 0 as a ledger transaction; the old epoch keeps its numbers."""
     _buy(trader)

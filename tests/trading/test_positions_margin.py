@@ -11,11 +11,13 @@ from trading.margin import (
     PerpRules,
     bankruptcy_price,
     is_crossed,
+    leverage_breach,
     liquidation_price,
     margin_ratio,
     plan_close,
     plan_liquidation,
     plan_open,
+    position_mark,
     unrealized_pnl,
 )
 
@@ -167,3 +169,27 @@ def test_margin_ratio_reaches_one_at_liquidation():
     ratio = margin_ratio(D(100), unrealized_pnl("long", D(100), D(10), p), D(10), p, D("0.005"))
     assert abs(ratio - 1) < D("0.0001")
     assert margin_ratio(D(100), D(-100), D(10), D(90), D("0.005")) is None
+
+
+@pytest.mark.parametrize(
+    ("leverage", "code"),
+    [(D("0.99"), "below_min"), (D(1), None), (D("7.5"), None), (D(20), None), (D("20.01"), "too_large")],
+)
+def test_leverage_rule_is_one_to_the_maximum_inclusive(leverage, code):
+    """The one leverage rule: 1 <= L <= max; a breach names the limit (the API's field error code)."""
+    breach = leverage_breach(leverage, D(20))
+    assert (breach and breach.code) == code
+    if code == "too_large":
+        assert breach.message == "Leverage is at most 20."
+
+
+def test_mark_of_an_open_position_is_rounded_half_even_to_micro_dollars():
+    """Long 3 @ 100.0000005 marked at 100: uPnL -0.0000015 -> -0.000002 (half-even, not floored
+    like a realized PnL); equity = M + uPnL; margin ratio = mmr q P / equity."""
+    mark = position_mark(side="long", entry=D("100.0000005"), qty=D(3), margin=D(30), mmr=D("0.005"), price=D(100))
+    assert mark.unrealized_pnl == D("-0.000002")
+    assert mark.equity == D("29.999998")
+    assert mark.notional == D("300.000000") and mark.maintenance_margin == D("1.500000")
+    assert mark.margin_ratio == (D("1.5") / (D(30) - D("0.0000015"))).quantize(D("0.000001"))
+    short = position_mark(side="short", entry=D(100), qty=D(1), margin=D(10), mmr=D(0), price=D(110))
+    assert (short.unrealized_pnl, short.equity, short.margin_ratio) == (D("-10.000000"), D("0.000000"), None)
