@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from django.contrib.auth.base_user import AbstractBaseUser
+    pass
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -74,8 +74,9 @@ Check = Callable[[], list[str]]
 # --- accounts calls -------------------------------------------------------------------------
 
 
-def _user_created(*, user: AbstractBaseUser) -> object:
-    """Without portfolio a new user has no books."""
+def _user_created(*, user: Any) -> object:
+    """Without portfolio a new user has no books. (``user`` is the ``accounts.User`` just created:
+    core imports no app, so it is not named here.)"""
     return None
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from core.errors import DomainError
 from core.money import PRICE_QUANT, usd
+from core.timefmt import iso_utc, iso_utc_or_none
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
 from portfolio.positions import EMPTY, PositionTotals, position_totals_get
 from portfolio.valuation import equity_return, equity_value, sol_value
@@ -29,10 +30,6 @@ PERIODS = {
     "all": None,
 }
 TIMEFRAMES = {"1Min": 60, "5Min": 300, "15Min": 900, "1H": 3600, "1D": 86400}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def account_get(*, user: User) -> LedgerAccount:
@@ -102,7 +99,7 @@ def portfolio_summary_get(*, user: User) -> dict[str, Any]:
         ret = equity_return(equity=equity, start=epoch.starting_equity)
     return {
         "epoch": account.epoch,
-        "epoch_started_at": _iso(epoch.started_at),
+        "epoch_started_at": iso_utc_or_none(epoch.started_at),
         "balances": balances,
         "price": price,
         "price_source": source,
@@ -165,12 +162,8 @@ def portfolio_history_get(
         "period": period,
         "timeframe": timeframe,
         "base_value": base,
-        "timestamp": [_iso(t) for t, _ in points],
+        "timestamp": [iso_utc(t) for t, _ in points],
         "equity": [e for _, e in points],
         "profit_loss": [usd(e - base) for _, e in points],
         "profit_loss_pct": [equity_return(equity=e, start=base) for _, e in points],
     }
-
-
-def epoch_list(*, user: User) -> QuerySet[Epoch]:
-    return Epoch.objects.filter(account=account_get(user=user)).order_by("number")

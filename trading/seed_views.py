@@ -18,6 +18,7 @@ from rest_framework.views import APIView
 
 from accounts.permissions import CanTrade, IsAuthenticatedRead
 from core.parsers import StrictJSONParser
+from core.timefmt import iso_utc
 from portfolio.selectors import portfolio_summary_get
 from trading.fields import (
     NoExtraFieldsMixin,
@@ -32,10 +33,6 @@ from trading.position_views import SideField, check_leverage, leverage_field
 from trading.services.positions import position_close, position_open
 
 PRICE_MAX = Decimal("1000000000")
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 @extend_schema_serializer(component_name="SeedPosition")
@@ -60,7 +57,7 @@ class SeedPositionSerializer(serializers.Serializer):
         return None if pnl is None else format(pnl, "f")
 
     def get_timestamp(self, obj) -> str:
-        return _iso(obj.opened_at)
+        return iso_utc(obj.opened_at)
 
 
 class SeedStateApi(APIView):
