@@ -11,6 +11,12 @@ class InsufficientFunds(DomainError):
     message = "Insufficient funds."
 
 
+class AccountNotOpen(DomainError):
+    status = 404
+    code = "account_not_open"
+    message = "This user has no trading account."
+
+
 class ResetBlocked(DomainError):
     status = 409
     code = "reset_blocked"

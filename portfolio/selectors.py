@@ -12,6 +12,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.money import PRICE_QUANT, usd
 from core.timefmt import iso_utc, iso_utc_or_none
+from portfolio.errors import AccountNotOpen
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
 from portfolio.positions import EMPTY, PositionTotals, position_totals_get
 from portfolio.valuation import equity_return, equity_value, sol_value
@@ -37,7 +38,7 @@ def account_get(*, user: User) -> LedgerAccount:
     the sign-in service or ``create_user`` has them) is 404 ``account_not_open``."""
     account = LedgerAccount.objects.filter(user=user).first()
     if account is None:
-        raise DomainError("This user has no trading account.", code="account_not_open", status=404)
+        raise AccountNotOpen()
     return account
 
 

@@ -74,6 +74,10 @@ def test_a_user_without_books_reads_404_and_the_read_opens_none(client_for, pric
         response = client.get(url)
         assert response.status_code == 404, (url, response.json())
         assert response.json()["code"] == "account_not_open"
+    from portfolio.feed import portfolio_ws_snapshot
+
+    user_id = User.objects.get(address=address).pk
+    assert portfolio_ws_snapshot(user_id=user_id) is None  # the socket's feed pushes nothing
     assert not LedgerAccount.objects.filter(user__address=address).exists()
 
 
