@@ -3,7 +3,8 @@
 ``ledger_post`` takes legs ``(account, asset, amount, bucket)``, refuses imbalance per asset,
 locks every affected balance row in one ``SELECT ... FOR UPDATE ORDER BY allow_negative, id``,
 applies the deltas, lets the database constraints and an explicit check refuse a negative free
-balance, and appends the entries -- all inside the caller's transaction.
+balance, and appends the entries -- all inside the caller's transaction. The statements of
+each step, for PostgreSQL and their ORM twins for SQLite, are ``portfolio.pg``'s.
 
 Lock order (docs/ledger.md, "Lock order"): users' balance rows first (by id), the system shard
 rows (``grants``/``fees``/``house``/``insurance``, the rows with ``allow_negative``) last, by id.
@@ -21,19 +22,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from core.money import dec_str
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
-from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerTransaction
-from portfolio.services.ledger_pg import (
-    sql_apply,
-    sql_insert_entries,
-    sql_insert_transactions,
-    sql_lock,
-    transactions_built,
-)
+from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerTransaction
+from portfolio.pg import ledger_statements
 
 _ASSETS = set(Asset.values)
 _BUCKETS = set(Bucket.values)
@@ -56,7 +50,7 @@ def system_shard(shard_key: int, shards: int) -> int:
     return shard_key % max(1, shards)
 
 
-def _shard_for(account: LedgerAccount, shard_key: int, shards: int | None = None) -> int:
+def shard_for(account: LedgerAccount, shard_key: int, shards: int | None = None) -> int:
     """The balance row of ``account`` a posting with ``shard_key`` touches: 0 for a user, one of
     ``shards`` (``LEDGER_SYSTEM_SHARDS``; batches read it once and pass it) for a system account."""
     if account.kind != LedgerAccount.Kind.SYSTEM:
@@ -70,36 +64,7 @@ def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tupl
     wanted = {(account.pk, asset, shard): account for account, asset, shard in keys}
     if not wanted:
         return {}
-    if transaction.get_connection().vendor == "postgresql":
-        return sql_lock(wanted)
-    groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for account_id, asset, shard in wanted:
-        groups[(asset, shard)].append(account_id)
-    condition = Q()
-    for (asset, shard), account_ids in groups.items():  # one term per (asset, shard): cheap for big batches
-        condition |= Q(asset=asset, shard=shard, account_id__in=sorted(account_ids))
-    rows = _lock_rows(condition)
-    missing = [key for key in wanted if key not in rows]
-    if missing:
-        Balance.objects.bulk_create(
-            [
-                Balance(account_id=a, asset=asset, shard=s, allow_negative=wanted[(a, asset, s)].is_system)
-                for a, asset, s in missing
-            ],
-            ignore_conflicts=True,
-        )
-        rows = _lock_rows(condition)
-    return rows
-
-
-def _save_balances(rows: list[Balance]) -> None:
-    """Write changed rows (the portable path; PostgreSQL adds deltas in ``sql_apply``)."""
-    Balance.objects.bulk_update(rows, ["total", "locked", "updated_at"])
-
-
-def _lock_rows(condition: Q) -> dict[tuple[int, str, int], Balance]:
-    locked = Balance.objects.select_for_update(of=("self",)).filter(condition).order_by("allow_negative", "pk")
-    return {(b.account_id, b.asset, b.shard): b for b in locked}
+    return ledger_statements().balances_lock(wanted)
 
 
 def _validate(legs: Sequence[Leg]) -> None:
@@ -150,121 +115,105 @@ def ledger_post(
     return ledger_post_many(postings=[posting], created_by=created_by)[0]
 
 
-def ledger_post_many(*, postings: Sequence[Posting], created_by=None) -> list[LedgerTransaction]:
+def ledger_post_many(*, postings: Iterable[Posting], created_by=None) -> list[LedgerTransaction]:
     """Post several balanced transactions at once; the new transactions, in the postings' order.
     Rules and statements: ``_post_many``."""
     return _post_many(postings, created_by, instances=True)
 
 
-def ledger_post_many_ids(*, postings: Sequence[Posting], created_by=None) -> list[int]:
+def ledger_post_many_ids(*, postings: Iterable[Posting], created_by=None) -> list[int]:
     """``ledger_post_many`` answering only the new transactions' ids (the liquidation engine's
-    batches only link them: no model instance is built for thousands of rows)."""
+    batches only link them: no model instance is built for thousands of rows). ``postings`` may
+    be a generator: each posting is read once, and nothing of it is kept but plain values."""
     return _post_many(postings, created_by, instances=False)
 
 
-def _post_many(postings: Sequence[Posting], created_by, *, instances: bool) -> list:
+def _post_many(postings: Iterable[Posting], created_by, *, instances: bool) -> list:
     """Post several balanced transactions at once (the liquidation engine's batches).
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
     is locked in one ``SELECT ... FOR UPDATE ORDER BY allow_negative, id`` (users' rows before
-    the system rows), a user's free balance may not go
-    negative (checked on the summed deltas per row, before anything is written). On PostgreSQL
-    four statements whatever the batch size (lock, balance update, transactions, entries; the
-    values travel as arrays through ``unnest``); elsewhere (SQLite, embedded mode) the ORM.
+    the system rows), a user's free balance may not go negative (checked on the summed deltas per
+    row, before anything is written). Four steps whatever the batch size: lock, add the deltas,
+    insert the transactions, insert the entries (``portfolio.pg``: on PostgreSQL one statement
+    each; on SQLite the ORM).
     """
-    connection = transaction.get_connection()
-    if not connection.in_atomic_block:
+    if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_post must run inside transaction.atomic()")
-    cleaned: list[tuple[Posting, list[Leg]]] = []
-    for posting in postings:
+    txns, entries, wanted, deltas = _rows(postings)
+    if not txns:
+        return []
+    sql = ledger_statements()
+    now = timezone.now()
+    rows = sql.balances_lock(wanted, light=True)
+    _check(rows, deltas)
+    sql.balances_add(rows, deltas, now)
+    txn_ids = sql.transactions_insert(txns, created_by, now)
+    sql.entries_insert([(txn_ids[n], a, asset, bucket, amount) for n, a, asset, bucket, amount in entries], now)
+    return _transactions_built(txn_ids, txns, created_by, now) if instances else txn_ids
+
+
+_NO_DELTA = (Decimal(0), Decimal(0))
+
+
+def _rows(postings: Iterable[Posting]) -> tuple[list[tuple], list[tuple], dict, dict]:
+    """One pass over the postings, each validated (at least one non-zero leg, balanced per asset)
+    and then let go: the transactions ``(reason, reference_type, reference_id, memo)``, the
+    entries ``(posting's index, account_id, asset, bucket, amount)``, the balance rows the legs
+    touch ``{(account_id, asset, shard): account}`` and each row's summed ``(d_total, d_locked)``.
+
+    Plain tuples of plain values (``str``, not the choices' enum members): a batch of thousands
+    of postings then leaves nothing for the cyclic garbage collector to carry (CPython stops
+    tracking a tuple of such values), so it does not set off full collections of the process."""
+    txns: list[tuple] = []
+    entries: list[tuple] = []
+    wanted: dict[tuple[int, str, int], LedgerAccount] = {}
+    deltas: dict[tuple[int, str, int], tuple[Decimal, Decimal]] = {}
+    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
+    for n, posting in enumerate(postings):
         legs = [leg for leg in posting.legs if leg.amount != 0]
         if not legs:
             raise LedgerError("a ledger transaction needs at least one non-zero leg")
         _validate(legs)
-        cleaned.append((posting, legs))
-    if not cleaned:
-        return []
-
-    deltas: dict[tuple[int, str, int], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
-    wanted: dict[tuple[int, str, int], LedgerAccount] = {}
-    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
-    for posting, legs in cleaned:
+        txns.append((str(posting.reason), posting.reference_type, str(posting.reference_id), posting.memo[:255]))
         for leg in legs:
-            account = leg.account  # ``id``, not ``pk``: this loop runs for every leg of a batch
-            key = (account.id, leg.asset, _shard_for(account, posting.shard_key, shards))
+            account, asset, bucket = leg.account, str(leg.asset), str(leg.bucket)
+            key = (account.id, asset, shard_for(account, posting.shard_key, shards))  # ``id``: faster than ``pk``
             wanted[key] = account
-            delta = deltas[key]
-            delta[0] += leg.amount
-            if leg.bucket == Bucket.LOCKED:
-                delta[1] += leg.amount
-    now = timezone.now()
-    if connection.vendor == "postgresql":
-        rows = sql_lock(wanted, light=True)
-        _check(rows, deltas)
-        sql_apply(rows, deltas, now)
-        txn_ids = sql_insert_transactions([posting for posting, _legs in cleaned], created_by, now)
-        sql_insert_entries(
-            [
-                (txn_id, leg.account.id, leg.asset, leg.bucket, leg.amount)
-                for txn_id, (_posting, legs) in zip(txn_ids, cleaned, strict=True)
-                for leg in legs
-            ],
-            now,
-        )
-        if not instances:
-            return txn_ids
-        return transactions_built(txn_ids, [posting for posting, _legs in cleaned], created_by, now, connection.alias)
+            d_total, d_locked = deltas.get(key, _NO_DELTA)
+            deltas[key] = (d_total + leg.amount, d_locked + leg.amount if bucket == Bucket.LOCKED else d_locked)
+            entries.append((n, account.id, asset, bucket, leg.amount))
+    return txns, entries, wanted, deltas
 
-    rows = balance_lock(keys=[(account, asset, shard) for (_id, asset, shard), account in wanted.items()])
-    _check(rows, deltas)
-    changed = []
+
+def _transactions_built(txn_ids: list[int], txns: list[tuple], created_by, now) -> list[LedgerTransaction]:
+    """The inserted rows as model instances (``from_db``: no per-field conversion)."""
+    alias = transaction.get_connection().alias
+    fields = [f.attname for f in LedgerTransaction._meta.concrete_fields]
+    created_by_id = getattr(created_by, "pk", created_by)
+    out = []
+    for txn_id, (reason, reference_type, reference_id, memo) in zip(txn_ids, txns, strict=True):
+        values = {
+            "id": txn_id,
+            "reason": reason,
+            "reference_type": reference_type,
+            "reference_id": reference_id,
+            "memo": memo,
+            "created_by_id": created_by_id,
+            "created_at": now,
+        }
+        out.append(LedgerTransaction.from_db(alias, fields, [values[name] for name in fields]))
+    return out
+
+
+def _check(rows: dict, deltas: dict[tuple[int, str, int], tuple[Decimal, Decimal]]) -> None:
+    """Refuse the batch (nothing written yet) if a row's locked part or a user's free part would
+    go negative. ``rows``: the locked rows ``(id, total, locked, allow_negative)`` by key."""
     for key, (d_total, d_locked) in deltas.items():
-        row = rows[key]
-        row.total, row.locked, row.updated_at = row.total + d_total, row.locked + d_locked, now
-        changed.append(row)
-    _save_balances(changed)
-    txns = LedgerTransaction.objects.bulk_create(
-        [
-            LedgerTransaction(
-                reason=posting.reason,
-                reference_type=posting.reference_type,
-                reference_id=str(posting.reference_id),
-                memo=posting.memo[:255],
-                created_by=created_by,
-                created_at=now,
-            )
-            for posting, _legs in cleaned
-        ]
-    )
-    LedgerEntry.objects.bulk_create(
-        [
-            LedgerEntry(
-                txn=txn, account=leg.account, asset=leg.asset, bucket=leg.bucket, amount=leg.amount, created_at=now
-            )
-            for txn, (_posting, legs) in zip(txns, cleaned, strict=True)
-            for leg in legs
-        ]
-    )
-    return txns if instances else [txn.pk for txn in txns]
-
-
-def _check(rows, deltas: dict[tuple[int, str, int], list[Decimal]]) -> None:
-    """Refuse the batch (nothing written yet) if a row's locked part or a user's free part would go negative."""
-    for key, (d_total, d_locked) in deltas.items():
-        row = rows[key]
-        new_total, new_locked = row.total + d_total, row.locked + d_locked
+        _id, total, locked, allow_negative = rows[key]
+        new_total, new_locked = total + d_total, locked + d_locked
         if new_locked < 0:
             raise LedgerError(f"locked balance would go negative on {key}")
-        if not row.allow_negative and new_total - new_locked < 0:
-            raise InsufficientFunds(
-                extra={
-                    "asset": row.asset,
-                    "available": dec_str(row.free),
-                    "required": dec_str(row.free - (new_total - new_locked)),
-                }
-            )
-
-
-def shard_for(account: LedgerAccount, shard_key: int) -> int:
-    """The balance-row shard of ``account`` that a posting with ``shard_key`` touches (0 for a user)."""
-    return _shard_for(account, shard_key)
+        if not allow_negative and new_total - new_locked < 0:
+            free, short = total - locked, total - locked - (new_total - new_locked)
+            raise InsufficientFunds(extra={"asset": key[1], "available": dec_str(free), "required": dec_str(short)})

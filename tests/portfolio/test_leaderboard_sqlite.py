@@ -18,12 +18,11 @@ from datetime import datetime, timezone
 from decimal import Decimal as D
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Q
+from django.conf import settings
 from accounts.models import User
 from portfolio.leaderboard import leaderboard_list
 from portfolio.models import LedgerAccount
-from portfolio.services import account_reset, balance_adjust
-from portfolio.services.ledger import _lock_rows
+from portfolio.services import account_reset, balance_adjust, balance_lock, system_account_get
 from pricing.selectors import LATEST_PRICE_KEY
 
 assert connection.vendor == "sqlite", connection.vendor
@@ -43,7 +42,9 @@ for period in ("all", "24h", "7d"):
         assert [r["resets"] for r in rows] == [0, 1]
         assert rows[1]["return"] == "-0.560000", rows  # 0.4 * 1.1 - 1
 with transaction.atomic():
-    locked = _lock_rows(Q(account__code="grants", asset="USD") | Q(account=books[careful]))
+    grants = system_account_get(code="grants")
+    keys = [(grants, "USD", shard) for shard in range(settings.LEDGER_SYSTEM_SHARDS)]
+    locked = balance_lock(keys=keys + [(books[careful], asset, 0) for asset in ("USD", "SOL")])
 assert [row.allow_negative for row in locked.values()][-1] is True
 assert not any(row.allow_negative for row in list(locked.values())[:2])
 print("leaderboard ok on sqlite")

@@ -10,12 +10,12 @@ from decimal import Decimal
 
 import pytest
 from django.db import transaction
-from django.db.models import Q
 
 from portfolio.models import Asset, Balance, BalanceAdjustment, Epoch, LedgerAccount, LedgerReason
+from portfolio.pg import PORTABLE
 from portfolio.services import Leg, Posting, account_reset, balance_adjust, ledger_post, ledger_post_many
 from portfolio.services.accounts import system_account_get
-from portfolio.services.ledger import _lock_rows, shard_for
+from portfolio.services.ledger import shard_for
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.portfolio.locks import RowHold, Worker, wait_until_blocked
 
@@ -117,7 +117,10 @@ def test_the_portable_lock_path_takes_user_rows_before_system_rows():
     user = make_user()
     account = LedgerAccount.objects.get(user=user)
     grants_row = _grants_row(Asset.USD, user)
+    grants = system_account_get(code="grants")
+    wanted = {(grants.pk, Asset.USD, grants_row.shard): grants}
+    wanted.update({(account.pk, asset, 0): account for asset in (Asset.USD, Asset.SOL)})
     with transaction.atomic():
-        rows = _lock_rows(Q(pk=grants_row.pk) | Q(account=account))
+        rows = PORTABLE.balances_lock(wanted)
     order = [row.allow_negative for row in rows.values()]
     assert order == [False, False, True]
