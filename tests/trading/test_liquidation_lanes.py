@@ -12,12 +12,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from kombu.exceptions import OperationalError
 
+from portfolio.services.ledger import system_shard
 from tests.portfolio.helpers import assert_books_ok, make_user
 from tests.trading.helpers import set_price
 from trading.models import Position, PositionStatus
 from trading.services import liquidation
 from trading.services.liquidation import liquidation_lane_run, liquidation_run
-from trading.services.liquidation_lanes import lanes_split, shard_of
+from trading.services.liquidation_lanes import lanes_split
 from trading.services.positions import position_open
 
 
@@ -30,7 +31,7 @@ def _check_split(rows, lanes, shards, out):
     lane_of_shard: dict[int, int] = {}
     for n, lane in enumerate(out):
         for position_id in lane:  # no shard class (so no user, no system row) in two lanes
-            assert lane_of_shard.setdefault(shard_of(owner[position_id], shards), n) == n
+            assert lane_of_shard.setdefault(system_shard(owner[position_id], shards), n) == n
         assert lane == [i for i in ids if i in set(lane)]  # the candidates' order is kept
     assert [len(lane) for lane in out] == sorted((len(lane) for lane in out), reverse=True)
 
@@ -62,7 +63,7 @@ def test_any_split_is_complete_disjoint_and_whole(users, lanes, shards):
     if out:  # greedy, largest class first: no lane exceeds the mean by more than the largest class
         classes: dict[int, int] = {}
         for _n, user in rows:
-            classes[shard_of(user, shards)] = classes.get(shard_of(user, shards), 0) + 1
+            classes[system_shard(user, shards)] = classes.get(system_shard(user, shards), 0) + 1
         assert len(out[0]) <= len(rows) / len(out) + max(classes.values())
 
 

@@ -16,8 +16,10 @@ from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
 from tests.trading.position_helpers import user_events
 from trading.models import Position, PositionEvent
+from trading.pg import PORTABLE
 from trading.services import liquidation
 from trading.services.liquidation import liquidation_run, positions_liquidate
+from trading.services.liquidation_batch import liquidate_batch
 from trading.services.positions import position_close, position_open
 
 pytestmark = pytest.mark.django_db
@@ -95,7 +97,7 @@ def test_the_portable_path_gives_the_same_outcome():
     """The ORM path (SQLite, embedded mode) run here on PostgreSQL: same positions, rows and events."""
     ids, expected, owners = _book(2)
     touched: set[int] = set()
-    done = liquidation._liquidate_batch_portable(ids=ids, price=D(89), computed_at=None, touched=touched)
+    done = liquidate_batch(ids=ids, price=D(89), computed_at=None, touched=touched, sql=PORTABLE)
     assert len(done) == 2 and len(touched) == 2
     _check(expected, owners)
 

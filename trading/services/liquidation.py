@@ -23,8 +23,8 @@ price the tick crossed, at the tick's price (docs/positions.md).
   (``realtime.publish.user_events_emit_many``: two statements, published after commit in one
   event-loop run), the updates built from three reads for the whole batch.
   If a batch fails, its positions are retried one per transaction. SQLite (embedded mode)
-  takes the same steps through the ORM (``_liquidate_batch_portable``). The batch itself lives in
-  ``trading.services.liquidation_batch``.
+  takes the same steps through the ORM. The batch itself lives in
+  ``trading.services.liquidation_batch``, its statements in ``trading.pg``.
 * Fan-out (real stack, PostgreSQL, more candidates than one batch): the candidates are split into
   up to ``POSITION_LIQUIDATION_LANES`` lanes that share no locked row
   (``trading.services.liquidation_lanes``); the tick's task runs the first lane and enqueues the
@@ -35,9 +35,7 @@ price the tick crossed, at the tick's price (docs/positions.md).
 
 from __future__ import annotations
 
-import gc
 import logging
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -54,7 +52,7 @@ from trading.models import (
     PositionSide,
     PositionStatus,
 )
-from trading.services.liquidation_batch import _liquidate_batch_portable, _liquidate_batch_sql
+from trading.services.liquidation_batch import liquidate_batch
 from trading.services.liquidation_lanes import lanes_split
 
 logger = logging.getLogger("trading.liquidation")
@@ -199,7 +197,7 @@ def positions_liquidate(
         return []
     accounts: set[int] = set()
     try:
-        return _liquidate_batch(ids=ids, price=price, computed_at=computed_at, touched=accounts)
+        return liquidate_batch(ids=ids, price=price, computed_at=computed_at, touched=accounts)
     except Exception:
         if len(ids) == 1:
             raise
@@ -207,7 +205,7 @@ def positions_liquidate(
         done: list[str] = []
         for position_id in ids:
             try:
-                done += _liquidate_batch(ids=[position_id], price=price, computed_at=computed_at, touched=accounts)
+                done += liquidate_batch(ids=[position_id], price=price, computed_at=computed_at, touched=accounts)
             except Exception:
                 logger.exception("liquidation of position %s failed", position_id)
         return done
@@ -216,29 +214,3 @@ def positions_liquidate(
             leaderboard_touch_many_on_commit(account_ids=sorted(accounts))
         else:
             touched |= accounts
-
-
-@contextmanager
-def _gc_paused():
-    """Pause Python's cyclic garbage collector for one batch.
-
-    A batch keeps tens of thousands of small containers alive until its commit (rows, legs,
-    event payloads); they trip full collections that walk every live object of the process:
-    ~15% of a 10,000-position tick in the bench. What a batch frees is freed by reference
-    counting anyway; any cycles are collected after it. Process-wide, so it only re-enables the
-    collector if it was on when the batch started.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _liquidate_batch(*, ids: list, price: Decimal, computed_at: datetime | None, touched: set[int]) -> list[str]:
-    if connection.vendor != "postgresql":
-        return _liquidate_batch_portable(ids=ids, price=price, computed_at=computed_at, touched=touched)
-    with _gc_paused():
-        return _liquidate_batch_sql(ids=ids, price=price, computed_at=computed_at, touched=touched)
