@@ -9,8 +9,9 @@ take and answer the same plain rows.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from decimal import Decimal
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import Q
@@ -18,6 +19,9 @@ from django.utils import timezone
 
 from core.pgrows import json_param, rows_sql
 from portfolio.models import Balance, LedgerAccount, LedgerEntry, LedgerTransaction
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 Key = tuple[int, str, int]  # a balance row: ``(account_id, asset, shard)``
 Deltas = dict[Key, tuple[Decimal, Decimal]]  # ``(d_total, d_locked)`` summed per balance row
@@ -33,7 +37,7 @@ _KEYS = rows_sql("k", account_id="bigint", asset="text", shard="int")
 _NEW_KEYS = rows_sql("k", account_id="bigint", asset="text", shard="int", allow_negative="boolean")
 
 
-def _balances_lock_pg(wanted: dict[Key, LedgerAccount], *, light: bool = False) -> dict:
+def _balances_lock_pg(wanted: dict[Key, LedgerAccount], *, light: bool = False) -> dict[Key, Any]:
     """One statement whatever the number of rows, users' rows before the system rows (sorted by
     ``allow_negative``), each by id. ``updated_at`` is left deferred (never read from a locked row;
     parsing it costs more than the rest). ``light``: ``LockedRow`` tuples instead of ``Balance``
@@ -48,7 +52,7 @@ def _balances_lock_pg(wanted: dict[Key, LedgerAccount], *, light: bool = False) 
     )
     connection = transaction.get_connection()
 
-    def fetch() -> dict:
+    def fetch() -> dict[Key, Any]:
         if light:
             return {(a, asset, shard): (i, total, locked, neg) for i, a, asset, shard, total, locked, neg in cursor}
         rows = (Balance.from_db(connection.alias, fields, values) for values in cursor.fetchall())
@@ -70,7 +74,7 @@ def _balances_lock_pg(wanted: dict[Key, LedgerAccount], *, light: bool = False) 
     return rows
 
 
-def _balances_lock_orm(wanted: dict[Key, LedgerAccount], *, light: bool = False) -> dict:
+def _balances_lock_orm(wanted: dict[Key, LedgerAccount], *, light: bool = False) -> dict[Key, Any]:
     """``select_for_update`` ordered by ``allow_negative, pk`` (SQLite's ``BEGIN IMMEDIATE``
     serialises writers anyway; the order is kept so both read the same)."""
     groups: dict[tuple[str, int], list[int]] = {}
@@ -80,7 +84,7 @@ def _balances_lock_orm(wanted: dict[Key, LedgerAccount], *, light: bool = False)
     for (asset, shard), account_ids in groups.items():  # one term per (asset, shard): cheap for big batches
         condition |= Q(asset=asset, shard=shard, account_id__in=sorted(account_ids))
 
-    def fetch() -> dict:
+    def fetch() -> dict[Key, Any]:
         locked = Balance.objects.select_for_update(of=("self",)).filter(condition).order_by("allow_negative", "pk")
         if light:
             return {(b.account_id, b.asset, b.shard): (b.id, b.total, b.locked, b.allow_negative) for b in locked}
@@ -106,7 +110,7 @@ def _balances_lock_orm(wanted: dict[Key, LedgerAccount], *, light: bool = False)
 _DELTAS = rows_sql("d", id="bigint", total="numeric", locked="numeric")
 
 
-def _balances_add_pg(rows: dict[Key, LockedRow], deltas: Deltas, now) -> None:
+def _balances_add_pg(rows: dict[Key, LockedRow], deltas: Deltas, now: datetime) -> None:
     """One ``UPDATE ... FROM`` the deltas' rows: deltas, not absolute values (the CHECK
     constraints stay the last line of defence)."""
     with transaction.get_connection().cursor() as cursor:
@@ -118,7 +122,7 @@ def _balances_add_pg(rows: dict[Key, LockedRow], deltas: Deltas, now) -> None:
         )
 
 
-def _balances_add_orm(rows: dict[Key, LockedRow], deltas: Deltas, now) -> None:
+def _balances_add_orm(rows: dict[Key, LockedRow], deltas: Deltas, now: datetime) -> None:
     """The new values computed in Decimal (SQLite's arithmetic on decimals is a float's), one
     ``bulk_update``."""
     changed = []
@@ -134,7 +138,7 @@ def _balances_add_orm(rows: dict[Key, LockedRow], deltas: Deltas, now) -> None:
 _TRANSACTIONS = rows_sql("t", reason="text", reference_type="text", reference_id="text", memo="text", ord="int")
 
 
-def _transactions_insert_pg(txns: list[TxnRow], created_by, now) -> list[int]:
+def _transactions_insert_pg(txns: list[TxnRow], created_by: User | None, now: datetime) -> list[int]:
     """The ids are drawn with ``nextval`` in a materialised CTE next to each row's position, so the
     mapping never depends on the order ``RETURNING`` happens to produce. The sequence's name is
     looked up once per statement (a scalar subquery), not once per row (~4 us a row)."""
@@ -148,15 +152,15 @@ def _transactions_insert_pg(txns: list[TxnRow], created_by, now) -> list[int]:
             "SELECT id FROM src ORDER BY ord",
             [
                 json_param((*txn, n) for n, txn in enumerate(txns)),
-                getattr(created_by, "pk", created_by),
+                created_by.pk if created_by is not None else None,
                 now,
             ],
         )
         return [row[0] for row in cursor.fetchall()]
 
 
-def _transactions_insert_orm(txns: list[TxnRow], created_by, now) -> list[int]:
-    created_by_id = getattr(created_by, "pk", created_by)
+def _transactions_insert_orm(txns: list[TxnRow], created_by: User | None, now: datetime) -> list[int]:
+    created_by_id = created_by.pk if created_by is not None else None
     created = LedgerTransaction.objects.bulk_create(
         [
             LedgerTransaction(
@@ -179,7 +183,7 @@ def _transactions_insert_orm(txns: list[TxnRow], created_by, now) -> list[int]:
 _ENTRIES = rows_sql("e", txn_id="bigint", account_id="bigint", asset="text", bucket="text", amount="numeric")
 
 
-def _entries_insert_pg(entries: list[EntryRow], now) -> None:
+def _entries_insert_pg(entries: list[EntryRow], now: datetime) -> None:
     """One ``INSERT ... SELECT``."""
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
@@ -189,7 +193,7 @@ def _entries_insert_pg(entries: list[EntryRow], now) -> None:
         )
 
 
-def _entries_insert_orm(entries: list[EntryRow], now) -> None:
+def _entries_insert_orm(entries: list[EntryRow], now: datetime) -> None:
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(txn_id=txn_id, account_id=account_id, asset=asset, bucket=bucket, amount=amount, created_at=now)
@@ -202,10 +206,10 @@ def _entries_insert_orm(entries: list[EntryRow], now) -> None:
 
 
 class LedgerStatements(NamedTuple):
-    balances_lock: Callable[..., dict]
-    balances_add: Callable[[dict[Key, LockedRow], Deltas, object], None]
-    transactions_insert: Callable[[list[TxnRow], object, object], list[int]]
-    entries_insert: Callable[[list[EntryRow], object], None]
+    balances_lock: Callable[..., dict[Key, Any]]  # ``(wanted, *, light=False)``
+    balances_add: Callable[[dict[Key, LockedRow], Deltas, datetime], None]
+    transactions_insert: Callable[[list[TxnRow], User | None, datetime], list[int]]
+    entries_insert: Callable[[list[EntryRow], datetime], None]
 
 
 POSTGRES = LedgerStatements(_balances_lock_pg, _balances_add_pg, _transactions_insert_pg, _entries_insert_pg)

@@ -27,8 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import redis
-from channels.layers import DEFAULT_CHANNEL_LAYER
-from channels_redis.pubsub import RedisPubSubChannelLayer
+from channels import DEFAULT_CHANNEL_LAYER
+from channels_redis.pubsub import RedisPubSubChannelLayer  # type: ignore[import-untyped]
 from django.conf import settings
 
 # Channel names travel as ARGV, not KEYS: channels are not keys (a cluster would route them
@@ -87,8 +87,9 @@ def pubsub_batch_for(layer: Any) -> PubSubBatch | None:
         return None
     if layer not in _batches:
         config = settings.CHANNEL_LAYERS[DEFAULT_CHANNEL_LAYER].get("CONFIG", {})
-        pools = [_pool(host) for host in config.get("hosts") or ["redis://localhost:6379"]]  # the layer's default
-        ok = all(pool is not None for pool in pools)
+        hosts = config.get("hosts") or ["redis://localhost:6379"]  # the layer's default
+        pools = [pool for pool in map(_pool, hosts) if pool is not None]
+        ok = len(pools) == len(hosts)
         _batches[layer] = PubSubBatch(layer, prefix=config.get("prefix", "asgi"), pools=pools) if ok else None
     return _batches[layer]
 

@@ -8,7 +8,6 @@ database; both sets take and answer the same things, so the algorithm is written
 
 from __future__ import annotations
 
-from collections import namedtuple
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -78,14 +77,32 @@ def _owners_lock_orm(*, account_ids: list[int]) -> None:
 
 # --- open -> liquidated for the positions still open and crossed ----------------------------
 
-# A position as the transition ``UPDATE`` returns it: the attributes the batch reads.
-# ``id`` comes back as text (it is only ever used as text: references, payloads, parameters);
-# ``closed_at`` is the batch's ``now``, set by the statement, so it is not read back.
-_RETURNED = (
-    "id::text user_id account_id client_order_id symbol side status qty margin leverage entry_price "
-    "liquidation_price realized_pnl fees_paid exit_price opened_at"
-).split()
-Liquidated = namedtuple("Liquidated", [name.split("::")[0] for name in _RETURNED] + ["closed_at"])
+
+class Liquidated(NamedTuple):
+    """A position as the transition ``UPDATE`` returns it: what the batch reads. ``id`` comes back
+    as text (only ever used as text: references, payloads, parameters); ``closed_at`` is the
+    batch's ``now``, set by the statement, so it is not read back."""
+
+    id: str
+    user_id: int
+    account_id: int
+    client_order_id: str
+    symbol: str
+    side: str
+    status: str
+    qty: Decimal
+    margin: Decimal
+    leverage: Decimal
+    entry_price: Decimal
+    liquidation_price: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
+    exit_price: Decimal
+    opened_at: datetime
+    closed_at: datetime
+
+
+_RETURNED = ", ".join(["id::text", *Liquidated._fields[1:-1]])
 
 
 def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime | None) -> list[Liquidated]:
@@ -99,7 +116,7 @@ def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime
             f"WHERE id IN {_UUIDS} AND status = ANY(%s::text[]) "
             "AND ((side = %s AND liquidation_price >= %s) OR (side = %s AND liquidation_price <= %s)) "
             "AND (%s::timestamptz IS NULL OR updated_at <= %s::timestamptz) "
-            f"RETURNING {', '.join(_RETURNED)}",
+            f"RETURNING {_RETURNED}",
             [
                 PositionStatus.LIQUIDATED,
                 now,
@@ -116,7 +133,7 @@ def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime
             ],
         )
         # The canonical text of a UUID (fixed width, lowercase hex) sorts as its number does.
-        return sorted((Liquidated(*row, now) for row in cursor.fetchall()), key=lambda p: p.id)
+        return sorted((Liquidated._make((*row, now)) for row in cursor.fetchall()), key=lambda p: p.id)
 
 
 def _transition_orm(*, ids: list, price: Decimal, now: datetime, before: datetime | None) -> list[Position]:

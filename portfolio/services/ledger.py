@@ -18,7 +18,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -27,7 +29,10 @@ from django.utils import timezone
 from core.money import dec_str
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerTransaction
-from portfolio.pg import ledger_statements
+from portfolio.pg import Deltas, EntryRow, Key, LockedRow, TxnRow, ledger_statements
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 _ASSETS = set(Asset.values)
 _BUCKETS = set(Bucket.values)
@@ -103,7 +108,7 @@ def ledger_post(
     reference_type: str = "",
     reference_id: str = "",
     memo: str = "",
-    created_by=None,
+    created_by: User | None = None,
     shard_key: int = 0,
 ) -> LedgerTransaction:
     """Post a balanced transaction; raises ``InsufficientFunds`` (nothing written) on a shortfall.
@@ -115,20 +120,20 @@ def ledger_post(
     return ledger_post_many(postings=[posting], created_by=created_by)[0]
 
 
-def ledger_post_many(*, postings: Iterable[Posting], created_by=None) -> list[LedgerTransaction]:
+def ledger_post_many(*, postings: Iterable[Posting], created_by: User | None = None) -> list[LedgerTransaction]:
     """Post several balanced transactions at once; the new transactions, in the postings' order.
     Rules and statements: ``_post_many``."""
     return _post_many(postings, created_by, instances=True)
 
 
-def ledger_post_many_ids(*, postings: Iterable[Posting], created_by=None) -> list[int]:
+def ledger_post_many_ids(*, postings: Iterable[Posting], created_by: User | None = None) -> list[int]:
     """``ledger_post_many`` answering only the new transactions' ids (the liquidation engine's
     batches only link them: no model instance is built for thousands of rows). ``postings`` may
     be a generator: each posting is read once, and nothing of it is kept but plain values."""
     return _post_many(postings, created_by, instances=False)
 
 
-def _post_many(postings: Iterable[Posting], created_by, *, instances: bool) -> list:
+def _post_many(postings: Iterable[Posting], created_by: User | None, *, instances: bool) -> list:
     """Post several balanced transactions at once (the liquidation engine's batches).
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
@@ -156,7 +161,9 @@ def _post_many(postings: Iterable[Posting], created_by, *, instances: bool) -> l
 _NO_DELTA = (Decimal(0), Decimal(0))
 
 
-def _rows(postings: Iterable[Posting]) -> tuple[list[tuple], list[tuple], dict, dict]:
+def _rows(
+    postings: Iterable[Posting],
+) -> tuple[list[TxnRow], list[EntryRow], dict[Key, LedgerAccount], Deltas]:
     """One pass over the postings, each validated (at least one non-zero leg, balanced per asset)
     and then let go: the transactions ``(reason, reference_type, reference_id, memo)``, the
     entries ``(posting's index, account_id, asset, bucket, amount)``, the balance rows the legs
@@ -165,10 +172,10 @@ def _rows(postings: Iterable[Posting]) -> tuple[list[tuple], list[tuple], dict, 
     Plain tuples of plain values (``str``, not the choices' enum members): a batch of thousands
     of postings then leaves nothing for the cyclic garbage collector to carry (CPython stops
     tracking a tuple of such values), so it does not set off full collections of the process."""
-    txns: list[tuple] = []
-    entries: list[tuple] = []
-    wanted: dict[tuple[int, str, int], LedgerAccount] = {}
-    deltas: dict[tuple[int, str, int], tuple[Decimal, Decimal]] = {}
+    txns: list[TxnRow] = []
+    entries: list[EntryRow] = []  # the posting's index where the entry row has its txn_id
+    wanted: dict[Key, LedgerAccount] = {}
+    deltas: Deltas = {}
     shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
     for n, posting in enumerate(postings):
         legs = [leg for leg in posting.legs if leg.amount != 0]
@@ -186,11 +193,13 @@ def _rows(postings: Iterable[Posting]) -> tuple[list[tuple], list[tuple], dict, 
     return txns, entries, wanted, deltas
 
 
-def _transactions_built(txn_ids: list[int], txns: list[tuple], created_by, now) -> list[LedgerTransaction]:
+def _transactions_built(
+    txn_ids: list[int], txns: list[TxnRow], created_by: User | None, now: datetime
+) -> list[LedgerTransaction]:
     """The inserted rows as model instances (``from_db``: no per-field conversion)."""
     alias = transaction.get_connection().alias
     fields = [f.attname for f in LedgerTransaction._meta.concrete_fields]
-    created_by_id = getattr(created_by, "pk", created_by)
+    created_by_id = created_by.pk if created_by is not None else None
     out = []
     for txn_id, (reason, reference_type, reference_id, memo) in zip(txn_ids, txns, strict=True):
         values = {
@@ -206,7 +215,7 @@ def _transactions_built(txn_ids: list[int], txns: list[tuple], created_by, now) 
     return out
 
 
-def _check(rows: dict, deltas: dict[tuple[int, str, int], tuple[Decimal, Decimal]]) -> None:
+def _check(rows: dict[Key, LockedRow], deltas: Deltas) -> None:
     """Refuse the batch (nothing written yet) if a row's locked part or a user's free part would
     go negative. ``rows``: the locked rows ``(id, total, locked, allow_negative)`` by key."""
     for key, (d_total, d_locked) in deltas.items():

@@ -10,23 +10,25 @@ write the history rows; store the events, published after commit. The statements
 from __future__ import annotations
 
 import logging
-from collections import namedtuple
 from datetime import datetime, timezone
 from decimal import Decimal
+from typing import Any, NamedTuple, cast
 
 from django.db import transaction
 
 from portfolio.events import portfolio_update_data
-from portfolio.models import LedgerAccount, LedgerReason
+from portfolio.models import Balance, LedgerAccount, LedgerReason, SpotHolding
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.services import Posting, ledger_post_many_ids, system_account_get
-from realtime.publish import user_events_emit_many
+from realtime.publish import RawJSON, user_events_emit_many
 from trading.events import position_liquidated_json
-from trading.margin import plan_liquidation
+from trading.margin import LiquidationPlan, plan_liquidation
 from trading.pg import BatchStatements, batch_statements
 from trading.services.position_book import liquidation_legs, liquidation_memo
 
 logger = logging.getLogger("trading.liquidation")
+
+Event = tuple[int, str, dict[str, Any] | RawJSON]  # ``(user_id, type, data)``
 
 
 def liquidate_batch(
@@ -78,11 +80,17 @@ def liquidate_batch(
 
 
 def _announce(
-    sql: BatchStatements, *, crossed: list, plans: list, accounts: dict[int, LedgerAccount], price: Decimal, computed_at
+    sql: BatchStatements,
+    *,
+    crossed: list,
+    plans: list[LiquidationPlan],
+    accounts: dict[int, LedgerAccount],
+    price: Decimal,
+    computed_at: datetime | None,
 ) -> None:
     """``position_liquidated`` per position and one ``portfolio_update`` per account, stored with
     the users' next seqs in the batch's transaction and published after commit."""
-    events = [
+    events: list[Event] = [
         (
             p.user_id,
             "position_liquidated",
@@ -97,18 +105,30 @@ def _announce(
     user_events_emit_many(events)
 
 
-class _BalanceRow(namedtuple("_BalanceRow", "account_id asset total locked")):
-    """What ``portfolio_update_data`` reads of a balance row."""
+class _BalanceRow(NamedTuple):
+    """What ``portfolio_update_data`` reads of a ``Balance``."""
+
+    account_id: int
+    asset: str
+    total: Decimal
+    locked: Decimal
 
     @property
     def free(self) -> Decimal:
         return self.total - self.locked
 
 
-_HoldingRow = namedtuple("_HoldingRow", "account_id qty cost_basis realized_pnl fees_paid")
+class _HoldingRow(NamedTuple):
+    """What ``portfolio_update_data`` reads of a ``SpotHolding``."""
+
+    account_id: int
+    qty: Decimal
+    cost_basis: Decimal
+    realized_pnl: Decimal
+    fees_paid: Decimal
 
 
-def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccount]) -> list[tuple[int, str, dict]]:
+def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccount]) -> list[Event]:
     """One ``portfolio_update`` per account touched, from three reads for the whole batch. The
     rows stay tuples of plain values (grouped per account as tuples too, not lists) until their
     account's payload is built: nothing per account for the cyclic garbage collector to carry."""
@@ -119,17 +139,18 @@ def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccoun
         balances[row[0]] = (*balances.get(row[0], ()), row)
     holdings = {row[0]: row for row in holding_rows}
     totals = position_totals_get(account_ids=ids, price=None)
-    return [
-        (
-            account.user_id,
-            "portfolio_update",
-            portfolio_update_data(
-                account,
-                balances=[_BalanceRow(*row) for row in balances.get(account_id, ())],
-                holding=_HoldingRow(*holdings[account_id]) if account_id in holdings else None,
-                positions=totals.get(account_id, EMPTY),
-            ),
+
+    def data(account_id: int, account: LedgerAccount) -> dict[str, Any]:
+        holding = holdings.get(account_id)
+        return portfolio_update_data(  # the rows stand in for the models: the attributes it reads
+            account,
+            balances=cast("list[Balance]", [_BalanceRow._make(row) for row in balances.get(account_id, ())]),
+            holding=cast("SpotHolding", _HoldingRow._make(holding)) if holding else None,
+            positions=totals.get(account_id, EMPTY),
         )
+
+    return [
+        (account.user_id, "portfolio_update", data(account_id, account))
         for account_id, account in accounts.items()
         if account.user_id
     ]
