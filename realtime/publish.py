@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, NewType
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -106,18 +106,23 @@ def user_event_emit(*, user_id: int, event_type: str, data: dict[str, Any]) -> d
     return payload
 
 
-class RawJSON(str):
-    """A JSON object's text, already serialised, to pass as an event's ``data``: it is embedded as
-    it is, never built as a dict nor encoded again (the liquidation engine's ``position_liquidated``,
-    thousands a tick). Whoever builds one must produce exactly the text
-    ``json.dumps(jsonable(data), separators=(",", ":"))`` would (its tests pin that)."""
+# A JSON object's text, already serialised, to pass as an event's ``data``: it is embedded as it
+# is, never built as a dict nor encoded again (the liquidation engine's ``position_liquidated``,
+# thousands a tick). Whoever builds one must produce exactly the text
+# ``json.dumps(jsonable(data), separators=(",", ":"))`` would (``raw_json``; its tests pin that).
+# A plain ``str`` at run time (a ``NewType``): a batch holding thousands of events as
+# ``(user_id, type, text)`` tuples holds nothing the cyclic garbage collector keeps tracking.
+RawJSON = NewType("RawJSON", str)
 
-    __slots__ = ()
+
+def raw_json(data: dict[str, Any]) -> RawJSON:
+    """``data`` as the ``RawJSON`` an event embeds: encode now, not when the batch is stored."""
+    return RawJSON(json.dumps(jsonable(data), separators=(",", ":")))
 
 
 def event_text(event_type: str, data: dict[str, Any] | RawJSON, *, seq: int, ts: str) -> str:
     """``event(...)`` serialised compactly, key for key: ``{"type","ts","data","seq"}``."""
-    if isinstance(data, RawJSON):
+    if isinstance(data, str):  # a RawJSON
         return f'{{"type":{json.dumps(event_type)},"ts":"{ts}","data":{data},"seq":{seq}}}'
     return json.dumps(event(event_type, data, seq=seq, ts=ts), separators=(",", ":"))
 
@@ -170,14 +175,13 @@ def publish_many(outgoing: list[tuple[str, str]]) -> int:
         layer = get_channel_layer()
         if layer is None or not outgoing:
             return 0
-        messages = [(group, {"type": "relay", "text": text}) for group, text in outgoing]
         batch = pubsub_batch_for(layer)
-        if batch is not None:
-            results = batch.send(messages)
+        if batch is not None:  # each message built, serialised and let go, one at a time
+            results = batch.send((group, {"type": "relay", "text": text}) for group, text in outgoing)
         else:
 
             async def send_all() -> list:
-                sends = [layer.group_send(group, message) for group, message in messages]
+                sends = [layer.group_send(group, {"type": "relay", "text": text}) for group, text in outgoing]
                 return await asyncio.gather(*sends, return_exceptions=True)
 
             results = async_to_sync(send_all)()

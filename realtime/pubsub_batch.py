@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import binascii
 import weakref
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -56,14 +56,16 @@ class PubSubBatch:
             return 0
         return int((binascii.crc32(channel.encode()) & 0xFFF) / (4096 / len(self.scripts)))
 
-    def send(self, messages: Sequence[tuple[str, dict[str, Any]]]) -> list:
-        """``(group, message)`` items, each shard's in order; per item ``True`` or the error that
-        failed its script call. Never raises for a Redis failure."""
+    def send(self, messages: Iterable[tuple[str, dict[str, Any]]]) -> list:
+        """``(group, message)`` items (read once: a generator is fine), each shard's in order; per
+        item ``True`` or the error that failed its script call. Never raises for a Redis failure."""
         by_shard: dict[int, list[tuple[int, str, bytes]]] = {}
+        count = 0
         for index, (group, message) in enumerate(messages):
             channel = self.group_channel(group)
             by_shard.setdefault(self.shard_of(channel), []).append((index, channel, self.layer.serialize(message)))
-        results: list = [None] * len(messages)
+            count = index + 1
+        results: list = [None] * count
         for shard, items in by_shard.items():
             for start in range(0, len(items), _PUBLISH_CHUNK):
                 chunk = items[start : start + _PUBLISH_CHUNK]

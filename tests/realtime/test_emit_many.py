@@ -113,3 +113,14 @@ def test_publish_many_never_raises_and_counts_failures(monkeypatch):
 
     monkeypatch.setattr("realtime.publish.get_channel_layer", explode)
     assert publish_many(outgoing) == 3
+
+
+def test_data_encoded_early_is_the_same_event_text():
+    """``raw_json(data)`` (a batch encodes its payloads as it builds them) gives, around an event,
+    byte for byte the text of the dict itself: decimals, nesting, non-ASCII, quotes."""
+    from realtime.publish import event_text, raw_json
+
+    data = {"epoch": 3, "balances": {"USD": {"free": Decimal("1.50"), "n": None}}, "memo": 'é "q"\n', "xs": (1, 2)}
+    raw = raw_json(data)
+    assert type(raw) is str
+    assert event_text("portfolio_update", raw, seq=7, ts="T") == event_text("portfolio_update", data, seq=7, ts="T")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import Any, NamedTuple, cast
+from typing import NamedTuple, cast
 
 from django.db import transaction
 
@@ -20,7 +20,7 @@ from portfolio.events import portfolio_update_data
 from portfolio.models import Balance, LedgerAccount, LedgerReason, SpotHolding
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.services import Posting, ledger_post_many_ids, system_account_get
-from realtime.publish import RawJSON, user_events_emit_many
+from realtime.publish import RawJSON, raw_json, user_events_emit_many
 from trading.events import position_liquidated_json
 from trading.margin import LiquidationPlan, plan_liquidation
 from trading.pg import BatchStatements, batch_statements
@@ -28,7 +28,7 @@ from trading.services.position_book import liquidation_legs, liquidation_memo
 
 logger = logging.getLogger("trading.liquidation")
 
-Event = tuple[int, str, dict[str, Any] | RawJSON]  # ``(user_id, type, data)``
+Event = tuple[int, str, RawJSON]  # ``(user_id, type, data's JSON text)``: plain values
 
 
 def liquidate_batch(
@@ -131,7 +131,8 @@ class _HoldingRow(NamedTuple):
 def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccount]) -> list[Event]:
     """One ``portfolio_update`` per account touched, from three reads for the whole batch. The
     rows stay tuples of plain values (grouped per account as tuples too, not lists) until their
-    account's payload is built: nothing per account for the cyclic garbage collector to carry."""
+    account's payload is built, and the payload is encoded at once: nothing per account for the
+    cyclic garbage collector to carry."""
     ids = list(accounts)
     balance_rows, holding_rows = sql.books_get(account_ids=ids)
     balances: dict[int, tuple] = {}
@@ -140,13 +141,15 @@ def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccoun
     holdings = {row[0]: row for row in holding_rows}
     totals = position_totals_get(account_ids=ids, price=None)
 
-    def data(account_id: int, account: LedgerAccount) -> dict[str, Any]:
+    def data(account_id: int, account: LedgerAccount) -> RawJSON:
         holding = holdings.get(account_id)
-        return portfolio_update_data(  # the rows stand in for the models: the attributes it reads
-            account,
-            balances=cast("list[Balance]", [_BalanceRow._make(row) for row in balances.get(account_id, ())]),
-            holding=cast("SpotHolding", _HoldingRow._make(holding)) if holding else None,
-            positions=totals.get(account_id, EMPTY),
+        return raw_json(
+            portfolio_update_data(  # the rows stand in for the models: the attributes it reads
+                account,
+                balances=cast("list[Balance]", [_BalanceRow._make(row) for row in balances.get(account_id, ())]),
+                holding=cast("SpotHolding", _HoldingRow._make(holding)) if holding else None,
+                positions=totals.get(account_id, EMPTY),
+            )
         )
 
     return [
