@@ -21,7 +21,7 @@ price the tick crossed, at the tick's price (docs/positions.md).
   ledger transaction per position (``ledger_post_many``: four statements); one insert for the
   history rows; ``position_liquidated`` per position and one ``portfolio_update`` per account
   (``realtime.publish.user_events_emit_many``: two statements, published after commit in one
-  event-loop run), the updates built from three reads for the whole batch.
+  Redis call per shard), the updates built from three reads for the whole batch.
   If a batch fails, its positions are retried one per transaction. SQLite (embedded mode)
   takes the same steps through the ORM. The batch itself lives in
   ``trading.services.liquidation_batch``, its statements in ``trading.pg``.
