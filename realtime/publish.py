@@ -30,16 +30,13 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import connection, transaction
 
+from core.timefmt import iso_utc
 from realtime.groups import user_group
 from realtime.models import UserEvent
 from realtime.pg import EventRow, event_statements, seq_next
 from realtime.pubsub_batch import pubsub_batch_for
 
 logger = logging.getLogger("realtime.publish")
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -56,7 +53,7 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [v if type(v) in _PLAIN else jsonable(v) for v in value]
     if isinstance(value, datetime):
-        return _iso(value)
+        return iso_utc(value)
     if isinstance(value, (Decimal, uuid.UUID)):
         return str(value)
     return value
@@ -66,7 +63,7 @@ def event(event_type: str, data: dict[str, Any], *, seq: int | None = None, ts: 
     """The wire shape of every event: ``{type, seq?, ts, data}`` (``ts``: now, or a batch's moment)."""
     body: dict[str, Any] = {
         "type": event_type,
-        "ts": ts or _iso(datetime.now(timezone.utc)),
+        "ts": ts or iso_utc(datetime.now(timezone.utc)),
         "data": jsonable(data),
     }
     if seq is not None:
@@ -147,7 +144,7 @@ def user_events_emit_many(events: Sequence[tuple[int, str, dict[str, Any] | RawJ
     last = sql.counters_bump(counts)
     next_seq = {user_id: last[user_id] - n + 1 for user_id, n in counts.items()}
     rows: list[EventRow] = []
-    ts = _iso(datetime.now(timezone.utc))  # one moment for the batch (one transaction)
+    ts = iso_utc(datetime.now(timezone.utc))  # one moment for the batch (one transaction)
     for user_id, event_type, data in events:
         seq = next_seq[user_id]
         next_seq[user_id] = seq + 1
