@@ -1,4 +1,4 @@
-"""Many rows (or values) as ONE query parameter: a JSON array, expanded in SQL by ``json_array_elements``.
+"""Many rows (or values) as ONE query parameter: a JSON array, expanded in SQL by ``jsonb_array_elements``.
 
 The set-based statements (``portfolio.pg``, ``trading.pg``, ``realtime.pg``) write or match
 thousands of rows in one statement. psycopg adapts a Python list to an array parameter, but
@@ -8,7 +8,7 @@ positions sends ~45,000 values, so ten arrays per batch as lists cost a fifth mo
 
     ENTRIES = rows_sql("e", txn_id="bigint", amount="numeric")
     # (SELECT (r->>0)::bigint AS txn_id, (r->>1)::numeric AS amount
-    #  FROM json_array_elements(%s::json) AS r) AS e
+    #  FROM jsonb_array_elements(%s::jsonb) AS r) AS e
     cursor.execute(f"INSERT INTO t (txn_id, amount) SELECT e.txn_id, e.amount FROM {ENTRIES}", [json_param(rows)])
 
 A set of single values (ids) is one JSON array too: ``WHERE id IN {values_sql("uuid")}`` with
@@ -18,7 +18,14 @@ A set of single values (ids) is one JSON array too: ``WHERE id IN {values_sql("u
 Values never enter the SQL text: the parameter goes through the driver like any other.
 Decimals and UUIDs travel as JSON strings (exact: never a float), ints as JSON numbers, text
 escaped by the json module, ``None`` as null (SQL ``NULL``); a column of type ``json`` takes the
-element as it is.
+element as it is (a ``jsonb`` value: the event log's payload column is ``jsonb``).
+
+``jsonb``, not ``json``: the parameter is parsed once into its binary form and each column is
+then a cheap extraction; with ``json`` every ``r->>i`` re-parses the row's text. Measured on a
+10,000-position liquidation tick (bench_liquidation inline, statement log): ``json`` rows cost
+PostgreSQL ~0.3 s more than the ``unnest`` arrays they replaced (the event log's insert, whose
+payload element was parsed three times, nearly doubled); ``jsonb`` rows are back to within a few
+percent of ``unnest``.
 """
 
 from __future__ import annotations
@@ -40,10 +47,10 @@ def rows_sql(alias: str, **columns: str) -> str:
         f"r->{i} AS {name}" if kind == "json" else f"(r->>{i})::{kind} AS {name}"
         for i, (name, kind) in enumerate(columns.items())
     )
-    return f"(SELECT {fields} FROM json_array_elements(%s::json) AS r) AS {alias}"
+    return f"(SELECT {fields} FROM jsonb_array_elements(%s::jsonb) AS r) AS {alias}"
 
 
 def values_sql(kind: str) -> str:
-    """``(SELECT value::kind FROM json_array_elements_text(%s::json))``: ONE ``%s`` json parameter
+    """``(SELECT value::kind FROM jsonb_array_elements_text(%s::jsonb))``: ONE ``%s`` json parameter
     (``json_param``) as a set of ``kind`` values, for ``IN``."""
-    return f"(SELECT value::{kind} FROM json_array_elements_text(%s::json))"
+    return f"(SELECT value::{kind} FROM jsonb_array_elements_text(%s::jsonb))"

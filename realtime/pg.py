@@ -75,18 +75,18 @@ def _counters_bump_portable(counts: Counter) -> dict[int, int]:
 # --- store the events -----------------------------------------------------------------------
 
 
-_EVENTS = rows_sql("e", user_id="bigint", seq="bigint", type="text", payload="json")
-
-
 def _events_store_pg(rows: list[EventRow], now: datetime) -> None:
-    """One insert. The payloads are JSON already: each row's array is written around its text,
-    which is never encoded again (``json_param`` would encode it as a JSON string)."""
-    param = "[" + ",".join(f"[{u:d},{s:d},{json.dumps(t)},{text}]" for u, s, t, text in rows) + "]"
+    """One insert. The keys travel as one ``jsonb`` row set; the payloads, JSON already, as ONE
+    ``json`` array of their texts, joined to the keys by position (``WITH ORDINALITY``): the
+    ``json`` column keeps each text exactly as sent (a ``jsonb`` row would re-serialise it, key
+    order and spacing changed), and each payload is parsed once, to validate it."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {UserEvent._meta.db_table} (user_id, seq, type, payload, created_at) "
-            f"SELECT e.user_id, e.seq, e.type, e.payload, %s FROM {_EVENTS}",
-            [now, param],
+            "SELECT (k->>0)::bigint, (k->>1)::bigint, k->>2, p.payload, %s "
+            "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(k, n) "
+            "JOIN json_array_elements(%s::json) WITH ORDINALITY AS p(payload, n) USING (n)",
+            [now, json_param((u, s, t) for u, s, t, _text in rows), "[" + ",".join(text for *_k, text in rows) + "]"],
         )
 
 
