@@ -8,8 +8,10 @@ It creates a scratch database (``BENCH_DB``, default ``solpaper_bench``), migrat
 ``BENCH_WEB`` daphne processes (default 1, the production ASGI setup) under
 ``config.settings.prod``, gives each client its own user and API key, keeps a fresh price in
 Redis, and fires ``BENCH_ORDERS`` market orders per concurrency level (``BENCH_LEVELS``,
-default ``1,8,32``; clients round-robin over the processes). It prints fills/s, p50/p99 latency
-and the CPU share each daphne process used, then pgbench TPC-B tps at the same client counts
+default ``1,8,32``; clients round-robin over the processes). It prints fills/s, p50/p99 latency,
+the CPU share each daphne process used, the CPU per fill of the web processes and of the whole
+PostgreSQL server (``measure.postgres_cpu``: the bench has it to itself), then pgbench TPC-B tps
+at the same client counts
 (scale 10, ``BENCH_PGBENCH_SECONDS`` each), and the ratio. Scratch databases are dropped at the
 end.
 """
@@ -26,6 +28,8 @@ import threading
 import time
 from decimal import Decimal
 from pathlib import Path
+
+from measure import postgres_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -149,6 +153,8 @@ async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: 
     latencies.sort()
     return {
         "concurrency": concurrency,
+        "elapsed": elapsed,
+        "web_cpu_seconds": cpu,
         "web_cpu": cpu / elapsed / max(1, len(pids)),  # mean share of one core per daphne process
         "fills_per_s": statuses.get(201, 0) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
@@ -224,12 +230,15 @@ def main() -> None:
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         print(
             f"{'clients':>8} {'fills/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web cpu':>8} "
-            f"{'pgbench tps':>12} {'ratio':>6}  statuses"
+            f"{'web ms/fill':>11} {'pg ms/fill':>10} {'pgbench tps':>12} {'ratio':>6}  statuses"
         )
         results = []
         pids = [web.pid for web in webs]
         for level in LEVELS:
+            pg_before = postgres_cpu()  # the whole server's CPU: this bench has it to itself
             result = asyncio.run(run_level(level, clients, f"c{level}", pids))
+            fills = max(1, result["statuses"].get(201, 0))
+            web_ms, pg_ms = result["web_cpu_seconds"] * 1000 / fills, (postgres_cpu() - pg_before) * 1000 / fills
             tps = pgbench_tps(level)
             ratio = Decimal(str(round(result["fills_per_s"], 3))) / tps if tps else Decimal(0)
             for code, text in result["errors"].items():
@@ -237,7 +246,8 @@ def main() -> None:
             results.append((result, tps, ratio))
             print(
                 f"{level:>8} {result['fills_per_s']:>9.1f} {result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} "
-                f"{result['web_cpu']:>8.0%} {tps:>12.1f} {ratio:>6.3f}  {result['statuses']}"
+                f"{result['web_cpu']:>8.0%} {web_ms:>11.1f} {pg_ms:>10.1f} {tps:>12.1f} {ratio:>6.3f}  "
+                f"{result['statuses']}"
             )
         best = max(results, key=lambda r: r[0]["fills_per_s"])
         print(
