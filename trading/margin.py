@@ -221,12 +221,30 @@ def plan_open(
             )
         bps = slippage_bps(model, qty * index_price)
         entry = fill_price(taker_side(side, opening=True), index_price, bps)
-        notional = usd_up(qty * entry)
-        margin = usd_up(notional / leverage)
+        return plan_open_at(
+            side=side, index_price=index_price, entry_price=entry, qty=qty, leverage=leverage, rules=rules
+        )
     else:  # refused above; the branches tell the type checker
         raise ValueError("exactly one of margin and qty")
+    return _open_plan(side, index_price, entry, qty, margin, leverage, notional, rules)
+
+
+def plan_open_at(
+    *, side: str, index_price: Decimal, entry_price: Decimal, qty: Decimal, leverage: Decimal, rules: PerpRules
+) -> OpenPlan:
+    """Open ``qty`` at a given fill price (an open by quantity, or the rest of an order that closed
+    the other side first: one fill price for the whole order); the size rules apply to what opens."""
+    notional = usd_up(qty * entry_price)
+    margin = usd_up(notional / leverage)
+    return _open_plan(side, index_price, entry_price, qty, margin, leverage, notional, rules)
+
+
+def _open_plan(
+    side: str, index_price: Decimal, entry: Decimal, qty: Decimal, margin: Decimal, leverage: Decimal,
+    notional: Decimal, rules: PerpRules,
+) -> OpenPlan:  # fmt: skip
+    """The size rules, the fee, the effective slippage and the liquidation price of an open."""
     _check_size(rules, qty, notional)
-    fee = usd_up(notional * rules.fee_bps / BPS)
     effective = (abs(entry - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
     return OpenPlan(
         side=side,
@@ -236,32 +254,9 @@ def plan_open(
         margin=margin,
         leverage=leverage,
         notional=notional,
-        fee=fee,
-        slippage_bps=effective,
-        liquidation_price=liquidation_price(side, entry, margin, qty, rules.mmr),
-    )
-
-
-def plan_open_at(
-    *, side: str, index_price: Decimal, entry_price: Decimal, qty: Decimal, leverage: Decimal, rules: PerpRules
-) -> OpenPlan:
-    """Open ``qty`` at a given fill price (the rest of an order that closed the other side first:
-    one fill price for the whole order); the size rules apply to what opens."""
-    notional = usd_up(qty * entry_price)
-    margin = usd_up(notional / leverage)
-    _check_size(rules, qty, notional)
-    effective = (abs(entry_price - index_price) / index_price * BPS).quantize(Decimal("0.0001"), rounding=ROUND_CEILING)
-    return OpenPlan(
-        side=side,
-        index_price=index_price,
-        entry_price=entry_price,
-        qty=qty,
-        margin=margin,
-        leverage=leverage,
-        notional=notional,
         fee=usd_up(notional * rules.fee_bps / BPS),
         slippage_bps=effective,
-        liquidation_price=liquidation_price(side, entry_price, margin, qty, rules.mmr),
+        liquidation_price=liquidation_price(side, entry, margin, qty, rules.mmr),
     )
 
 
