@@ -23,6 +23,9 @@ TRADING_MAX_NOTIONAL = env_decimal(ENV, "TRADING_MAX_NOTIONAL", "1000000")
 # A command (order, position open/close) waits at most this long for its row locks (PostgreSQL
 # lock_timeout, this transaction only), then answers 503 lock_timeout with nothing written.
 TRADING_LOCK_TIMEOUT_MS = env_int(ENV, "TRADING_LOCK_TIMEOUT_MS", 3000)
+# On PostgreSQL a market order fills in one call of a stored function (one round trip:
+# trading/sql/fill_market_order_v1.sql); 0 takes the Python path SQLite always takes (same answers).
+TRADING_FILL_IN_ONE_CALL = env_bool(ENV, "TRADING_FILL_IN_ONE_CALL", True)
 
 # --- leveraged positions (SOL-PERP, isolated margin; docs/positions.md) ---
 POSITION_MAX_LEVERAGE = env_decimal(ENV, "POSITION_MAX_LEVERAGE", "20")

@@ -195,7 +195,7 @@ def command_run(
         return row, True
 
 
-def _is_lock_timeout(exc: OperationalError) -> bool:
+def is_lock_timeout(exc: OperationalError) -> bool:
     if isinstance(exc.__cause__, psycopg.errors.LockNotAvailable):
         return True
     return connection.vendor == "sqlite" and "database is locked" in str(exc)
@@ -215,7 +215,7 @@ def command_atomic() -> Iterator[None]:
                     )
             yield
     except OperationalError as exc:
-        if _is_lock_timeout(exc):
+        if is_lock_timeout(exc):
             raise LockWaitTimeout(extra={"lock_timeout_ms": settings.TRADING_LOCK_TIMEOUT_MS}) from None
         raise
 
@@ -224,10 +224,15 @@ def quote_fresh_check(quote: PriceQuote, *, now: datetime | None = None) -> None
     """Inside the transaction, after the locks: the price read before them is still within the
     staleness budget, or 503 ``price_stale`` (the caller's transaction rolls back)."""
     age = ((now or datetime.now(timezone.utc)) - quote.computed_at).total_seconds()
-    budget = settings.PRICE_STALE_SECONDS
-    if age > budget:
-        raise PriceStale(
-            "The price aged past its budget while the order waited for its turn; nothing was done.",
-            extra={"age_seconds": round(age, 3), "budget_seconds": budget, "at": "fill"},
-            retry_after=1,
-        )
+    if age > settings.PRICE_STALE_SECONDS:
+        raise price_aged(age)
+
+
+def price_aged(age: float) -> PriceStale:
+    """The 503 ``price_stale`` of a price that aged past its budget (``age`` seconds) while the
+    command waited for its locks."""
+    return PriceStale(
+        "The price aged past its budget while the order waited for its turn; nothing was done.",
+        extra={"age_seconds": round(age, 3), "budget_seconds": settings.PRICE_STALE_SECONDS, "at": "fill"},
+        retry_after=1,
+    )

@@ -1,5 +1,10 @@
 """Market order placement: one command (``trading.services.command``) that fills at once.
 
+On PostgreSQL the whole fill is one call of a stored function (``order_one_call``: BEGIN, the
+call, COMMIT); the steps below are the Python path, which SQLite (embedded mode) takes, and
+PostgreSQL with ``TRADING_FILL_IN_ONE_CALL=0`` or for a trader whose books are not open yet. Both
+answer alike (tests/trading/test_fill_one_call.py).
+
 Prepare (no lock): read the index price, plan the fill with the pure maths (``plan_market_order``:
 size rules, slippage, fee). Write, inside the command's transaction after the trader's USD and SOL
 balance rows are locked: insert the order, post the fill's ledger transaction (user, ``house``,
@@ -27,6 +32,7 @@ from trading.execution import Execution, MarketRules, SlippageModel, plan_market
 from trading.idempotency import fingerprint
 from trading.models import Fill, Order, OrderRejection, OrderStatus
 from trading.services.command import Books, Command, Locked, Outcomes, Prepared, command_run
+from trading.services.order_one_call import one_call_enabled, order_fill_one_call
 
 
 @dataclass(frozen=True)
@@ -86,13 +92,18 @@ def order_place(
     digest = request_hash(symbol=symbol, side=side, type=type, qty=qty, notional=notional)
     command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id, digest=digest)
 
-    def prepare(_books: Books) -> Prepared[Execution]:
+    def prepare(_books: Books | None = None) -> Prepared[Execution]:
         quote = price_get_latest()  # 503 price_unavailable / price_stale: nothing stored, retry allowed
         plan = plan_market_order(
             side=side, index_price=quote.price, qty=qty, notional=notional, rules=market_rules(),
             model=slippage_model(), fee_bps=settings.TRADING_FEE_BPS,
         )  # fmt: skip
         return Prepared(quote, plan, assets=(Asset.USD, Asset.SOL))
+
+    if one_call_enabled():  # PostgreSQL: the whole fill in one round trip
+        done = order_fill_one_call(command, prepare=prepare, symbol=symbol, type=type, qty=qty, notional=notional)
+        if done is not None:
+            return PlacedOrder(*done)
 
     def write(books: Books, prepared: Prepared[Execution], locked: Locked) -> Order:
         return _fill(command, books=books, prepared=prepared, locked=locked, symbol=symbol, type=type, qty=qty,
