@@ -1,19 +1,21 @@
-"""Market orders over HTTP against the real stack, next to pgbench TPC-B on the same server.
+"""Market orders and reads over HTTP against the deployment ``make run`` starts, next to pgbench.
 
 One command (needs PostgreSQL and Redis on 127.0.0.1, like ``make test``)::
 
     .venv/bin/python bench/bench_orders.py            # or: make bench
 
-It creates a scratch database (``BENCH_DB``, default ``solpaper_bench``), migrates it, starts
-``BENCH_WEB`` daphne processes (default 1, the production ASGI setup) under
-``config.settings.prod``, gives each client its own user and API key, keeps a fresh price in
-Redis, and fires ``BENCH_ORDERS`` market orders per concurrency level (``BENCH_LEVELS``,
-default ``1,8,32``; clients round-robin over the processes). It prints fills/s, p50/p99 latency,
-the CPU share each daphne process used, the CPU per fill of the web processes and of the whole
-PostgreSQL server (``measure.postgres_cpu``: the bench has it to itself), then pgbench TPC-B tps
-at the same client counts
-(scale 10, ``BENCH_PGBENCH_SECONDS`` each), and the ratio. Scratch databases are dropped at the
-end.
+It creates a scratch database (``BENCH_DB``, default ``solpaper_bench``), migrates it, and starts
+the platform exactly as ``make run`` does in the real stack -- ``python -m config.supervisor``
+under ``config.settings.prod`` (its web tier, its Celery worker and beat; ``PRICE_MODE=synthetic``
+so the beat keeps a fresh index with no internet) -- on one address (``BENCH_PORT``). Each client
+has its own user and API key. Per concurrency level (``BENCH_LEVELS``, default ``1,8,32``) it fires
+``BENCH_ORDERS`` market orders, then at ``BENCH_READ_CLIENTS`` (8) clients ``BENCH_READS`` GETs of
+``/portfolio``, ``/orders`` and ``/positions``, and prints: requests/s, p50/p99 latency, the CPU
+per request of the web tier (every process of it: proxy, HTTP workers, daphne; from ``/proc``) and
+of the whole PostgreSQL server (``measure.postgres_cpu``: the bench has it to itself), the SQL
+round trips per request (counted in this process on the same code with Django's query capture,
+BEGIN/COMMIT included), pgbench TPC-B tps at the same client count (scale 10,
+``BENCH_PGBENCH_SECONDS`` each) and the ratio. Then ``reconcile``. Scratch databases are dropped.
 """
 
 from __future__ import annotations
@@ -21,15 +23,15 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from decimal import Decimal
 from pathlib import Path
 
-from measure import postgres_cpu
+from measure import cpu_seconds, postgres_cpu
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
@@ -38,10 +40,13 @@ PGBENCH_DB = f"{DB}_pgbench"
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 LEVELS = [int(x) for x in os.environ.get("BENCH_LEVELS", "1,8,32").split(",")]
 ORDERS = int(os.environ.get("BENCH_ORDERS", "600"))
-WEB = int(os.environ.get("BENCH_WEB", "1"))
+READS = int(os.environ.get("BENCH_READS", "600"))
+READ_CLIENTS = int(os.environ.get("BENCH_READ_CLIENTS", "8"))
 PGBENCH_SECONDS = int(os.environ.get("BENCH_PGBENCH_SECONDS", "10"))
-BASE_PORT = int(os.environ.get("BENCH_PORT", "8870"))
-LOG = ROOT / "var" / "bench_orders_web.log"  # daphne stderr (errors of the server under load)
+PORT = int(os.environ.get("BENCH_PORT", "8870"))
+LOG = ROOT / "var" / "bench_orders_web.log"  # the deployment's output (errors under load)
+READ_PATHS = ("/api/v1/portfolio", "/api/v1/orders", "/api/v1/positions")
+WEB_PROGRAMS = ("nginx", "gunicorn", "daphne")  # the web tier's processes, by command line
 
 ENV = {
     **os.environ,
@@ -49,12 +54,15 @@ ENV = {
     "DATABASE_URL": f"{PG}/{DB}",
     "REDIS_URL": REDIS,
     "SECRET_KEY": "bench-" + "x" * 50,
-    "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
     "SECURE_SSL_REDIRECT": "0",
     "LOG_LEVEL": "WARNING",
     "PYTHONPATH": str(ROOT),
     "CACHE_KEY_PREFIX": "bench",
     "CHANNEL_LAYER_PREFIX": "bench",
+    "PRICE_MODE": "synthetic",
+    "HOST": "127.0.0.1",
+    "PORT": str(PORT),
 }
 PY = sys.executable
 
@@ -86,97 +94,119 @@ def make_clients(count: int) -> list[dict[str, str]]:
     return headers
 
 
-def keep_price_fresh(stop: threading.Event) -> None:
-    from datetime import datetime, timezone
-
-    from django.core.cache import cache
-
-    from pricing.selectors import LATEST_PRICE_KEY
-
-    while not stop.is_set():
-        now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-        record = {
-            "symbol": "SOL-USD",
-            "price": "150",
-            "bid": None,
-            "ask": None,
-            "sources": ["bench"],
-            "computed_at": now,
-            "mode": "synthetic",
-        }
-        cache.set(LATEST_PRICE_KEY, record, timeout=30)
-        stop.wait(1)
+def order_body(tag: str, mine: int) -> dict[str, str]:
+    # per client: buy, buy, sell, ... so a sell never meets an empty SOL balance
+    side = "sell" if mine % 3 == 2 else "buy"
+    return {"symbol": "SOL-USD", "side": side, "type": "market", "qty": "0.01", "client_order_id": tag}
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def descendants(root: int) -> list[tuple[int, str]]:
+    """``(pid, command line)`` of every process under ``root`` (Linux ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            try:
+                cmdline = (Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")).decode()
+            except OSError:
+                continue
+            found.append((pid, cmdline))
+            todo.append(pid)
+    return found
 
 
-async def run_level(concurrency: int, clients: list[dict[str, str]], level_tag: str, pids: list[int]) -> dict:
+def web_pids(supervisor: int) -> list[int]:
+    return [pid for pid, cmd in descendants(supervisor) if any(name in cmd for name in WEB_PROGRAMS)]
+
+
+def tier_names(supervisor: int) -> str:
+    counts: dict[str, int] = {}
+    for _pid, cmd in descendants(supervisor):
+        name = next((n for n in (*WEB_PROGRAMS, "celery") if n in cmd), None)
+        if name:
+            counts[name] = counts.get(name, 0) + 1
+    return ", ".join(f"{n} x{c}" for n, c in counts.items())
+
+
+async def run_level(
+    concurrency: int, clients: list[dict[str, str]], total: int, request
+) -> tuple[float, list[float], dict[int, int], dict[int, str]]:
+    """``total`` requests from ``concurrency`` clients; ``request(http, headers, n, mine)`` sends one."""
     import httpx
 
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     errors: dict[int, str] = {}
-    counter = iter(range(ORDERS))
-    async with httpx.AsyncClient(timeout=30) as http:
+    counter = iter(range(total))
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}", timeout=30, limits=limits) as http:
 
         async def worker(index: int) -> None:
-            headers = clients[index]
-            port = BASE_PORT + index % WEB  # clients round-robin over the daphne processes
             for mine, n in enumerate(counter):
-                body = {
-                    "symbol": "SOL-USD",
-                    # per client: buy, buy, sell, ... so a sell never meets an empty SOL balance
-                    "side": "sell" if mine % 3 == 2 else "buy",
-                    "type": "market",
-                    "qty": "0.01",
-                    "client_order_id": f"{level_tag}-{n}",
-                }
                 started = time.perf_counter()
-                response = await http.post(f"http://127.0.0.1:{port}/api/v1/orders", json=body, headers=headers)
+                response = await request(http, clients[index], n, mine)
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-                if response.status_code != 201 and response.status_code not in errors:
+                if response.status_code >= 300 and response.status_code not in errors:
                     errors[response.status_code] = response.text[:300]
 
-        cpu_before = sum(_cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         await asyncio.gather(*(worker(i) for i in range(concurrency)))
         elapsed = time.perf_counter() - started
-        cpu = sum(_cpu_seconds(pid) for pid in pids) - cpu_before
     latencies.sort()
+    return elapsed, latencies, statuses, errors
+
+
+def measured(supervisor: int, concurrency: int, clients, total: int, request, ok: int) -> dict:
+    """Run a level and read the CPU the web tier and PostgreSQL spent on it."""
+    pids = web_pids(supervisor)
+    web_before, pg_before = cpu_seconds(pids), postgres_cpu()
+    elapsed, latencies, statuses, errors = asyncio.run(run_level(concurrency, clients, total, request))
+    web, pg = cpu_seconds(pids) - web_before, postgres_cpu() - pg_before
+    done = max(1, statuses.get(ok, 0))
     return {
-        "concurrency": concurrency,
-        "elapsed": elapsed,
-        "web_cpu_seconds": cpu,
-        "web_cpu": cpu / elapsed / max(1, len(pids)),  # mean share of one core per daphne process
-        "fills_per_s": statuses.get(201, 0) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "per_s": statuses.get(ok, 0) / elapsed,
+        "p50": statistics.median(latencies) * 1000,
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
+        "web_ms": web * 1000 / done,
+        "pg_ms": pg * 1000 / done,
         "statuses": statuses,
         "errors": errors,
     }
 
 
+def round_trips(method: str, path: str, headers: dict[str, str], bodies) -> float:
+    """SQL round trips per request of this code path, counted in this process by Django's query
+    capture (BEGIN and COMMIT are counted outside a transaction), averaged over ``bodies``."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.test import APIClient
+
+    client = APIClient(SERVER_NAME="127.0.0.1")
+    client.credentials(**{"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()})
+
+    def send(body):
+        return client.post(path, body, format="json") if method == "POST" else client.get(path)
+
+    send(bodies[0])  # the key's last-use touch and the caches warm (an order: the first of them)
+    counts = []
+    for body in bodies[1:]:
+        with CaptureQueriesContext(connection) as captured:
+            send(body)
+        counts.append(len(captured))
+    return sum(counts) / len(counts)
+
+
 def pgbench_tps(clients: int) -> Decimal:
     out = subprocess.run(
-        [
-            "pgbench",
-            "-n",
-            "-c",
-            str(clients),
-            "-j",
-            str(min(clients, 8)),
-            "-T",
-            str(PGBENCH_SECONDS),
-            f"{PG}/{PGBENCH_DB}",
-        ],
+        ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 8)), "-T", str(PGBENCH_SECONDS), f"{PG}/{PGBENCH_DB}"],
         capture_output=True,
         text=True,
     )
@@ -187,16 +217,30 @@ def pgbench_tps(clients: int) -> Decimal:
     return Decimal(match.group(1)) if match else Decimal(0)
 
 
-def wait_port(port: int, timeout: float = 30) -> None:
-    import socket
+def wait_ready(supervisor: subprocess.Popen, timeout: float = 90) -> None:
+    """The one address answers ``/readyz`` 200 (database, Redis, a fresh price, the beat)."""
+    import httpx
 
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        with socket.socket() as sock:
-            if sock.connect_ex(("127.0.0.1", port)) == 0:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor.poll() is not None:
+            raise RuntimeError(f"the supervisor exited with {supervisor.returncode}: see {LOG}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{PORT}/readyz", timeout=2).status_code == 200:
                 return
-        time.sleep(0.2)
-    raise RuntimeError(f"daphne did not listen on {port}")
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the deployment did not get ready on {PORT}: see {LOG}")
+
+
+def row(label: str, r: dict, trips: float, tps: Decimal | None = None) -> str:
+    ratio = f"{Decimal(str(round(r['per_s'], 3))) / tps:>6.3f}" if tps else f"{'':>6}"
+    tps_text = f"{tps:>12.1f}" if tps is not None else f"{'':>12}"
+    return (
+        f"{label:>22} {r['per_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['web_ms']:>10.2f} "
+        f"{r['pg_ms']:>9.2f} {trips:>7.1f} {tps_text} {ratio}  {r['statuses']}"
+    )
 
 
 def main() -> None:
@@ -210,59 +254,57 @@ def main() -> None:
     from core.redis import redis_client
 
     redis_client().flushdb()
-    clients = make_clients(max(LEVELS))
-    stop = threading.Event()
-    threading.Thread(target=keep_price_fresh, args=(stop,), daemon=True).start()
-    webs = [
-        subprocess.Popen(
-            [PY, "-m", "daphne", "-b", "127.0.0.1", "-p", str(BASE_PORT + i), "config.asgi:application"],
-            cwd=ROOT,
-            env=ENV,
-            stdout=subprocess.DEVNULL,
-            stderr=open(LOG, "ab"),  # noqa: SIM115 - closed when the process ends
+    clients = make_clients(max(*LEVELS, READ_CLIENTS) + 1)
+    calibrate = clients.pop()  # the in-process round-trip count's own trader
+    with open(LOG, "ab") as log:
+        supervisor = subprocess.Popen(
+            [PY, "-m", "config.supervisor"], cwd=ROOT, env=ENV, stdout=log, stderr=subprocess.STDOUT
         )
-        for i in range(WEB)
-    ]
     try:
-        for i in range(WEB):
-            wait_port(BASE_PORT + i)
-        print(f"market orders over HTTP: {ORDERS} per level, {WEB} daphne process(es), PostgreSQL + Redis")
+        wait_ready(supervisor)
+        print(f"the deployment of `make run` (real stack) on 127.0.0.1:{PORT}: {tier_names(supervisor.pid)}")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         print(
-            f"{'clients':>8} {'fills/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web cpu':>8} "
-            f"{'web ms/fill':>11} {'pg ms/fill':>10} {'pgbench tps':>12} {'ratio':>6}  statuses"
+            f"{'':>22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web ms/req':>10} {'pg ms/req':>9} "
+            f"{'SQL rt':>7} {'pgbench tps':>12} {'ratio':>6}  statuses"
         )
-        results = []
-        pids = [web.pid for web in webs]
+        trips = round_trips("POST", "/api/v1/orders", calibrate, [order_body(f"rt-{n}", n) for n in range(7)])
+
+        async def order(http, headers, n, mine):
+            return await http.post("/api/v1/orders", json=order_body(f"c{level}-{n}", mine), headers=headers)
+
+        results = {}
         for level in LEVELS:
-            pg_before = postgres_cpu()  # the whole server's CPU: this bench has it to itself
-            result = asyncio.run(run_level(level, clients, f"c{level}", pids))
-            fills = max(1, result["statuses"].get(201, 0))
-            web_ms, pg_ms = result["web_cpu_seconds"] * 1000 / fills, (postgres_cpu() - pg_before) * 1000 / fills
+            result = measured(supervisor.pid, level, clients, ORDERS, order, ok=201)
             tps = pgbench_tps(level)
-            ratio = Decimal(str(round(result["fills_per_s"], 3))) / tps if tps else Decimal(0)
+            results[level] = (result, tps)
             for code, text in result["errors"].items():
                 print(f"         first {code}: {text}")
-            results.append((result, tps, ratio))
+            print(row(f"orders, {level} clients", result, trips, tps))
+        for path in READ_PATHS:
+
+            async def read(http, headers, n, mine, path=path):
+                return await http.get(path, headers=headers)
+
+            result = measured(supervisor.pid, READ_CLIENTS, clients, READS, read, ok=200)
+            trips = round_trips("GET", path, calibrate, [None] * 4)
+            print(row(f"GET {path.rsplit('/', 1)[1]}, {READ_CLIENTS}", result, trips))
+        if 8 in results:
+            eight, tps = results[8]
             print(
-                f"{level:>8} {result['fills_per_s']:>9.1f} {result['p50_ms']:>8.1f} {result['p99_ms']:>8.1f} "
-                f"{result['web_cpu']:>8.0%} {web_ms:>11.1f} {pg_ms:>10.1f} {tps:>12.1f} {ratio:>6.3f}  "
-                f"{result['statuses']}"
+                f"8 clients: {eight['per_s']:.1f} fills/s, p99 {eight['p99']:.0f} ms, "
+                f"{eight['web_ms']:.2f} ms web CPU per fill, ratio to pgbench {eight['per_s'] / float(tps or 1):.3f} "
+                "(aim: >= 250 fills/s, >= 0.075, p99 < 100 ms, <= 5 ms, <= 4 round trips)"
             )
-        best = max(results, key=lambda r: r[0]["fills_per_s"])
-        print(
-            f"best: {best[0]['fills_per_s']:.1f} fills/s at {best[0]['concurrency']} clients; "
-            f"ratio to pgbench at that concurrency {best[2]:.3f} (aim >= 0.25)"
-        )
         from django.core.management import call_command
 
         call_command("reconcile")
     finally:
-        stop.set()
-        for web in webs:
-            web.terminate()
-        for web in webs:
-            web.wait(10)
+        supervisor.send_signal(signal.SIGINT)  # Ctrl-C, as an operator stops `make run`
+        try:
+            supervisor.wait(60)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
         from django.db import connections
 
         connections.close_all()
