@@ -206,7 +206,8 @@ def round_trips(method: str, path: str, headers: dict[str, str], bodies) -> floa
 
 def pgbench_tps(clients: int) -> Decimal:
     out = subprocess.run(
-        ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 8)), "-T", str(PGBENCH_SECONDS), f"{PG}/{PGBENCH_DB}"],
+        ["pgbench", "-n", "-c", str(clients), "-j", str(min(clients, 8)), "-T", str(PGBENCH_SECONDS)]
+        + [f"{PG}/{PGBENCH_DB}"],
         capture_output=True,
         text=True,
     )

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -80,17 +80,28 @@ def _positions(perps: PositionTotals, free_usd: Decimal, price: Decimal | None) 
     }
 
 
+def _books_get(user: User) -> tuple[LedgerAccount, SpotHolding, Epoch]:
+    """The user's account, SOL book and current epoch in one statement (404 ``account_not_open``)."""
+    epoch = (
+        Epoch.objects.select_related("account__spot_holding")
+        .filter(account__user=user, number=F("account__epoch"))
+        .first()
+    )
+    if epoch is None:
+        raise AccountNotOpen()
+    return epoch.account, epoch.account.spot_holding, epoch
+
+
 def portfolio_summary_get(*, user: User) -> dict[str, Any]:
     """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
 
     Equity and return are ``portfolio.valuation``'s. Without a fresh price the valuation fields
-    are ``null`` and ``price_status`` says why.
+    are ``null`` and ``price_status`` says why. Three statements: the books, the balances, the
+    open positions' totals.
     """
-    account = account_get(user=user)
+    account, holding, epoch = _books_get(user)
     price, price_status, source = _quote()
     rows = {row.asset: row for row in Balance.objects.filter(account=account)}
-    holding = SpotHolding.objects.get(account=account)
-    epoch = Epoch.objects.get(account=account, number=account.epoch)
     balances = {asset: _amounts(rows.get(asset)) for asset in Asset.values}
     perps = position_totals_get(account_ids=[account.pk], price=price).get(account.pk, EMPTY)
     cash, sol_qty = balances[Asset.USD]["total"], balances[Asset.SOL]["total"]
