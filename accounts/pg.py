@@ -20,7 +20,6 @@ from django.db import connection
 
 from accounts.models import ApiKey, User
 
-
 By = Literal["key_id", "secret_hash"]  # the two unique columns a key is looked up by
 
 
