@@ -35,7 +35,7 @@ def test_fill_events_are_queued_on_commit_and_carry_the_fill(
     """Placing an order queues order_fill then portfolio_update for after commit; they reach user.<id>."""
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order = trader.post("/api/v1/orders", order_body(qty="2"), format="json").json()
-    assert len(callbacks) >= 2  # nothing sent yet: the events wait for the commit
+    assert len(callbacks) == 1  # one publish of both events, waiting for the commit; nothing else
     fill, update = _deliver(user, callbacks, 2)
     assert fill["type"] == "order_fill"
     assert fill["data"]["order_id"] == order["id"]

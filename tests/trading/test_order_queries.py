@@ -4,8 +4,8 @@ The order path (docs/trading.md, "Benchmark") is: API-key lookup; account + hous
 idempotency pre-check (one query); BEGIN; lock the user's balances; epoch + idempotency
 re-check (one query); insert the order; ``ledger_post`` (lock, update, transaction, entries);
 insert the fill; the SOL book (lock, update); both user events (``user_events_emit_many``:
-counter, insert); COMMIT. Events and the leaderboard task go out after commit
-(not counted here: a ``db`` test never commits).
+counter, insert); COMMIT. The events go out after commit (not counted here: a ``db`` test never
+commits); nothing is queued for the leaderboard (its periodic update reads the ledger).
 """
 
 from __future__ import annotations

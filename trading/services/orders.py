@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from portfolio.events import portfolio_update_data
-from portfolio.leaderboard import leaderboard_touch_on_commit
 from portfolio.models import Asset, Balance, Bucket, LedgerReason
 from portfolio.services import Leg, holding_apply_fill, ledger_post
 from pricing.selectors import price_get_latest
@@ -137,7 +136,6 @@ def _fill(
     user_events_emit_many(
         [(user.pk, "order_fill", order_fill_data(order, fill)), (user.pk, "portfolio_update", portfolio)]
     )
-    leaderboard_touch_on_commit(account_id=account.pk)
     return order
 
 
