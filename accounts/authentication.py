@@ -30,9 +30,9 @@ class ApiKeyHeaderAuthentication(authentication.BaseAuthentication):
         found = selectors.api_key_auth_get(key_id=key_id.strip(), secret=secret.strip())
         if found is None:
             raise exceptions.AuthenticationFailed("Unknown or revoked API key.")
-        key, context = found
-        services.api_key_touch(key_id=key.key_id, seen=key)
-        return key.user, context
+        grant, context = found
+        services.api_key_touch(key_id=grant.key_id, last_used_at=grant.last_used_at)
+        return grant.user, context
 
     def authenticate_header(self, request):
         return WWW_AUTHENTICATE
@@ -49,15 +49,17 @@ class BearerAuthentication(authentication.BaseAuthentication):
         token = token.strip()
         if not token or " " in token:
             raise exceptions.AuthenticationFailed("Malformed Bearer header.")
-        found = selectors.auth_from_token(token)
-        if found is None:
+        session = selectors.session_auth_get(token=token)
+        if session is not None:
+            record, context = session
+            services.session_touch(session_id=context.session_id, last_seen_at=record.last_seen_at)
+            return record.user, context
+        key = selectors.api_key_auth_get(secret=token)
+        if key is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        user, context = found
-        if context.kind == "api_key":
-            services.api_key_touch(key_id=context.api_key_id or "")
-        else:
-            services.session_touch(session_id=context.session_id)
-        return user, context
+        grant, context = key
+        services.api_key_touch(key_id=grant.key_id, last_used_at=grant.last_used_at)
+        return grant.user, context
 
     def authenticate_header(self, request):
         return WWW_AUTHENTICATE
@@ -79,7 +81,7 @@ class CookieSessionAuthentication(authentication.SessionAuthentication):
         if session is None:
             return None
         self.enforce_csrf(request)
-        services.session_touch(session_id=str(session.pk))
+        services.session_touch(session_id=str(session.pk), last_seen_at=session.last_seen_at)
         return user, AuthContext(kind="cookie", session_id=str(session.pk), scopes=ALL_SCOPES)
 
 

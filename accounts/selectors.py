@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from accounts.models import ApiKey, AuthSession, User
+from accounts.pg import key_getter
 from accounts.tokens import (
     ALL_SCOPES,
     API_KEY_SESSION_PREFIX,
@@ -19,13 +22,14 @@ from accounts.tokens import (
 )
 
 
-def _api_key_context(key: ApiKey) -> AuthContext:
-    return AuthContext(
-        kind="api_key",
-        session_id=API_KEY_SESSION_PREFIX + key.key_id,
-        scopes=frozenset(key.scopes) & ALL_SCOPES,
-        api_key_id=key.key_id,
-    )
+@dataclass(frozen=True, slots=True)
+class ApiKeyGrant:
+    """What a request signed with an active API key gets: the key's owner (a whole ``User``,
+    read in the same statement), the key's id, and when it was last used (for the touch)."""
+
+    user: User
+    key_id: str
+    last_used_at: datetime | None
 
 
 def session_auth_get(*, token: str) -> tuple[AuthSession, AuthContext] | None:
@@ -42,23 +46,31 @@ def session_auth_get(*, token: str) -> tuple[AuthSession, AuthContext] | None:
     return session, AuthContext(kind="session", session_id=str(session.id), scopes=ALL_SCOPES)
 
 
-def api_key_auth_get(*, key_id: str | None = None, secret: str) -> tuple[ApiKey, AuthContext] | None:
-    """An active API key: by ``key_id`` + secret (compared in constant time) or by the secret alone."""
+def api_key_auth_get(*, key_id: str | None = None, secret: str) -> tuple[ApiKeyGrant, AuthContext] | None:
+    """An active API key of an active user: by ``key_id`` + secret (compared in constant time) or
+    by the secret alone (its hash is the lookup). One indexed statement (``accounts.pg``), read
+    on every request: a revoke or a disabled user refuses the very next one (nothing is cached)."""
     if not secret.startswith(API_SECRET_PREFIX) or len(secret) > 128:
         return None
     digest = token_hash(secret)
-    keys = ApiKey.objects.select_related("user").filter(revoked_at__isnull=True)
+    get = key_getter()
     if key_id is not None:
         if len(key_id) > 32:
             return None
-        key = keys.filter(key_id=key_id).first()
-        if key is None or not hashes_equal(key.secret_hash, digest):
+        row = get("key_id", key_id)
+        if row is None or not hashes_equal(row.secret_hash, digest):
             return None
     else:
-        key = keys.filter(secret_hash=digest).first()
-    if key is None or not key.user.is_active:
-        return None
-    return key, _api_key_context(key)
+        row = get("secret_hash", digest)
+        if row is None:
+            return None
+    context = AuthContext(
+        kind="api_key",
+        session_id=API_KEY_SESSION_PREFIX + row.key_id,
+        scopes=frozenset(row.scopes) & ALL_SCOPES,
+        api_key_id=row.key_id,
+    )
+    return ApiKeyGrant(user=row.user, key_id=row.key_id, last_used_at=row.last_used_at), context
 
 
 def auth_from_token(token: str) -> tuple[User, AuthContext] | None:

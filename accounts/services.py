@@ -202,9 +202,13 @@ def session_bind_cookie(*, session: AuthSession, django_session_key: str) -> Non
     AuthSession.objects.filter(pk=session.pk).update(django_session_key=django_session_key or "")
 
 
-def session_touch(*, session_id: str) -> None:
-    """Record activity at most once a minute (cheap conditional UPDATE)."""
+def session_touch(*, session_id: str, last_seen_at: datetime | None) -> None:
+    """Record activity at most once a minute. ``last_seen_at`` is what authentication just read:
+    less than a minute old, nothing is sent (no round trip per request); otherwise a conditional
+    UPDATE (a concurrent request may already have written it)."""
     now = timezone.now()
+    if last_seen_at is not None and last_seen_at >= now - TOUCH_EVERY:
+        return
     AuthSession.objects.filter(pk=session_id).filter(
         Q(last_seen_at__isnull=True) | Q(last_seen_at__lt=now - TOUCH_EVERY)
     ).update(last_seen_at=now)
@@ -261,12 +265,12 @@ def api_key_create(*, user: User, name: str, scopes: list[str]) -> tuple[ApiKey,
     return key, secret
 
 
-def api_key_touch(*, key_id: str, seen: ApiKey | None = None) -> None:
-    """Record use at most once a minute. ``seen`` is the row authentication just read: when it
-    was used less than a minute ago nothing is sent (no round trip per request); otherwise a
-    conditional UPDATE (a concurrent request may already have written it)."""
+def api_key_touch(*, key_id: str, last_used_at: datetime | None) -> None:
+    """Record use at most once a minute. ``last_used_at`` is what authentication just read: less
+    than a minute old, nothing is sent (no round trip per request); otherwise a conditional
+    UPDATE (a concurrent request may already have written it)."""
     now = timezone.now()
-    if seen is not None and seen.last_used_at is not None and seen.last_used_at >= now - TOUCH_EVERY:
+    if last_used_at is not None and last_used_at >= now - TOUCH_EVERY:
         return
     ApiKey.objects.filter(key_id=key_id).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - TOUCH_EVERY)

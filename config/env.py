@@ -190,6 +190,12 @@ def django_database(target: DatabaseTarget, *, connect_timeout: int, conn_max_ag
         "keepalives_count": 3,
     }
     options.update(dict(target.options))
+    # No health check (a ``SELECT 1`` round trip) at the start of every request that reuses a
+    # connection: a connection that raised a database error is closed at the end of that request
+    # (Django's ``close_if_unusable_or_obsolete``, run by ``request_finished``, ``core.dbthreads``
+    # and the in-process scheduler; Celery closes its own around each task). The cost: after a
+    # database restart each kept connection fails its next request once (503 database_unavailable,
+    # ``Retry-After``); the one after works (tests/proof/test_faults.py).
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": target.name,
@@ -198,6 +204,6 @@ def django_database(target: DatabaseTarget, *, connect_timeout: int, conn_max_ag
         "HOST": target.host,
         "PORT": str(target.port) if target.port else "",
         "CONN_MAX_AGE": conn_max_age,
-        "CONN_HEALTH_CHECKS": True,
+        "CONN_HEALTH_CHECKS": False,
         "OPTIONS": options,
     }

@@ -12,9 +12,10 @@ chain-linked (``portfolio/ranking.py``), so a reset never improves a place. Per 
 
 Rows also carry ``resets`` (the account's number of resets). Real stack:
 ``leaderboard:<period>:<metric>`` sorted sets plus a ``leaderboard:rows`` hash, rebuilt by the
-periodic task, updated per account after each fill (a task) and after a reset (at once, on
-commit). Embedded mode (no Redis): computed from the database on read and kept a few seconds in
-the Django cache.
+periodic task, updated every few seconds for the accounts whose ledger changed (fills, positions,
+liquidations: ``portfolio.leaderboard_changes``, no task per change) and after a reset (at once,
+on commit). Embedded mode (no Redis): computed from the database on
+read and kept a few seconds in the Django cache, which those updates clear.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ from django.db import transaction
 from django.db.models import Case, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
-from core.jobs import enqueue_on_commit
 from core.money import dec_str, shorten_address
 from core.redis import redis_available, redis_client
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
@@ -204,21 +204,11 @@ def leaderboard_refresh(*, account_ids: list[int] | None = None) -> int:
     return len(rows)
 
 
-LEADERBOARD_UPDATE_ACCOUNT_TASK = "portfolio.leaderboard_update_account"
-LEADERBOARD_UPDATE_ACCOUNTS_TASK = "portfolio.leaderboard_update_accounts"
-
-
-def leaderboard_touch_on_commit(*, account_id: int) -> None:
-    """After the fill commits, refresh this account's leaderboard entries (a task in the real stack;
-    a broker hiccup never fails a committed fill)."""
-    enqueue_on_commit(LEADERBOARD_UPDATE_ACCOUNT_TASK, account_id)
-
-
 def leaderboard_update_on_commit(*, account_id: int) -> None:
     """After the reset commits, rewrite this account's rows at once, in the committing thread: the
-    reset's response is sent only after the ranking shows it (a reset is rare; a fill queues a
-    task instead). A failure here (Redis, no price) never fails the committed reset; the periodic
-    refresh writes the row then."""
+    reset's response is sent only after the ranking shows it (a reset is rare; other changes wait
+    for ``leaderboard_changes``, a few seconds). A failure here (Redis, no price) never fails the
+    committed reset; the periodic update or rebuild writes the row then."""
 
     def update() -> None:
         try:
@@ -229,18 +219,6 @@ def leaderboard_update_on_commit(*, account_id: int) -> None:
             logger.warning("leaderboard update after reset failed (account %s)", account_id, exc_info=True)
 
     transaction.on_commit(update)
-
-
-def leaderboard_touch_many_on_commit(*, account_ids: list[int]) -> None:
-    """One task for many accounts (the liquidation engine's lanes), run
-    ``LEADERBOARD_TOUCH_MANY_DELAY_SECONDS`` later: a big tick's lanes end at slightly different
-    times, and the first lane's refresh (~0.3 s of CPU for 1,000 accounts) would otherwise take a
-    core from the lanes still liquidating. The leaderboard is a ranking refreshed every
-    ``LEADERBOARD_REFRESH_SECONDS`` anyway; liquidations come first."""
-    if account_ids:
-        enqueue_on_commit(
-            LEADERBOARD_UPDATE_ACCOUNTS_TASK, account_ids, countdown=settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS
-        )
 
 
 def _public(rank: int, row: dict[str, Any], period: str) -> dict[str, Any]:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from portfolio.leaderboard import (
-    LEADERBOARD_UPDATE_ACCOUNT_TASK,
-    LEADERBOARD_UPDATE_ACCOUNTS_TASK,
-    leaderboard_refresh,
-)
+from portfolio.leaderboard import leaderboard_refresh
+from portfolio.leaderboard_changes import leaderboard_update_changed
 from portfolio.services.snapshots import equity_snapshot_take_all
 from pricing.errors import PriceUnavailable
 
@@ -26,17 +23,9 @@ def leaderboard_refresh_task() -> int:
         return 0
 
 
-@shared_task(name=LEADERBOARD_UPDATE_ACCOUNT_TASK, ignore_result=True)
-def leaderboard_update_account(account_id: int) -> int:
+@shared_task(name="portfolio.leaderboard_update_changed", ignore_result=True)
+def leaderboard_update_changed_task() -> int:
     try:
-        return leaderboard_refresh(account_ids=[account_id])
-    except PriceUnavailable:
-        return 0
-
-
-@shared_task(name=LEADERBOARD_UPDATE_ACCOUNTS_TASK, ignore_result=True)
-def leaderboard_update_accounts(account_ids: list[int]) -> int:
-    try:
-        return leaderboard_refresh(account_ids=account_ids)
+        return leaderboard_update_changed()
     except PriceUnavailable:
         return 0

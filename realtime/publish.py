@@ -4,6 +4,9 @@
 * ``publish`` sends now; ``publish_on_commit`` sends after the surrounding
   transaction commits, so nothing is announced that did not commit. A failing
   channel layer is logged and never propagates into (or rolls back) the caller.
+  In the real stack every send is a direct redis-py call in the calling thread
+  (``group_send_now``, ``realtime.pubsub_batch``); only the in-memory layer of
+  embedded mode goes through ``async_to_sync``.
 * ``user_event_emit`` is for user streams: inside the caller's transaction it
   takes the user's next ``seq`` and stores the event (for resume), then
   publishes it on commit. Use it for ``order_fill``, ``portfolio_update``
@@ -71,14 +74,32 @@ def event(event_type: str, data: dict[str, Any], *, seq: int | None = None, ts: 
     return body
 
 
-def publish(group: str, payload: dict[str, Any]) -> bool:
-    """Send now; returns False (and logs) if the channel layer failed."""
+def group_send_now(group: str, message: dict[str, Any]) -> None:
+    """Send one channel-layer message to ``group`` from sync code, now; raises what failed.
+
+    On channels-redis' pub/sub layer (the real stack) it is one synchronous redis-py call in the
+    calling thread (``realtime.pubsub_batch``, the same bytes the layer's ``group_send`` would
+    publish): no event loop, no thread hand-off. Any other layer (the in-memory one of embedded
+    mode) gets its own ``group_send`` through ``async_to_sync``."""
     layer = get_channel_layer()
     if layer is None:
+        raise RuntimeError("no channel layer is configured")
+    batch = pubsub_batch_for(layer)
+    if batch is None:
+        async_to_sync(layer.group_send)(group, message)
+        return
+    (outcome,) = batch.send([(group, message)])
+    if isinstance(outcome, BaseException):
+        raise outcome
+
+
+def publish(group: str, payload: dict[str, Any]) -> bool:
+    """Send now; returns False (and logs) if the channel layer failed."""
+    if get_channel_layer() is None:
         return False
     try:
         text = json.dumps(payload, separators=(",", ":"))  # serialised once, not per socket
-        async_to_sync(layer.group_send)(group, {"type": "relay", "event": payload, "text": text})
+        group_send_now(group, {"type": "relay", "event": payload, "text": text})
         return True
     except Exception:
         logger.warning("channel layer publish to %s failed", group, exc_info=True)

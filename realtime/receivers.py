@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 
 from realtime.groups import cookie_session_group, session_group
+from realtime.publish import group_send_now
 
 
 def _close_group(group: str) -> None:
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         return
     try:
-        async_to_sync(layer.group_send)(group, {"type": "session.revoked"})
+        group_send_now(group, {"type": "session.revoked"})
     except Exception:  # a broken layer must not break logout
         pass
 

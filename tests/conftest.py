@@ -26,6 +26,29 @@ def _clean_cache():
 
 
 @pytest.fixture
+def tasks_sent():
+    """The name of every Celery task sent while the test runs: published to a broker
+    (``before_task_publish``) or run inline when eager (``task_prerun``)."""
+    from celery.signals import before_task_publish, task_prerun
+
+    names: list[str] = []
+
+    def published(sender=None, **_kwargs) -> None:
+        names.append(str(sender))
+
+    def ran(sender=None, **_kwargs) -> None:
+        names.append(sender.name)
+
+    before_task_publish.connect(published, weak=False)
+    task_prerun.connect(ran, weak=False)
+    try:
+        yield names
+    finally:
+        before_task_publish.disconnect(published)
+        task_prerun.disconnect(ran)
+
+
+@pytest.fixture
 def api_client():
     from rest_framework.test import APIClient
 

@@ -14,13 +14,15 @@ PORTFOLIO_START_SOL = env_decimal(ENV, "PORTFOLIO_START_SOL", "0")
 # System accounts (house, fees, grants, insurance) are split into this many balance rows
 # so parallel fills of different users do not queue on one hot row.
 LEDGER_SYSTEM_SHARDS = env_int(ENV, "LEDGER_SYSTEM_SHARDS", 16)
-# Equity snapshots (portfolio history) and the leaderboard refresh, seconds.
+# Equity snapshots (portfolio history) and the leaderboard's full rebuild, seconds.
 PORTFOLIO_SNAPSHOT_SECONDS = env_int(ENV, "PORTFOLIO_SNAPSHOT_SECONDS", 60)
 LEADERBOARD_REFRESH_SECONDS = env_int(ENV, "LEADERBOARD_REFRESH_SECONDS", 30)
+# Between rebuilds, the rows of the accounts whose ledger changed are rewritten every this many
+# seconds (portfolio/leaderboard_changes.py): how stale the board may be after a fill. At most
+# this many accounts per run (the rest in the next).
+LEADERBOARD_UPDATE_SECONDS = env_int(ENV, "LEADERBOARD_UPDATE_SECONDS", 2)
+LEADERBOARD_UPDATE_MAX_ACCOUNTS = env_int(ENV, "LEADERBOARD_UPDATE_MAX_ACCOUNTS", 2000)
 LEADERBOARD_SIZE = env_int(ENV, "LEADERBOARD_SIZE", 100)
-# A liquidation lane's leaderboard refresh waits this long (seconds) so it never competes with
-# the tick's other lanes for a core.
-LEADERBOARD_TOUCH_MANY_DELAY_SECONDS = env_int(ENV, "LEADERBOARD_TOUCH_MANY_DELAY_SECONDS", 2)
 
 PORTFOLIO_BEAT = {
     "portfolio-equity-snapshots": {
@@ -32,5 +34,10 @@ PORTFOLIO_BEAT = {
         "task": "portfolio.leaderboard_refresh",
         "schedule": LEADERBOARD_REFRESH_SECONDS,
         "options": {"expires": LEADERBOARD_REFRESH_SECONDS},
+    },
+    "portfolio-leaderboard-update": {
+        "task": "portfolio.leaderboard_update_changed",
+        "schedule": LEADERBOARD_UPDATE_SECONDS,
+        "options": {"expires": LEADERBOARD_UPDATE_SECONDS},
     },
 }

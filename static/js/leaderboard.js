@@ -38,8 +38,9 @@ for (const [attr, setter] of [["period", (v) => (period = v)], ["metric", (v) =>
   }));
 }
 app.stream.on("price_update", refresh);
-// A fill re-ranks its trader once the ranking is updated (a background task): look again shortly.
-app.stream.on("order_fill", () => { refresh(); setTimeout(load, 1000); setTimeout(load, 4000); });
+// A fill re-ranks its trader at the ranking's next periodic update (every LEADERBOARD_UPDATE_SECONDS,
+// 2 s by default): look again shortly, and once more past two intervals.
+app.stream.on("order_fill", () => { refresh(); setTimeout(load, 1000); setTimeout(load, 3000); setTimeout(load, 6000); });
 // A reset rewrites its trader's row before it answers: one look is enough.
 app.stream.on("portfolio_update", refresh);
 setInterval(() => document.visibilityState === "visible" && refresh(), 15000);

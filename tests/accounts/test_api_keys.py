@@ -213,3 +213,65 @@ def test_last_used_at_is_written_at_most_once_a_minute(signed_in, django_assert_
     ApiKey.objects.filter(key_id=key["key_id"]).update(last_used_at=old)
     assert bot.get("/probe/read", **headers(key)).status_code == 200
     assert ApiKey.objects.get(key_id=key["key_id"]).last_used_at > old
+
+
+def test_bearer_with_an_api_key_secret_is_one_statement_too(signed_in, django_assert_num_queries):
+    """``Authorization: Bearer <secret>`` reads the key and its user in one statement, and skips the
+    ``last_used_at`` UPDATE while the key was used less than a minute ago (as the headers do)."""
+    client, user = signed_in
+    key = create_key(client, ["read"])
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {key['secret']}")
+    assert bot.get("/probe/read").status_code == 200
+    with django_assert_num_queries(1):
+        assert bot.get("/probe/orders").json() == {"user": user.pk, "scopes": ["read"]}
+
+
+def test_a_disabled_user_or_a_revoked_key_is_refused_on_the_very_next_request(signed_in):
+    """Nothing of a key is kept between requests: disabling its user, or revoking it behind the API's
+    back (the admin, another process), refuses the next request with either credential form."""
+    from django.utils import timezone
+
+    from accounts.models import User
+
+    client, user = signed_in
+    key = create_key(client, ["read"])
+    bot = APIClient()
+    bot.credentials(HTTP_AUTHORIZATION=f"Bearer {key['secret']}")
+    assert bot.get("/probe/read").status_code == 200
+    assert APIClient().get("/probe/read", **headers(key)).status_code == 200
+    User.objects.filter(pk=user.pk).update(is_active=False)
+    assert bot.get("/probe/read").status_code == 401
+    assert APIClient().get("/probe/read", **headers(key)).json()["code"] == "authentication_failed"
+    assert user_from_token(key["secret"]) is None
+    User.objects.filter(pk=user.pk).update(is_active=True)
+    assert bot.get("/probe/read").status_code == 200
+    ApiKey.objects.filter(key_id=key["key_id"]).update(revoked_at=timezone.now())
+    assert bot.get("/probe/read").status_code == 401
+    assert APIClient().get("/probe/read", **headers(key)).status_code == 401
+
+
+def test_the_user_read_with_the_key_is_the_whole_user_row(signed_in, django_assert_num_queries):
+    """The key's one statement brings the owner back whole: every field as the ORM reads it, a
+    saved instance (no deferred field a view could load later), the same as the SQLite twin's."""
+    from accounts.models import User
+    from accounts.pg import _key_get_orm, _key_get_pg
+    from accounts.selectors import api_key_auth_get
+
+    client, user = signed_in
+    User.objects.filter(pk=user.pk).update(is_staff=True)  # a non-default value travels too
+    key = create_key(client, ["trade"])
+    with django_assert_num_queries(1):
+        grant, context = api_key_auth_get(key_id=key["key_id"], secret=key["secret"])
+        fields = {f.attname: getattr(grant.user, f.attname) for f in User._meta.concrete_fields}
+    stored = User.objects.get(pk=user.pk)
+    assert fields == {f.attname: getattr(stored, f.attname) for f in User._meta.concrete_fields}
+    assert not grant.user.get_deferred_fields() and not grant.user._state.adding
+    assert context.scopes == frozenset({"read", "trade"}) and context.api_key_id == key["key_id"]
+    assert grant.key_id == key["key_id"]
+    for by, value in (("key_id", key["key_id"]), ("secret_hash", ApiKey.objects.get().secret_hash)):
+        pg, orm = _key_get_pg(by, value), _key_get_orm(by, value)
+        assert pg is not None and orm is not None
+        assert pg[:4] == orm[:4]  # key_id, secret_hash, scopes, last_used_at
+        assert {f.attname: getattr(pg.user, f.attname) for f in User._meta.concrete_fields} == fields
+    assert _key_get_pg("key_id", "PKNOPE") is None and _key_get_orm("key_id", "PKNOPE") is None

@@ -164,3 +164,19 @@ def test_user_from_token_and_session_is_active_for_the_websocket_layer(api_clien
     for junk in ("", "sps_x", "x" * 500, None):
         assert user_from_token(junk) is None
     assert not session_is_active("not-a-uuid") and not session_is_active("apikey-PKNOPE")
+
+
+def test_a_bearer_session_is_touched_at_most_once_a_minute(api_client, django_assert_num_queries):
+    """A session seen less than a minute ago authenticates without an UPDATE; once ``last_seen_at``
+    is over a minute old the next request refreshes it."""
+    token, _user = sign_in(api_client)
+    bot = bearer(token)
+    assert bot.get("/api/v1/auth/me").status_code == 200
+    seen = AuthSession.objects.get().last_seen_at
+    with django_assert_num_queries(1):
+        assert bot.get("/api/v1/auth/me").status_code == 200
+    assert AuthSession.objects.get().last_seen_at == seen
+    old = timezone.now() - timedelta(minutes=5)
+    AuthSession.objects.update(last_seen_at=old)
+    assert bot.get("/api/v1/auth/me").status_code == 200
+    assert AuthSession.objects.get().last_seen_at > old

@@ -82,6 +82,13 @@ def test_postgres_gets_a_connect_timeout_and_query_options():
     assert db["PORT"] == "5432"
 
 
+def test_postgres_connections_are_kept_without_a_per_request_health_check():
+    """Kept connections (``CONN_MAX_AGE``) are not pinged with ``SELECT 1`` at each request: a broken
+    one is closed after the request it failed (tests/proof/test_faults.py pins that recovery)."""
+    db = django_database(parse_database_url("postgres://u@h/db"), connect_timeout=3, conn_max_age=60)
+    assert db["CONN_MAX_AGE"] == 60 and db["CONN_HEALTH_CHECKS"] is False
+
+
 def test_typed_readers_reject_garbage():
     assert env_bool({"X": "yes"}, "X", False) is True
     assert env_bool({}, "X", True) is True

@@ -1,5 +1,6 @@
-"""Embedded mode: resets, adjustments (user rows locked before ``grants``) and the leaderboard
-across resets work on SQLite, in a child process on a fresh SQLite database."""
+"""Embedded mode: resets, adjustments (user rows locked before ``grants``), the leaderboard
+across resets and its periodic update work on SQLite, in a child process on a fresh SQLite
+database."""
 
 from __future__ import annotations
 
@@ -41,6 +42,15 @@ for period in ("all", "24h", "7d"):
         assert [r["trader"] for r in rows] == ["addr1", "addr0"], (period, metric, rows)
         assert [r["resets"] for r in rows] == [0, 1]
         assert rows[1]["return"] == "-0.560000", rows  # 0.4 * 1.1 - 1
+# The periodic update (the in-process scheduler runs it here): it finds the changed account in the
+# ledger and clears the cached board, so the next read shows the change.
+from portfolio.leaderboard_changes import leaderboard_update_changed
+leaderboard_update_changed()
+assert leaderboard_list(period="all", metric="equity")[0]["trader"] == "addr1"
+balance_adjust(account=books[resetter], asset="USD", amount=D("30000"), reason="big gain")  # 0.4 * 4.1 > 1
+assert leaderboard_list(period="all", metric="equity")[0]["trader"] == "addr1"  # cached for 5 s
+assert leaderboard_update_changed() == 1
+assert leaderboard_list(period="all", metric="equity")[0]["trader"] == "addr0"
 with transaction.atomic():
     grants = system_account_get(code="grants")
     keys = [(grants, "USD", shard) for shard in range(settings.LEDGER_SYSTEM_SHARDS)]
@@ -53,7 +63,8 @@ print("leaderboard ok on sqlite")
 
 def test_resets_adjustments_and_the_leaderboard_on_sqlite(tmp_path):
     """A trader who lost 60 %, reset and made 10 % on the fresh grant ranks below one who lost
-    0.1 %, on every board, with -56 % (chained) and one reset; user rows lock before system rows."""
+    0.1 %, on every board, with -56 % (chained) and one reset; the periodic update shows a later
+    gain once it runs; user rows lock before system rows."""
     env = subprocess_env(
         DJANGO_SETTINGS_MODULE="config.settings.dev",
         DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -17,7 +18,17 @@ import pytest
 from solders.keypair import Keypair
 
 from tests.portfolio.helpers import assert_books_ok
-from tests.proof.stack import Daphne, PrivateRedis, RowLockPause, cache_for, daphne, psycopg_dsn
+from tests.proof.stack import (
+    Daphne,
+    PrivateRedis,
+    RowLockPause,
+    cache_for,
+    daphne,
+    psycopg_dsn,
+)
+from tests.proof.stack import (
+    test_database_url as database_url,
+)
 from tests.trading.helpers import order_body, set_price
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -138,6 +149,46 @@ def test_terminated_database_backend_answers_503_with_retry_after_and_recovers(w
     assert orders_with("term-1") == 1
     assert_books_ok()
     figures.update(terminated_backends=len(pids), status=response.status_code)
+
+
+def test_connections_killed_between_requests_cost_at_most_one_503_each(figures):
+    """Every PostgreSQL connection a web process keeps is terminated while idle (what a database
+    restart does to them). Kept connections are not pinged before each request, so an order that
+    lands on a dead one answers 503 database_unavailable with Retry-After (never a 500) and that
+    connection is dropped after the request; at most one such answer per kept connection, then
+    orders fill again on the same process, and every refused order retried fills exactly once."""
+    from core.dbthreads import DB_THREADS
+
+    set_price(Decimal("150"))
+    name = f"faults-idle-{uuid.uuid4().hex[:8]}"
+    server = Daphne()
+    server.env.update(DATABASE_URL=f"{database_url()}?application_name={name}")
+    server.start()
+    try:
+        headers = http_sign_in(server.url)
+        assert place(server.url, headers, "idle-0").status_code == 201
+        mine = "FROM pg_stat_activity WHERE application_name = %s"
+        with psycopg.connect(psycopg_dsn(), autocommit=True) as conn:
+            killed = conn.execute(f"SELECT count(pg_terminate_backend(pid)) {mine}", (name,)).fetchone()[0]
+            deadline = time.monotonic() + TIMEOUT
+            while conn.execute(f"SELECT count(*) {mine}", (name,)).fetchone()[0]:  # gone, not dying
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+        assert killed >= 1
+        answers = [place(server.url, headers, f"idle-{n}") for n in range(1, DB_THREADS + 4)]
+        refused = [n + 1 for n, r in enumerate(answers) if r.status_code != 201]
+        for response in answers:
+            assert response.status_code in (201, 503), response.text
+            if response.status_code == 503:
+                assert response.json()["code"] == "database_unavailable" and int(response.headers["Retry-After"]) >= 1
+        assert len(refused) <= DB_THREADS and answers[-1].status_code == 201, [r.status_code for r in answers]
+        for n in refused:
+            assert place(server.url, headers, f"idle-{n}").status_code == 201
+    finally:
+        server.stop()
+    assert all(orders_with(f"idle-{n}") == 1 for n in range(DB_THREADS + 4))
+    assert_books_ok()
+    figures.update(killed_connections=killed, refused_after_kill=len(refused))
 
 
 def test_redis_outage_stops_fills_keeps_reads_and_recovers(figures):

@@ -162,3 +162,86 @@ async def test_any_other_layer_gets_group_sends(settings):
         assert got == [{"type": "relay", "text": text} for _group, text in outgoing]
     finally:
         channel_layers.backends.clear()
+
+
+def _no_hop(*_args, **_kwargs):
+    raise AssertionError("async_to_sync used: an event loop (and a thread hand-off) per publish")
+
+
+async def test_single_publishes_are_a_direct_redis_call_with_the_layers_wire_shape(layer_on, settings, monkeypatch):
+    """``publish`` (a price tick, a position's events, a reset) and a session revoke on the pub/sub
+    layer: neither ``async_to_sync`` nor the layer's ``group_send`` is used, and the receiver gets
+    exactly what ``group_send`` delivered before: ``{"type": "relay", "event", "text"}``."""
+    from realtime.publish import event, publish
+    from realtime.receivers import _close_group
+
+    layer = layer_on([{"address": settings.REDIS_URL}])
+    monkeypatch.setattr("realtime.publish.async_to_sync", _no_hop)
+
+    async def refused(group, message):
+        raise AssertionError("group_send used for a single publish")
+
+    channels = await _subscribed(layer, [9301])
+    layer.group_send = refused
+    payload = event("price_update", {"price": "101.5"}, seq=3)
+    try:
+        assert await sync_to_async(publish, thread_sensitive=False)(user_group(9301), payload)
+        await sync_to_async(_close_group, thread_sensitive=False)(user_group(9301))
+    finally:
+        del layer.group_send
+    got = await asyncio.wait_for(layer.receive(channels[9301]), 5)
+    assert got == {"type": "relay", "event": payload, "text": json.dumps(payload, separators=(",", ":"))}
+    assert await asyncio.wait_for(layer.receive(channels[9301]), 5) == {"type": "session.revoked"}
+    await layer.group_discard(user_group(9301), channels[9301])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_market_orders_events_go_out_after_commit_without_an_event_loop(fast_ws, monkeypatch):
+    """The order path (``user_events_emit_many`` after commit, as ``POST /api/v1/orders`` stores
+    ``order_fill`` and ``portfolio_update``) publishes by the batch's direct Redis call: with
+    ``async_to_sync`` refused in ``realtime.publish``, the account socket still gets both."""
+    monkeypatch.setattr("realtime.publish.async_to_sync", _no_hop)
+    session = await signed_in()
+    ws = await connect(headers=session.cookie_header)
+    await receive_until(ws, "authenticated")
+    await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
+    await receive_until(ws, "subscribed")
+
+    @database_sync_to_async
+    def fill() -> list[str]:
+        with transaction.atomic():
+            return user_events_emit_many(
+                [(session.user.id, "order_fill", {"n": 1}), (session.user.id, "portfolio_update", {"n": 2})]
+            )
+
+    texts = await fill()
+    assert await receive_until(ws, "order_fill") == json.loads(texts[0])
+    assert await receive_until(ws, "portfolio_update") == json.loads(texts[1])
+    await ws.disconnect()
+
+
+def test_a_single_publish_to_a_dead_redis_is_logged_never_raised(layer_on, caplog):
+    """The pub/sub layer's Redis is down: ``publish`` answers False and logs; nothing raises."""
+    from realtime.publish import event, publish
+
+    layer_on([{"address": f"redis://127.0.0.1:{closed_port()}/0", "socket_connect_timeout": 1}])
+    assert publish(user_group(1), event("price_update", {})) is False
+    assert "channel layer publish to user.1 failed" in caplog.text
+
+
+async def test_the_in_memory_layer_still_gets_single_publishes(settings):
+    """Embedded mode's in-memory layer has no batch path: ``publish`` uses its ``group_send``."""
+    from realtime.publish import event, publish
+
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    channel_layers.backends.clear()
+    try:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(user_group(8), channel)
+        payload = event("price_update", {"price": "1"})
+        assert await sync_to_async(publish)(user_group(8), payload)
+        got = await asyncio.wait_for(layer.receive(channel), 5)
+        assert got["event"] == payload and json.loads(got["text"]) == payload
+    finally:
+        channel_layers.backends.clear()

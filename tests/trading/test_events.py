@@ -30,12 +30,19 @@ def _deliver(user, callbacks, count: int) -> list[dict]:
 
 
 def test_fill_events_are_queued_on_commit_and_carry_the_fill(
-    trader, user, price150, django_capture_on_commit_callbacks
+    trader, user, price150, django_capture_on_commit_callbacks, monkeypatch
 ):
-    """Placing an order queues order_fill then portfolio_update for after commit; they reach user.<id>."""
+    """Placing an order queues order_fill then portfolio_update for after commit; they reach user.<id>
+    by one direct Redis call (``realtime.publish`` never needs ``async_to_sync`` on the real stack's
+    pub/sub layer: refused here)."""
+
+    def no_hop(*_args, **_kwargs):
+        raise AssertionError("async_to_sync used to publish")
+
+    monkeypatch.setattr("realtime.publish.async_to_sync", no_hop)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         order = trader.post("/api/v1/orders", order_body(qty="2"), format="json").json()
-    assert len(callbacks) >= 2  # nothing sent yet: the events wait for the commit
+    assert len(callbacks) == 1  # one publish of both events, waiting for the commit; nothing else
     fill, update = _deliver(user, callbacks, 2)
     assert fill["type"] == "order_fill"
     assert fill["data"]["order_id"] == order["id"]

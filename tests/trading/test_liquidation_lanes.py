@@ -118,7 +118,6 @@ def test_a_lane_whose_broker_refuses_is_liquidated_by_the_tick_itself(settings, 
         raise OperationalError("broker unreachable")
 
     monkeypatch.setattr(tasks.liquidate_lane, "apply_async", refuse)
-    monkeypatch.setattr("portfolio.leaderboard.transaction.on_commit", lambda fn: None)  # no broker here
     set_price(D(85))
     report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))
     assert sent and report.lanes > 1 and report.dispatched == 0

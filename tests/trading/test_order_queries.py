@@ -2,11 +2,12 @@
 
 On PostgreSQL (docs/trading.md, "The fill in one call") an order is four round trips: the API-key
 lookup, then BEGIN, one call of ``trading_fill_market_order``, COMMIT (Django counts BEGIN and
-COMMIT outside a test transaction). The Python path (``TRADING_FILL_IN_ONE_CALL=0``, and SQLite's) is: API-key lookup;
-account + house + fees + idempotency pre-check (one query); BEGIN; lock the user's balances; epoch
-+ idempotency re-check (one query); insert the order; ``ledger_post`` (lock, update, transaction,
-entries); insert the fill; the SOL book (lock, update); both user events (``user_events_emit_many``:
-counter, insert); COMMIT.
+COMMIT outside a test transaction). The Python path (``TRADING_FILL_IN_ONE_CALL=0``, and SQLite's)
+is: API-key lookup; account + house + fees + idempotency pre-check (one query); BEGIN; lock the
+user's balances; epoch + idempotency re-check (one query); insert the order; ``ledger_post`` (lock,
+update, transaction, entries); insert the fill; the SOL book (lock, update); both user events
+(``user_events_emit_many``: counter, insert); COMMIT. Nothing is queued for the leaderboard (its
+periodic update reads the ledger).
 """
 
 from __future__ import annotations

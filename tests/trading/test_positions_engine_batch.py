@@ -1,5 +1,6 @@
 """The engine's set-based batch: exactly the open and crossed positions, a fixed number of
-statements whatever the batch size, one leaderboard refresh per tick, and the portable path."""
+statements whatever the batch size, no leaderboard task (the periodic update follows the ledger),
+and the portable path."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from tests.trading.helpers import set_price
 from tests.trading.position_helpers import user_events
 from trading.models import Position, PositionEvent
 from trading.pg import PORTABLE
-from trading.services import liquidation
 from trading.services.liquidation import liquidation_run, positions_liquidate
 from trading.services.liquidation_batch import liquidate_batch
 from trading.services.positions import position_close, position_open
@@ -96,9 +96,8 @@ def test_a_batch_liquidates_exactly_the_open_crossed_positions():
 def test_the_portable_path_gives_the_same_outcome():
     """The ORM path (SQLite, embedded mode) run here on PostgreSQL: same positions, rows and events."""
     ids, expected, owners = _book(2)
-    touched: set[int] = set()
-    done = liquidate_batch(ids=ids, price=D(89), computed_at=None, touched=touched, sql=PORTABLE)
-    assert len(done) == 2 and len(touched) == 2
+    done = liquidate_batch(ids=ids, price=D(89), computed_at=None, sql=PORTABLE)
+    assert len(done) == 2
     _check(expected, owners)
 
 
@@ -114,33 +113,28 @@ def test_statements_per_batch_do_not_grow_with_its_size():
     assert counts[0] == counts[1], counts
 
 
-def test_one_leaderboard_refresh_per_tick(settings, monkeypatch):
-    """Batches of one position: every account is refreshed, by one task for the whole tick."""
-    settings.POSITION_LIQUIDATION_BATCH = 1
-    calls: list = []
-    monkeypatch.setattr(liquidation, "leaderboard_touch_many_on_commit", lambda account_ids: calls.append(account_ids))
-    _book(3)
-    set_price(D(89))
-    report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
-    assert len(report.liquidated) == 3
-    assert len(calls) == 1 and len(calls[0]) == 3
-
-
-def test_a_ticks_leaderboard_refresh_is_queued_after_the_lanes_delay(
-    settings, monkeypatch, django_capture_on_commit_callbacks
+def test_a_tick_queues_no_leaderboard_task_and_the_periodic_update_ranks_its_accounts(
+    settings, tasks_sent, django_capture_on_commit_callbacks
 ):
-    """After commit, one ``leaderboard_update_accounts`` for the tick's accounts, with a countdown
-    of ``LEADERBOARD_TOUCH_MANY_DELAY_SECONDS`` so it never competes with lanes still running."""
-    from portfolio.tasks import leaderboard_update_accounts
+    """Batches of one position: the tick sends no Celery task, on commit either; the board keeps
+    the owners' rows (valued with their open positions) until the periodic update, which rewrites
+    every liquidated account at once: the margin lost, no position left."""
+    from portfolio.leaderboard import leaderboard_list
+    from portfolio.leaderboard_changes import leaderboard_update_changed
 
-    settings.LEADERBOARD_TOUCH_MANY_DELAY_SECONDS = 3
-    sent: list = []
-    monkeypatch.setattr(leaderboard_update_accounts, "apply_async", lambda args, **kw: sent.append((args, kw)))
-    _book(2)
+    def equities() -> set[D]:
+        board = {r["trader"]: D(r["equity"]) for r in leaderboard_list(period="all", metric="equity", limit=1000)}
+        return {board[f"{u.address[:4]}…{u.address[-4:]}"] for u in owners}
+
+    settings.POSITION_LIQUIDATION_BATCH = 1
+    _ids, _expected, owners = _book(3)
+    set_price(D(95))
+    leaderboard_update_changed()  # the first run: the whole board, then where the ledger ends
+    assert equities() == {D(9950)}  # 10 SOL long from 100, marked at 95
     set_price(D(89))
     with django_capture_on_commit_callbacks(execute=True):
         report = liquidation_run(price=D(89), computed_at=datetime.now(timezone.utc))
-    assert len(report.liquidated) == 2
-    assert len(sent) == 1
-    (account_ids,), options = sent[0]
-    assert len(account_ids) == 2 and options == {"countdown": 3}
+    assert len(report.liquidated) == 3 and tasks_sent == []
+    assert equities() == {D(9950)}  # the rows as the last run wrote them
+    assert leaderboard_update_changed() == 3
+    assert equities() == {D(9900)}  # the 100 of margin, gone

@@ -44,7 +44,6 @@ from django.conf import settings
 from django.db import connection
 
 from core.jobs import enqueue
-from portfolio.leaderboard import leaderboard_touch_many_on_commit
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 from trading.models import (
@@ -138,15 +137,12 @@ def liquidation_run(*, price: Decimal, computed_at: datetime, now: datetime | No
 
 
 def positions_liquidate_all(*, ids: list, price: Decimal, computed_at: datetime | None) -> list[str]:
-    """``positions_liquidate`` in batches of ``POSITION_LIQUIDATION_BATCH``; one leaderboard
-    refresh for every account touched, queued once at the end."""
+    """``positions_liquidate`` in batches of ``POSITION_LIQUIDATION_BATCH``. (The leaderboard picks
+    the liquidated accounts up from the ledger within seconds: ``portfolio.leaderboard_changes``.)"""
     size = max(1, settings.POSITION_LIQUIDATION_BATCH)
-    touched: set[int] = set()
     done: list[str] = []
     for start in range(0, len(ids), size):
-        batch = ids[start : start + size]
-        done += positions_liquidate(ids=batch, price=price, computed_at=computed_at, touched=touched)
-    leaderboard_touch_many_on_commit(account_ids=sorted(touched))  # one refresh task, sent now
+        done += positions_liquidate(ids=ids[start : start + size], price=price, computed_at=computed_at)
     return done
 
 
@@ -185,19 +181,12 @@ def liquidation_lane_run(*, ids: list, price: Decimal, computed_at: datetime) ->
     return positions_liquidate_all(ids=ids, price=price, computed_at=computed_at)
 
 
-def positions_liquidate(
-    *, ids: list, price: Decimal, computed_at: datetime | None = None, touched: set[int] | None = None
-) -> list[str]:
-    """Liquidate those of ``ids`` still open and crossed at ``price``; returns the liquidated ids.
-
-    The ledger accounts it touched are added to ``touched`` (the caller refreshes their
-    leaderboard rows once); without it, the refresh is queued here.
-    """
+def positions_liquidate(*, ids: list, price: Decimal, computed_at: datetime | None = None) -> list[str]:
+    """Liquidate those of ``ids`` still open and crossed at ``price``; returns the liquidated ids."""
     if not ids:
         return []
-    accounts: set[int] = set()
     try:
-        return liquidate_batch(ids=ids, price=price, computed_at=computed_at, touched=accounts)
+        return liquidate_batch(ids=ids, price=price, computed_at=computed_at)
     except Exception:
         if len(ids) == 1:
             raise
@@ -205,12 +194,7 @@ def positions_liquidate(
         done: list[str] = []
         for position_id in ids:
             try:
-                done += liquidate_batch(ids=[position_id], price=price, computed_at=computed_at, touched=accounts)
+                done += liquidate_batch(ids=[position_id], price=price, computed_at=computed_at)
             except Exception:
                 logger.exception("liquidation of position %s failed", position_id)
         return done
-    finally:
-        if touched is None:
-            leaderboard_touch_many_on_commit(account_ids=sorted(accounts))
-        else:
-            touched |= accounts

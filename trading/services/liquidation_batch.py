@@ -32,12 +32,12 @@ Event = tuple[int, str, RawJSON]  # ``(user_id, type, data's JSON text)``: plain
 
 
 def liquidate_batch(
-    *, ids: list, price: Decimal, computed_at: datetime | None, touched: set[int], sql: BatchStatements | None = None
+    *, ids: list, price: Decimal, computed_at: datetime | None, sql: BatchStatements | None = None
 ) -> list[str]:
     """Liquidate those of ``ids`` still open and crossed at ``price`` (and, given the tick's time
-    ``computed_at``, whose liquidation price was set by then); the ids liquidated, as text. The
-    owners' ledger accounts are added to ``touched`` once committed. ``sql``: the statement set
-    (default: the connection's; tests run the ORM twins on PostgreSQL too)."""
+    ``computed_at``, whose liquidation price was set by then); the ids liquidated, as text.
+    ``sql``: the statement set (default: the connection's; tests run the ORM twins on PostgreSQL
+    too)."""
     sql = sql or batch_statements()
     accounts = sql.owners_get(ids=ids)
     if not accounts:
@@ -75,7 +75,6 @@ def liquidate_batch(
             now=now,
         )
         _announce(sql, crossed=crossed, plans=plans, accounts=accounts, price=price, computed_at=computed_at)
-    touched.update(p.account_id for p in crossed)  # committed
     return [str(p.id) for p in crossed]
 
 

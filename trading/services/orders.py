@@ -9,7 +9,7 @@ Prepare (no lock): read the index price, plan the fill with the pure maths (``pl
 size rules, slippage, fee). Write, inside the command's transaction after the trader's USD and SOL
 balance rows are locked: insert the order, post the fill's ledger transaction (user, ``house``,
 ``fees``), insert the fill, update the SOL book, store ``order_fill`` and ``portfolio_update``
-(published after commit) and queue the leaderboard refresh.
+(published after commit). The leaderboard follows the ledger on a timer: nothing is queued.
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from django.utils import timezone
 
 from accounts.models import User
 from portfolio.events import portfolio_update_data
-from portfolio.leaderboard import leaderboard_touch_on_commit
 from portfolio.models import Asset, Balance, Bucket, LedgerReason
 from portfolio.services import Leg, holding_apply_fill, ledger_post
 from pricing.selectors import price_get_latest
@@ -148,7 +147,6 @@ def _fill(
     user_events_emit_many(
         [(user.pk, "order_fill", order_fill_data(order, fill)), (user.pk, "portfolio_update", portfolio)]
     )
-    leaderboard_touch_on_commit(account_id=account.pk)
     return order
 
 

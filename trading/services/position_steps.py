@@ -16,7 +16,6 @@ from uuid import UUID
 
 from accounts.models import User
 from core.money import dec_str
-from portfolio.leaderboard import leaderboard_touch_on_commit
 from pricing.selectors import PriceQuote
 from trading.errors import CloseLeavesDust, CloseQtyTooLarge, PositionNotOpen, SlippageExceeded
 from trading.events import portfolio_update_emit, position_update_emit
@@ -203,7 +202,8 @@ def step_record(
     created_by: User | None = None,
 ) -> PositionOrder:  # fmt: skip
     """The command's ``PositionOrder`` (its idempotency record and fill), then, on commit, the
-    position's update (a liquidation announced itself), the portfolio update and the leaderboard."""
+    position's update (a liquidation announced itself) and the portfolio update. (The leaderboard
+    follows the ledger on a timer: ``portfolio.leaderboard_changes``.)"""
     record = PositionOrder.objects.create(
         user=command.user, client_order_id=command.client_order_id, request_hash=command.digest,
         symbol=step.position.symbol, side=side, action=step.action, qty=step.qty, price=step.price,
@@ -214,5 +214,4 @@ def step_record(
     if reason:
         position_update_emit(position=step.position, reason=reason)
     portfolio_update_emit(account=books.account)
-    leaderboard_touch_on_commit(account_id=books.account.pk)
     return record
