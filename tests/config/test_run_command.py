@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -195,16 +196,30 @@ def _serves_http_and_websockets(port: int) -> None:
         assert _until(ws, "order_fill")["data"]["order_id"] == order.json()["id"]
 
 
-def _refuses_oversized_bodies(port: int) -> None:
-    """A body over Django's limit reaches Django (its 413); one far past it is refused by nginx
-    before buffering, in the same error shape."""
-    url = f"http://127.0.0.1:{port}/api/v1/auth/nonce"
-    for size, message in [(3 * 2**20, "larger than the limit"), (11 * 2**20, "too large")]:
-        response = httpx.post(url, content=b"x" * size, headers={"Content-Type": "application/json"}, timeout=30)
-        assert response.status_code == 413, response.text[:300]
-        body = response.json()
-        assert body["code"] == "payload_too_large" and body["extra"]["limit_bytes"] == 2_621_440
-        assert message in body["message"]
+def _answers_requests_whose_body_it_does_not_read(port: int) -> None:
+    """Bodies the app answers without reading -- over Django's limit (its 413), or sent to an
+    operation that refuses the caller first (401) -- get the app's answer even many at once
+    (never nginx's 502 for a connection closed under its upload); one far past the limit is
+    refused by nginx before buffering, in the same error shape."""
+    base = f"http://127.0.0.1:{port}"
+    json_type = {"Content-Type": "application/json"}
+
+    def post(path: str, size: int) -> httpx.Response:
+        return httpx.post(f"{base}{path}", content=b"x" * size, headers=json_type, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        too_large = list(pool.map(lambda _: post("/api/v1/auth/nonce", 3 * 2**20), range(12)))
+        unauthenticated = list(pool.map(lambda _: post("/api/v1/orders", 2**20), range(12)))
+    assert [r.status_code for r in too_large] == [413] * 12, too_large[0].text[:300]
+    assert {r.json()["message"] for r in too_large} == {"The request body is larger than the limit of 2621440 bytes."}
+    assert [r.status_code for r in unauthenticated] == [401] * 12, unauthenticated[0].text[:300]
+    far_too_large = post("/api/v1/auth/nonce", 11 * 2**20)
+    assert far_too_large.status_code == 413
+    assert far_too_large.json() == {
+        "code": "payload_too_large",
+        "message": "The request body is too large.",
+        "extra": {"limit_bytes": 2_621_440},
+    }
 
 
 def test_embedded_mode_serves_http_and_websockets_from_one_daphne(tmp_path):
@@ -286,7 +301,7 @@ def test_real_stack_serves_http_from_gunicorn_and_websockets_from_daphne_behind_
         assert len(_group(children["nginx"])) >= 2, "nginx master + its workers"
         assert len(_run_dirs() - dirs_before) == 1
         _serves_http_and_websockets(port)
-        _refuses_oversized_bodies(port)
+        _answers_requests_whose_body_it_does_not_read(port)
     finally:
         out = sup.stop(pids)
     assert "warning: no nginx" not in out

@@ -107,3 +107,22 @@ def test_in_a_threaded_wsgi_worker_wrapped_views_stay_plain_sync_views(monkeypat
     assert dbthreads.on_db_threads(view) is not view
     dbthreads.serve_on_request_threads()
     assert dbthreads.on_db_threads(view) is view
+
+
+def test_under_gunicorn_a_body_the_app_left_unread_is_read_before_the_response():
+    """ReadWholeBody leaves gunicorn's input at its end whatever the app read; under another
+    server (whose input may be the raw socket) it reads nothing."""
+    import io
+
+    from config.wsgi import ReadWholeBody
+
+    def app(environ, start_response):
+        environ["wsgi.input"].read(10)  # refuses the rest, like Django's 413 or a 401
+        start_response("413 Payload Too Large", [])
+        return [b"refused"]
+
+    for software, left in [("gunicorn/27.0.1", b""), ("WSGIServer/0.2", b"y" * 100)]:
+        body = io.BytesIO(b"x" * 10 + b"y" * 100)
+        response = ReadWholeBody(app)({"wsgi.input": body, "SERVER_SOFTWARE": software}, lambda *a: None)
+        assert list(response) == [b"refused"]
+        assert body.read() == left
