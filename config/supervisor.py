@@ -123,9 +123,13 @@ def _nginx_site(host: str, port: str) -> NginxSite:
 
 def _proxied_env(env: dict[str, str]) -> dict[str, str]:
     """Children behind nginx see it as one more trusted proxy: the client IP is the
-    X-Forwarded-For hop nginx appends (accounts.ratelimit.client_ip)."""
+    X-Forwarded-For hop nginx appends (accounts.ratelimit.client_ip). The sizes are resolved
+    (gunicorn itself parses WEB_CONCURRENCY on import and fails on an empty one, as a copied
+    .env.example has it)."""
     proxied = dict(env)
     proxied["AUTH_TRUSTED_PROXY_COUNT"] = str(env_int(env, "AUTH_TRUSTED_PROXY_COUNT", 0) + 1)
+    proxied["WEB_CONCURRENCY"] = str(web_concurrency(env))
+    proxied["WEB_THREADS"] = str(web_threads(env))
     return proxied
 
 
@@ -220,7 +224,7 @@ def _serve_real_stack(sup: Supervisor, site: NginxSite, nginx: str) -> str:
         proxied,
     )
     sup.start("daphne", [sup.py, "-m", "daphne", "-u", str(site.daphne_socket), "config.asgi:application"], proxied)
-    workers, threads = web_concurrency(sup.env), web_threads(sup.env)
+    workers, threads = proxied["WEB_CONCURRENCY"], proxied["WEB_THREADS"]
     return f"HTTP: gunicorn, {workers} workers x {threads} threads; /ws/: daphne; in front: nginx"
 
 

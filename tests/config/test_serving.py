@@ -126,3 +126,15 @@ def test_under_gunicorn_a_body_the_app_left_unread_is_read_before_the_response()
         response = ReadWholeBody(app)({"wsgi.input": body, "SERVER_SOFTWARE": software}, lambda *a: None)
         assert list(response) == [b"refused"]
         assert body.read() == left
+
+
+def test_the_app_servers_behind_nginx_get_resolved_sizes_and_one_more_trusted_proxy():
+    """gunicorn and daphne behind the supervisor's nginx trust one more X-Forwarded-For hop than
+    configured, and get WEB_CONCURRENCY / WEB_THREADS resolved (an empty WEB_CONCURRENCY, as a
+    copied .env.example has it, would stop gunicorn on import)."""
+    from config.supervisor import _proxied_env
+
+    env = _proxied_env({"WEB_CONCURRENCY": "", "WEB_THREADS": "", "AUTH_TRUSTED_PROXY_COUNT": "1"})
+    assert env["WEB_CONCURRENCY"] == str(web_concurrency({})) and env["WEB_THREADS"] == "8"
+    assert env["AUTH_TRUSTED_PROXY_COUNT"] == "2"
+    assert _proxied_env({})["AUTH_TRUSTED_PROXY_COUNT"] == "1"
