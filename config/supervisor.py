@@ -146,8 +146,8 @@ def _group_alive(pgid: int) -> bool:
         os.killpg(pgid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, owned by someone else
+        pass
     return True
 
 
@@ -261,10 +261,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, sup.on_signal)
     signal.signal(signal.SIGTERM, sup.on_signal)
     site = _nginx_site(host, port) if nginx else None
-    if site:
-        site.write()
     try:
         if site and nginx:
+            site.write()
             serving = _serve_real_stack(sup, site, nginx)
         else:
             _open_files_limit()
