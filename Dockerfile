@@ -16,7 +16,10 @@ RUN npm ci --ignore-scripts --no-audit --no-fund && npm run build
 
 FROM python:3.11-slim-bookworm AS runtime
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
-    DJANGO_SETTINGS_MODULE=config.settings.prod LOG_FORMAT=json
+    DJANGO_SETTINGS_MODULE=config.settings.prod LOG_FORMAT=json HOST=0.0.0.0 PORT=8000
+# nginx: the web tier's front server, started by config/supervisor.py as the app user (the
+# package's own service never runs in the container).
+RUN apt-get update && apt-get install -y --no-install-recommends nginx && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system app && useradd --system --gid app --home-dir /app --shell /usr/sbin/nologin app
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
@@ -28,5 +31,7 @@ USER app
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"
-# web: migrate is a separate one-shot (compose "migrate" service); preflight runs on ASGI load.
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "config.asgi:application"]
+# web tier: preflight once, then nginx on HOST:PORT in front of gunicorn (HTTP, WEB_CONCURRENCY
+# processes) and daphne (/ws/). Migrations are a separate one-shot (compose "migrate"); Celery
+# worker and beat run as their own containers.
+CMD ["python", "-m", "config.supervisor", "--web"]

@@ -8,6 +8,8 @@ STAMP := $(VENV)/.installed
 VENDOR_STAMP := static/vendor/.built
 # The browser tests drive Debian's Chromium (never a downloaded browser).
 CHROMIUM ?= /usr/bin/chromium
+# The real stack's front server (config/supervisor.py finds it at $NGINX (env), /usr/sbin/nginx or on PATH).
+NGINX_PACKAGE ?= nginx
 
 # Tests use the real PostgreSQL and Redis; override with TEST_DATABASE_URL / TEST_REDIS_URL.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
@@ -15,7 +17,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install assets browser run test soak migrate preflight superuser lint format check-deploy bench lock clean
+.PHONY: help install assets browser nginx run test soak migrate preflight superuser lint format check-deploy bench lock clean
 
 help: ## List every target
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-14s %s\n", $$1, $$2}'
@@ -38,6 +40,15 @@ browser: ## Install Debian's Chromium for the browser tests when it is missing (
 	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "warning: $(CHROMIUM) is missing and apt-get needs root: run 'sudo apt-get install chromium' (browser tests fail without it)"; fi
 
+# apt-get may start the package's own nginx service (port 80): stop it, the supervisor runs its own.
+nginx: ## Install Debian's nginx (front server of the real stack) when it is missing (apt-get, needs root or sudo)
+	@if [ -x "$${NGINX:-/usr/sbin/nginx}" ] || command -v nginx >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null \
+		&& { service nginx stop >/dev/null 2>&1 || true; }; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(NGINX_PACKAGE) >/dev/null \
+		&& { sudo service nginx stop >/dev/null 2>&1 || true; }; \
+	else echo "warning: nginx is missing and apt-get needs root: run 'sudo apt-get install $(NGINX_PACKAGE)' (without it the real stack serves HTTP from daphne alone, slower)"; fi
+
 install: $(STAMP) $(VENDOR_STAMP) ## Create .venv and install the pinned Python and npm dependencies
 
 migrate: install ## Apply database migrations (to DATABASE_URL, or var/db.sqlite3)
@@ -46,12 +57,12 @@ migrate: install ## Apply database migrations (to DATABASE_URL, or var/db.sqlite
 preflight: install ## Check the configured database and Redis answer
 	$(PY) manage.py preflight
 
-run: install ## Set up and run the platform on 127.0.0.1:8000 (embedded, or real stack when DATABASE_URL/REDIS_URL are set)
+run: install nginx ## Set up and run the platform on 127.0.0.1:8000 (embedded, or real stack when DATABASE_URL/REDIS_URL are set)
 	@$(PY) manage.py preflight
 	@$(PY) manage.py migrate --noinput
 	$(PY) -m config.supervisor
 
-test: install browser ## Run every test against the real PostgreSQL and Redis (browser tests use Debian's Chromium)
+test: install browser nginx ## Run every test against the real PostgreSQL and Redis (browser tests use Debian's Chromium)
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" DJANGO_SETTINGS_MODULE=config.settings.test \
 		$(PY) -m pytest $(PYTEST_ARGS)
 

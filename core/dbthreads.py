@@ -7,6 +7,11 @@ and database connections are per thread: each request paid for a fresh PostgreSQ
 on ``DB_THREADS`` long-lived threads instead, each keeping its connection (``CONN_MAX_AGE``),
 with Django's per-request connection hygiene around every call. (App-wide fix: psycopg's
 connection pool, ``OPTIONS["pool"]``, Django >= 5.1 -- see docs/trading.md, "Benchmark".)
+
+A threaded WSGI server (gunicorn's gthread workers in the real stack) already runs every request
+on a long-lived thread that keeps its connection: its workers call ``serve_on_request_threads``
+before the app loads (``config/gunicorn_conf.py``), and wrapped views stay plain sync views there,
+with no async hand-off at all.
 """
 
 from __future__ import annotations
@@ -23,6 +28,13 @@ from django.http import HttpRequest
 
 DB_THREADS = 8  # per process: at most this many wrapped requests in flight, and connections held
 _db_threads = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="db-view")
+_request_threads = False  # True in a threaded WSGI worker: views run in the request's own thread
+
+
+def serve_on_request_threads() -> None:
+    """Mark this process as a threaded WSGI worker; call it before the URLconf is imported."""
+    global _request_threads
+    _request_threads = True
 
 
 def _with_connection_hygiene(view: Callable[..., Any], request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
@@ -36,9 +48,11 @@ def _with_connection_hygiene(view: Callable[..., Any], request: HttpRequest, *ar
 def on_db_threads(view: Callable[..., Any]) -> Callable[..., Any]:
     """Serve ``view`` (a sync view) on the pool's threads when Django runs under ASGI.
 
-    Anything else (the test client, WSGI) calls it in the request's thread as before, so a
-    test's transaction stays visible to the view.
+    In a threaded WSGI worker it is returned as it is. Anything else (the test client) calls it
+    in the request's thread as before, so a test's transaction stays visible to the view.
     """
+    if _request_threads:
+        return view
 
     async def handler(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         if isinstance(request, ASGIRequest):
