@@ -1,4 +1,4 @@
-"""Processes for fault tests: daphne against the test database, private Redis, a row-lock pause.
+"""Processes for fault tests: the web tier against the test database, private Redis, a row-lock pause.
 
 Never touches the shared PostgreSQL/Redis servers' lifecycle: only processes started here are
 stopped or killed, by their own pid.
@@ -60,6 +60,11 @@ class Daphne:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
+        return self._ready(timeout)
+
+    def _ready(self, timeout: float):
+        """Drain stderr, wait until ``/healthz`` answers on ``url``."""
+        assert self.proc is not None
         # Always drain stderr: a server that logs under a long run would otherwise block on a
         # full pipe (64 KiB) and look like a hang (seen in the 3-minute bank test).
         self.stderr_tail = drain_stderr(self.proc)
@@ -71,7 +76,7 @@ class Daphne:
                     return self
             except httpx.HTTPError:
                 pass
-            assert time.monotonic() < deadline, "daphne did not start"
+            assert time.monotonic() < deadline, "the server did not start"
             time.sleep(0.2)
 
     def kill9(self) -> None:
@@ -89,9 +94,60 @@ class Daphne:
                 self.proc.wait(timeout=20)
 
 
+class WebTier(Daphne):
+    """The platform's web tier as ``make run`` serves it in the real stack: ``python -m
+    config.supervisor --web`` -- nginx on one address (``url``, ``port``) in front of gunicorn
+    (HTTP) and daphne (``/ws/``). ``kill9`` kills every process of it at once (a host that dies);
+    ``stop`` is an operator's SIGTERM."""
+
+    def start(self, timeout: float = 60) -> WebTier:
+        env = {**self.env, "HOST": "127.0.0.1", "PORT": str(self.port)}
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "config.supervisor", "--web"], cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        return self._ready(timeout)
+
+    def processes(self) -> list[int]:
+        """Every process under the supervisor (its children run in process groups of their own)."""
+        assert self.proc is not None
+        parents: dict[int, int] = {}
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat") as stat:
+                        parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+                except OSError:
+                    continue
+        found, todo = [], [self.proc.pid]
+        while todo:
+            parent = todo.pop()
+            children = [pid for pid, ppid in parents.items() if ppid == parent]
+            found += children
+            todo += children
+        return found
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        for pid in [self.proc.pid, *self.processes()]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=20)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()  # the supervisor stops its children (and removes its run directory)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill9()
+
+
 @contextmanager
-def daphne(**kwargs):
-    server = Daphne(**kwargs).start()
+def web_tier(**kwargs):
+    server = WebTier(**kwargs).start()
     try:
         yield server
     finally:

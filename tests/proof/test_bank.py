@@ -2,8 +2,9 @@
 
 20 wallets, 8 client threads doing mixed buys, sells, perp orders (net positions: an order opens,
 increases, reduces, closes or flips the trader's one position) and full or partial closes over
-HTTP against two daphne processes, a ticker thread moving the index (random walk with jumps, so positions get
-liquidated by the engine), and a reader taking a consistent snapshot (REPEATABLE READ) every 100 ms.
+HTTP against two web tiers (nginx + gunicorn + daphne, as `make run` serves), a ticker thread
+moving the index (random walk with jumps, so positions get liquidated by the engine), and a reader
+taking a consistent snapshot (REPEATABLE READ) every 100 ms.
 
 Every snapshot: per asset the sum over all accounts (users, fees, house, insurance) equals minus
 the grants account, i.e. exactly what was issued; no user balance is negative or has locked > total;
@@ -29,7 +30,7 @@ from django.db.models import Count
 
 from tests.portfolio.helpers import assert_books_ok
 from tests.proof.conftest import proof_int
-from tests.proof.stack import Daphne, psycopg_dsn
+from tests.proof.stack import WebTier, psycopg_dsn
 from tests.proof.test_faults import http_sign_in
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -87,7 +88,7 @@ def test_bank_books_stay_exact_under_concurrent_trading(figures, capsys):
 
     tick(price["value"])
     env = {"AUTH_RATE_NONCE_IP": "10000/60", "AUTH_RATE_VERIFY_IP": "10000/60"}
-    servers = [Daphne(**env).start(), Daphne(**env).start()]
+    servers = [WebTier(**env).start(), WebTier(**env).start()]
     stop = threading.Event()
     lock = threading.Lock()
     counts: Counter = Counter()

@@ -1,7 +1,8 @@
 """Fault injection on the real stack: crashes, lost connections, Redis and price-feed outages.
 
-Web processes are real daphne processes on the test database; Redis outages use a private
-redis-server started (and killed) by the test. The shared PostgreSQL and Redis are never stopped.
+Web processes are real web tiers (nginx + gunicorn + daphne, as `make run` serves) on the test
+database; Redis outages use a private redis-server started (and killed) by the test. The shared
+PostgreSQL and Redis are never stopped.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from solders.keypair import Keypair
 
 from tests.portfolio.helpers import assert_books_ok
 from tests.proof.stack import (
-    Daphne,
     PrivateRedis,
     RowLockPause,
+    WebTier,
     cache_for,
-    daphne,
     psycopg_dsn,
+    web_tier,
 )
 from tests.proof.stack import (
     test_database_url as database_url,
@@ -62,7 +63,7 @@ PAUSED = {"TRADING_LOCK_TIMEOUT_MS": "120000"}
 
 @pytest.fixture
 def web():
-    with daphne(**PAUSED) as server:
+    with web_tier(**PAUSED) as server:
         yield server
 
 
@@ -76,7 +77,7 @@ def test_kill_9_of_the_web_process_mid_fill_leaves_no_partial_transaction(figure
     process gets SIGKILL: nothing of it commits (no order, no ledger rows, balances as before);
     a retry with the same client_order_id on a new process fills exactly once."""
     set_price(Decimal("150"))
-    server = Daphne(**PAUSED).start()
+    server = WebTier(**PAUSED).start()
     try:
         _warm_up(server.url)
         headers = http_sign_in(server.url)
@@ -108,7 +109,7 @@ def test_kill_9_of_the_web_process_mid_fill_leaves_no_partial_transaction(figure
         assert_books_ok()
     finally:
         server.stop()
-    with daphne() as again:
+    with web_tier() as again:
         first = place(again.url, headers, "crash-1")
         second = place(again.url, headers, "crash-1")
     assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
@@ -161,7 +162,7 @@ def test_connections_killed_between_requests_cost_at_most_one_503_each(figures):
 
     set_price(Decimal("150"))
     name = f"faults-idle-{uuid.uuid4().hex[:8]}"
-    server = Daphne()
+    server = WebTier()
     server.env.update(DATABASE_URL=f"{database_url()}?application_name={name}")
     server.start()
     try:
@@ -199,7 +200,7 @@ def test_redis_outage_stops_fills_keeps_reads_and_recovers(figures):
 
     redis = PrivateRedis().start()
     try:
-        with daphne(redis_url=redis.url) as server:
+        with web_tier(redis_url=redis.url) as server:
             price_cache = cache_for(redis.url)
 
             def fresh_price():

@@ -1,4 +1,5 @@
-"""Fault tier for the order engine's review defects (issue 14, items 1, 2, 5), on a real daphne:
+"""Fault tier for the order engine's review defects (issue 14, items 1, 2, 5), on a real web tier
+(nginx + gunicorn + daphne, as `make run` serves):
 
 * a command stuck behind a liquidation batch's row locks answers 503 ``lock_timeout`` (with
   ``Retry-After``) instead of filling late, stores nothing, and the same ``client_order_id`` fills
@@ -19,7 +20,7 @@ import psycopg
 import pytest
 
 from tests.portfolio.helpers import assert_books_ok
-from tests.proof.stack import daphne, psycopg_dsn
+from tests.proof.stack import psycopg_dsn, web_tier
 from tests.proof.test_faults import http_sign_in
 from tests.trading.helpers import set_price
 
@@ -49,7 +50,7 @@ def test_a_fill_behind_a_liquidation_batch_answers_lock_timeout_then_fills_once(
     from trading.models import Order
 
     set_price(Decimal("150"))
-    with daphne(TRADING_LOCK_TIMEOUT_MS="500") as web:
+    with web_tier(TRADING_LOCK_TIMEOUT_MS="500") as web:
         headers = http_sign_in(web.url)
         body = {"symbol": "SOL-USD", "side": "buy", "type": "market", "qty": "1", "client_order_id": "late-1"}
         held = _hold_user_rows(_user_id(web.url, headers))
@@ -104,7 +105,7 @@ def test_a_close_over_http_of_a_crossed_position_is_its_liquidation(figures):
     from trading.models import Position
 
     set_price(Decimal("150"))
-    with daphne() as web:
+    with web_tier() as web:
         headers = http_sign_in(web.url)
         body = {"symbol": "SOL-PERP", "side": "long", "margin": "100", "leverage": "20", "client_order_id": "x"}
         opened = httpx.post(web.url + "/api/v1/positions", json=body, headers=headers, timeout=TIMEOUT).json()

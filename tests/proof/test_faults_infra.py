@@ -27,10 +27,10 @@ from tests.portfolio.helpers import assert_books_ok
 from tests.proof.conftest import PG_OUTAGE_CLIENTS, PG_OUTAGE_SECONDS, PG_STOP_MODE
 from tests.proof.stack import (
     CeleryWorker,
-    Daphne,
     PrivatePostgres,
     PrivateRedis,
     SystemRowsPause,
+    WebTier,
     cache_for,
     fresh_price_record,
     psycopg_dsn,
@@ -93,7 +93,7 @@ def test_postgres_stopped_under_load_answers_503_with_retry_after_and_recovers(p
     client_order_id exists exactly once, and the books reconcile."""
     pg = private_pg
     prefix = f"proof-pg-{uuid.uuid4().hex[:8]}"
-    server = Daphne()
+    server = WebTier()
     server.env.update(DATABASE_URL=pg.url, CACHE_KEY_PREFIX=prefix, CHANNEL_LAYER_PREFIX=prefix)
     stop_ticker, stop_load = threading.Event(), threading.Event()
     threads: list[threading.Thread] = []

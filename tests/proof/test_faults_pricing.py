@@ -16,7 +16,7 @@ from solders.keypair import Keypair
 
 from tests.pricing.conftest import PATHS, RECORDED, SOURCE_URL_SETTINGS, PriceServer, fresh_route
 from tests.pricing.malformed import CASES, Malformed
-from tests.proof.stack import daphne
+from tests.proof.stack import web_tier
 from tests.trading.helpers import order_body
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -26,8 +26,8 @@ TIMEOUT = 15  # seconds: a bounded guard against hangs, not a timing assertion
 
 @pytest.fixture(scope="module")
 def web(django_db_setup):
-    """One daphne process for the module, on the test database and Redis."""
-    with daphne() as server:
+    """One web tier for the module, on the test database and Redis."""
+    with web_tier() as server:
         yield server
 
 

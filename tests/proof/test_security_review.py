@@ -3,8 +3,8 @@ cursors, DEBUG error pages, sign-in lock-out, CSV formula injection, /readyz err
 
 Like test_security.py, most checks go through the real HTTP stack in-process (Django test client:
 middleware, DRF, handlers) on the real PostgreSQL and Redis, driven by the OpenAPI schema where a
-rule holds for every operation; the transport checks run against a real daphne started with
-DEBUG=1 (tests/proof/stack.py).
+rule holds for every operation; the transport checks run against a real web tier (nginx +
+gunicorn + daphne) started with DEBUG=1 (tests/proof/stack.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from solders.keypair import Keypair
 
 from tests.accounts.helpers import sign, sign_in
 from tests.portfolio.helpers import assert_books_ok, balances_of
-from tests.proof.stack import Daphne
+from tests.proof.stack import WebTier
 from tests.trading.helpers import order_body, set_price
 from tests.trading.position_helpers import open_body
 
@@ -224,7 +224,7 @@ def test_through_daphne_with_debug_on_errors_stay_json_and_bodies_are_capped():
     """A real daphne serving with DEBUG=1: a 3 MB JSON body is 413 payload_too_large, an unknown
     /api/ path is a JSON 404 (no technical page), a tampered cursor is 400 invalid_cursor."""
     set_price(Decimal("150"))
-    server = Daphne()
+    server = WebTier()
     server.env["DEBUG"] = "1"
     server.start()
     try:

@@ -1,4 +1,5 @@
-"""WebSocket abuse limits on real daphne processes sharing one Redis and the test database.
+"""WebSocket abuse limits on real web tiers (nginx + gunicorn + daphne, as `make run` serves)
+sharing one Redis and the test database.
 
 Sockets per IP and per user are capped across processes (close 4008 after an error frame); the
 sockets of a killed process stop counting within ``WS_SOCKET_TTL_SECONDS`` while live ones stay
@@ -20,7 +21,7 @@ from solders.keypair import Keypair
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect as ws_connect
 
-from tests.proof.stack import Daphne, daphne
+from tests.proof.stack import WebTier, web_tier
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -28,7 +29,7 @@ TIMEOUT = 15  # seconds: a bounded guard against hangs, not a timing assertion
 TTL = 3  # WS_SOCKET_TTL_SECONDS of the servers under test
 
 
-def _socket(sockets: ExitStack, server: Daphne, query: str = ""):
+def _socket(sockets: ExitStack, server: WebTier, query: str = ""):
     """A client socket, closed when ``sockets`` unwinds (if not closed before)."""
     url = f"ws://127.0.0.1:{server.port}/ws/{query}"
     return sockets.enter_context(ws_connect(url, origin=server.url, open_timeout=TIMEOUT))
@@ -48,7 +49,7 @@ def _served(ws) -> bool:
     return _frame(ws, "pong")["type"] == "pong"
 
 
-def _admitted(sockets: ExitStack, server: Daphne):
+def _admitted(sockets: ExitStack, server: WebTier):
     """A new socket if the server admits it (answers a ping), None if it refuses it with 4008."""
     ws = _socket(sockets, server)
     try:
@@ -96,9 +97,9 @@ def test_the_ip_cap_holds_across_processes_and_a_killed_processs_sockets_age_out
     ``too_many_connections`` and close 4008. After B is killed (-9) its socket stops counting
     within the TTL, so A admits one more; A's own sockets, refreshed, still count past the TTL."""
     env = {"WS_MAX_SOCKETS_PER_IP": "3", "WS_SOCKET_TTL_SECONDS": str(TTL)}
-    server_b = Daphne(**env).start()
+    server_b = WebTier(**env).start()
     try:
-        with daphne(**env) as server_a, ExitStack() as sockets:
+        with web_tier(**env) as server_a, ExitStack() as sockets:
             opened_at = time.monotonic()
             held_a = [_socket(sockets, server_a), _socket(sockets, server_a)]
             held_b = _socket(sockets, server_b)
@@ -135,7 +136,7 @@ def test_user_cap_shared_snapshot_session_expiry_and_scopes_on_a_real_server(fig
 
     keypair = Keypair()
     env = {"WS_MAX_SOCKETS_PER_USER": "3", "WS_PORTFOLIO_COALESCE_MS": "100"}
-    with daphne(**env) as server, ExitStack() as sockets:
+    with web_tier(**env) as server, ExitStack() as sockets:
         short = _sign_in(server.url, keypair)
         session = AuthSession.objects.get(user__address=str(keypair.pubkey()))
         AuthSession.objects.filter(pk=session.pk).update(expires_at=datetime.now(timezone.utc) + timedelta(seconds=2))
