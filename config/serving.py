@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TEMPLATE = Path(__file__).resolve().parent / "nginx.conf.template"
-DEFAULT_WEB_THREADS = 8
-MAX_DEFAULT_WEB_CONCURRENCY = 6
+DEFAULT_WEB_THREADS = 2
+PROCESSES_PER_CORE = 2
+MAX_DEFAULT_WEB_CONCURRENCY = 8
 # nginx buffers a request body before gunicorn sees it; it refuses bodies this many times over
 # Django's DATA_UPLOAD_MAX_MEMORY_SIZE itself, so every smaller body still gets Django's 413.
 NGINX_BODY_FACTOR = 4
@@ -40,16 +41,21 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 def web_concurrency(env: Mapping[str, str]) -> int:
-    """gunicorn worker processes: ``WEB_CONCURRENCY``, else the cores clamped to 2..6.
+    """gunicorn worker processes: ``WEB_CONCURRENCY``, else two per core, clamped to 2..8.
 
-    Two at least so one busy process never stalls every request; six at most so the default
-    PostgreSQL connections (workers x ``WEB_THREADS``) stay well under ``max_connections`` = 100.
+    Processes rather than threads: a request is mostly Python (the fill itself is one database
+    call), so threads of one process queue on its GIL -- and a thread that waits for the GIL
+    after its call returned holds the trader's row locks until it sends COMMIT. On 2 cores, 4
+    processes x 2 threads gave 330-400 fills/s at 32 clients where 2 x 8 gave 240-260 (the same
+    at 8 clients; docs/trading.md, "Benchmark"). Eight at most so the default PostgreSQL
+    connections (workers x ``WEB_THREADS``) stay well under ``max_connections`` = 100.
     """
-    return _positive(env, "WEB_CONCURRENCY", min(max(2, cores()), MAX_DEFAULT_WEB_CONCURRENCY))
+    default = min(max(2, PROCESSES_PER_CORE * cores()), MAX_DEFAULT_WEB_CONCURRENCY)
+    return _positive(env, "WEB_CONCURRENCY", default)
 
 
 def web_threads(env: Mapping[str, str]) -> int:
-    """Threads per gunicorn worker (``WEB_THREADS``, default 8); each holds one database connection."""
+    """Threads per gunicorn worker (``WEB_THREADS``, default 2); each holds one database connection."""
     return _positive(env, "WEB_THREADS", DEFAULT_WEB_THREADS)
 
 

@@ -19,14 +19,14 @@ def _site(tmp_path, host: str = "127.0.0.1", body_limit: int | None = 2_621_440)
     return NginxSite(run_dir=tmp_path, host=host, port="8000", body_limit=body_limit, worker_connections=1024)
 
 
-def test_web_concurrency_defaults_to_the_cores_clamped_to_two_to_six(monkeypatch):
-    """Unset: cores clamped to 2..6 (6 x 8 threads keeps PostgreSQL connections well under 100);
-    set: taken as given; zero or less is refused."""
-    for cores, expected in [(1, 2), (2, 2), (4, 4), (64, 6)]:
+def test_web_concurrency_defaults_to_two_per_core_clamped_to_two_to_eight(monkeypatch):
+    """Unset: two processes per core clamped to 2..8 (8 x 2 threads keeps PostgreSQL connections
+    well under 100); set: taken as given; zero or less is refused."""
+    for cores, expected in [(1, 2), (2, 4), (3, 6), (64, 8)]:
         monkeypatch.setattr(serving, "cores", lambda cores=cores: cores)
         assert web_concurrency({}) == expected
     assert web_concurrency({"WEB_CONCURRENCY": "12"}) == 12
-    assert web_threads({}) == 8 and web_threads({"WEB_THREADS": "3"}) == 3
+    assert web_threads({}) == 2 and web_threads({"WEB_THREADS": "3"}) == 3
     with pytest.raises(ValueError, match="WEB_CONCURRENCY"):
         web_concurrency({"WEB_CONCURRENCY": "0"})
 
@@ -135,6 +135,6 @@ def test_the_app_servers_behind_nginx_get_resolved_sizes_and_one_more_trusted_pr
     from config.supervisor import _proxied_env
 
     env = _proxied_env({"WEB_CONCURRENCY": "", "WEB_THREADS": "", "AUTH_TRUSTED_PROXY_COUNT": "1"})
-    assert env["WEB_CONCURRENCY"] == str(web_concurrency({})) and env["WEB_THREADS"] == "8"
+    assert env["WEB_CONCURRENCY"] == str(web_concurrency({})) and env["WEB_THREADS"] == "2"
     assert env["AUTH_TRUSTED_PROXY_COUNT"] == "2"
     assert _proxied_env({})["AUTH_TRUSTED_PROXY_COUNT"] == "1"
