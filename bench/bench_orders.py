@@ -11,8 +11,9 @@ so the beat keeps a fresh index with no internet) -- on one address (``BENCH_POR
 has its own user and API key. Per concurrency level (``BENCH_LEVELS``, default ``1,8,32``) it fires
 ``BENCH_ORDERS`` market orders, then at ``BENCH_READ_CLIENTS`` (8) clients ``BENCH_READS`` GETs of
 ``/portfolio``, ``/orders`` and ``/positions``, and prints: requests/s, p50/p99 latency, the CPU
-per request of the web tier (every process of it: proxy, HTTP workers, daphne; from ``/proc``) and
-of the whole PostgreSQL server (``measure.postgres_cpu``: the bench has it to itself), the SQL
+per request of the web tier (every process of it: proxy, HTTP workers, daphne; from ``/proc``), of
+the whole PostgreSQL server (``measure.postgres_cpu``: the bench has it to itself) and of this
+load generator itself (``load ms``: it shares the machine's cores with the server), the SQL
 round trips per request (counted in this process on the same code with Django's query capture,
 BEGIN/COMMIT included), pgbench TPC-B tps at the same client count (scale 10,
 ``BENCH_PGBENCH_SECONDS`` each) and the ratio. Then ``reconcile``. Scratch databases are dropped.
@@ -167,9 +168,10 @@ async def run_level(
 def measured(supervisor: int, concurrency: int, clients, total: int, request, ok: int) -> dict:
     """Run a level and read the CPU the web tier and PostgreSQL spent on it."""
     pids = web_pids(supervisor)
-    web_before, pg_before = cpu_seconds(pids), postgres_cpu()
+    web_before, pg_before, client_before = cpu_seconds(pids), postgres_cpu(), time.process_time()
     elapsed, latencies, statuses, errors = asyncio.run(run_level(concurrency, clients, total, request))
     web, pg = cpu_seconds(pids) - web_before, postgres_cpu() - pg_before
+    client = time.process_time() - client_before
     done = max(1, statuses.get(ok, 0))
     return {
         "per_s": statuses.get(ok, 0) / elapsed,
@@ -177,6 +179,7 @@ def measured(supervisor: int, concurrency: int, clients, total: int, request, ok
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
         "web_ms": web * 1000 / done,
         "pg_ms": pg * 1000 / done,
+        "client_ms": client * 1000 / done,
         "statuses": statuses,
         "errors": errors,
     }
@@ -240,7 +243,7 @@ def row(label: str, r: dict, trips: float, tps: Decimal | None = None) -> str:
     tps_text = f"{tps:>12.1f}" if tps is not None else f"{'':>12}"
     return (
         f"{label:>22} {r['per_s']:>9.1f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['web_ms']:>10.2f} "
-        f"{r['pg_ms']:>9.2f} {trips:>7.1f} {tps_text} {ratio}  {r['statuses']}"
+        f"{r['pg_ms']:>9.2f} {r['client_ms']:>9.2f} {trips:>7.1f} {tps_text} {ratio}  {r['statuses']}"
     )
 
 
@@ -266,7 +269,7 @@ def main() -> None:
         print(f"the deployment of `make run` (real stack) on 127.0.0.1:{PORT}: {tier_names(supervisor.pid)}")
         print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
         print(
-            f"{'':>22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web ms/req':>10} {'pg ms/req':>9} "
+            f"{'':>22} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'web ms/req':>10} {'pg ms/req':>9} {'load ms':>9} "
             f"{'SQL rt':>7} {'pgbench tps':>12} {'ratio':>6}  statuses"
         )
         trips = round_trips("POST", "/api/v1/orders", calibrate, [order_body(f"rt-{n}", n) for n in range(7)])
