@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import sys
 from pathlib import Path
 
@@ -79,6 +80,24 @@ def subprocess_env(**overrides: str | None) -> dict[str, str]:
 
 
 PYTHON = sys.executable
+
+
+def sqlite_script_run(tmp_path: Path, script: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``script`` (``python -c``) in the embedded mode on a fresh, migrated SQLite database
+    under ``tmp_path`` (``config.settings.dev``, DEBUG off, no Redis; ``env`` on top). Asserts the
+    migration and the script exited 0; returns the script's run."""
+    env_vars = subprocess_env(
+        DJANGO_SETTINGS_MODULE="config.settings.dev", DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
+        REDIS_URL=None, DEBUG="0", LOG_LEVEL="WARNING", **env,
+    )  # fmt: skip
+    migrate = subprocess.run(
+        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=ROOT, env=env_vars, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert migrate.returncode == 0, migrate.stderr
+    run = subprocess.run([PYTHON, "-c", script], cwd=ROOT, env=env_vars, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    return run
 
 
 @pytest.fixture(scope="session", autouse=True)

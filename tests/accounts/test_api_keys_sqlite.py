@@ -4,11 +4,9 @@ SQLite database."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import PYTHON, ROOT, subprocess_env
+from tests.conftest import sqlite_script_run
 
 pytestmark = pytest.mark.slow
 
@@ -55,23 +53,5 @@ print("api keys ok on sqlite")
 def test_api_keys_authenticate_on_sqlite(tmp_path):
     """Headers and Bearer authenticate as the key's user (a whole, timezone-aware row) with its
     scopes; a disabled user's key and a revoked key are refused at once."""
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-        REDIS_URL=None,
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        LEDGER_SYSTEM_SHARDS="1",
-    )
-    migrate = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    run = subprocess.run([PYTHON, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = sqlite_script_run(tmp_path, SCRIPT, LEDGER_SYSTEM_SHARDS="1")
     assert "api keys ok on sqlite" in run.stdout

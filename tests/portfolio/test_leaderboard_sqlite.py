@@ -4,11 +4,9 @@ database."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import PYTHON, ROOT, subprocess_env
+from tests.conftest import sqlite_script_run
 
 pytestmark = pytest.mark.slow
 
@@ -65,23 +63,5 @@ def test_resets_adjustments_and_the_leaderboard_on_sqlite(tmp_path):
     """A trader who lost 60 %, reset and made 10 % on the fresh grant ranks below one who lost
     0.1 %, on every board, with -56 % (chained) and one reset; the periodic update shows a later
     gain once it runs; user rows lock before system rows."""
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-        REDIS_URL=None,
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        LEDGER_SYSTEM_SHARDS="1",
-    )
-    migrate = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    run = subprocess.run([PYTHON, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = sqlite_script_run(tmp_path, SCRIPT, LEDGER_SYSTEM_SHARDS="1")
     assert "leaderboard ok on sqlite" in run.stdout

@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-from tests.conftest import PYTHON, ROOT, subprocess_env
+from tests.conftest import sqlite_script_run
 
 pytestmark = pytest.mark.slow
 
@@ -74,24 +72,5 @@ def test_the_engine_liquidates_on_sqlite(tmp_path):
     """Twelve traders, three of them with a crossed long among open and closed positions: exactly
     those are liquidated with their history row, gap-free event seqs, and balanced books that
     ``reconcile`` itself finds clean on SQLite."""
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DATABASE_URL=f"sqlite:///{tmp_path}/db.sqlite3",
-        REDIS_URL=None,
-        DEBUG="0",
-        LOG_LEVEL="WARNING",
-        TRADING_SPREAD_BPS="0",
-        TRADING_IMPACT_BPS="0",
-    )
-    migrate = subprocess.run(
-        [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert migrate.returncode == 0, migrate.stderr
-    run = subprocess.run([PYTHON, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert run.returncode == 0, run.stdout + run.stderr
+    run = sqlite_script_run(tmp_path, SCRIPT, TRADING_SPREAD_BPS="0", TRADING_IMPACT_BPS="0")
     assert "engine ok on sqlite" in run.stdout

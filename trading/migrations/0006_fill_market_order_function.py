@@ -20,6 +20,7 @@ def create(apps, schema_editor):
 def drop(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute("DROP FUNCTION IF EXISTS trading_fill_market_order", params=None)
+        schema_editor.execute("DROP FUNCTION IF EXISTS trading_order_outcome_exists", params=None)
         schema_editor.execute("DROP FUNCTION IF EXISTS trading_round_half_even", params=None)
 
 

@@ -29,6 +29,14 @@ LANGUAGE sql IMMUTABLE STRICT AS $fn$
       FROM (SELECT v * power(10::numeric, places) AS s) AS x
 $fn$;
 
+CREATE OR REPLACE FUNCTION trading_order_outcome_exists(p_user_id bigint, p_client_order_id text) RETURNS boolean
+LANGUAGE sql STABLE AS $fn$
+    -- The id already has an outcome: the order, or its stored rejection (command.Outcomes.probe_sql).
+    SELECT EXISTS (SELECT 1 FROM trading_order o WHERE o.user_id = p_user_id AND o.client_order_id = p_client_order_id)
+        OR EXISTS (SELECT 1 FROM trading_orderrejection j
+                    WHERE j.user_id = p_user_id AND j.client_order_id = p_client_order_id)
+$fn$;
+
 CREATE OR REPLACE FUNCTION trading_fill_market_order(
     p_user_id bigint, p_client_order_id text, p_request_hash text,
     p_order_id uuid, p_fill_id uuid,
@@ -62,9 +70,7 @@ BEGIN
 
     -- 1. the trader's account and whether the id already has an outcome
     SELECT a.id INTO v_account FROM portfolio_ledgeraccount a WHERE a.user_id = p_user_id;
-    IF EXISTS (SELECT 1 FROM trading_order o WHERE o.user_id = p_user_id AND o.client_order_id = p_client_order_id)
-       OR EXISTS (SELECT 1 FROM trading_orderrejection j
-                  WHERE j.user_id = p_user_id AND j.client_order_id = p_client_order_id) THEN
+    IF trading_order_outcome_exists(p_user_id, p_client_order_id) THEN
         outcome := 'stored';
         RETURN;
     END IF;
@@ -88,9 +94,7 @@ BEGIN
     -- 3. under the lock, on a new snapshot: the epoch, and the id again (a concurrent duplicate
     --    or reset committed while we waited)
     SELECT a.epoch INTO epoch FROM portfolio_ledgeraccount a WHERE a.id = v_account;
-    IF EXISTS (SELECT 1 FROM trading_order o WHERE o.user_id = p_user_id AND o.client_order_id = p_client_order_id)
-       OR EXISTS (SELECT 1 FROM trading_orderrejection j
-                  WHERE j.user_id = p_user_id AND j.client_order_id = p_client_order_id) THEN
+    IF trading_order_outcome_exists(p_user_id, p_client_order_id) THEN
         outcome := 'stored';
         RETURN;
     END IF;
