@@ -76,6 +76,16 @@ async def _publish_batch_only(layer, outgoing: list[tuple[str, str]]) -> None:
         del layer.group_send
 
 
+async def _account_socket():
+    """A signed-in user and their socket, subscribed to the account channel."""
+    session = await signed_in()
+    ws = await connect(headers=session.cookie_header)
+    await receive_until(ws, "authenticated")
+    await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
+    await receive_until(ws, "subscribed")
+    return session, ws
+
+
 async def _assert_received_exactly(layer, channels: dict[int, str], outgoing: list[tuple[str, str]]) -> None:
     """Each receiver gets its group's messages, in order, as ``{"type": "relay", "text"}``, and
     nothing else: a marker sent afterwards through the layer's own ``group_send`` comes next."""
@@ -122,11 +132,7 @@ async def test_over_two_redis_servers_each_message_goes_to_the_server_its_group_
 async def test_the_consumer_relays_a_committed_batch_in_order(fast_ws):
     """Through the configured layer and the real consumer: a user's batched events (stored with
     their seqs, published after commit) reach the account socket as stored, in order."""
-    session = await signed_in()
-    ws = await connect(headers=session.cookie_header)
-    await receive_until(ws, "authenticated")
-    await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
-    await receive_until(ws, "subscribed")
+    session, ws = await _account_socket()
 
     @database_sync_to_async
     def emit() -> list[str]:
@@ -201,11 +207,7 @@ async def test_a_market_orders_events_go_out_after_commit_without_an_event_loop(
     ``order_fill`` and ``portfolio_update``) publishes by the batch's direct Redis call: with
     ``async_to_sync`` refused in ``realtime.publish``, the account socket still gets both."""
     monkeypatch.setattr("realtime.publish.async_to_sync", _no_hop)
-    session = await signed_in()
-    ws = await connect(headers=session.cookie_header)
-    await receive_until(ws, "authenticated")
-    await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
-    await receive_until(ws, "subscribed")
+    session, ws = await _account_socket()
 
     @database_sync_to_async
     def fill() -> list[str]:

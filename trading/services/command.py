@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Generic, TypeVar
 
 import psycopg.errors
@@ -223,16 +223,20 @@ def command_atomic() -> Iterator[None]:
 def quote_fresh_check(quote: PriceQuote, *, now: datetime | None = None) -> None:
     """Inside the transaction, after the locks: the price read before them is still within the
     staleness budget, or 503 ``price_stale`` (the caller's transaction rolls back)."""
-    age = ((now or datetime.now(timezone.utc)) - quote.computed_at).total_seconds()
-    if age > settings.PRICE_STALE_SECONDS:
+    age = (now or datetime.now(timezone.utc)) - quote.computed_at
+    if age > timedelta(seconds=settings.PRICE_STALE_SECONDS):
         raise price_aged(age)
 
 
-def price_aged(age: float) -> PriceStale:
-    """The 503 ``price_stale`` of a price that aged past its budget (``age`` seconds) while the
-    command waited for its locks."""
+def price_aged(age: timedelta) -> PriceStale:
+    """The 503 ``price_stale`` of a price that aged past its budget (``age``) while the command
+    waited for its locks."""
     return PriceStale(
         "The price aged past its budget while the order waited for its turn; nothing was done.",
-        extra={"age_seconds": round(age, 3), "budget_seconds": settings.PRICE_STALE_SECONDS, "at": "fill"},
+        extra={
+            "age_seconds": round(age.total_seconds(), 3),
+            "budget_seconds": settings.PRICE_STALE_SECONDS,
+            "at": "fill",
+        },
         retry_after=1,
     )

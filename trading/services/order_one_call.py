@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -100,7 +101,7 @@ def order_fill_one_call(
         row = command.replay()  # raises the stored rejection
         return (row, True) if row is not None else None
     if outcome == "stale":
-        raise price_aged((now - prepared.quote.computed_at).total_seconds() + result["waited"])
+        raise price_aged(now - prepared.quote.computed_at + result["waited"])
     if outcome == "insufficient":
         extra = {"asset": result["asset"], "available": result["available"], "required": result["required"]}
         raise command.reject(InsufficientFunds(extra=extra))
@@ -119,7 +120,7 @@ def _call(command: Command[Order], prepared: Prepared[Execution], order: Order, 
         order.symbol, Asset.SOL, plan.side, order.type, order.qty, order.notional,
         plan.qty, plan.price, plan.notional, plan.fee, plan.cash_delta, plan.slippage_bps, plan.index_price,
         order.price_source, f"{plan.side} {plan.qty} SOL @ {plan.price}",
-        order.created_at, (order.created_at - quote.computed_at).total_seconds(), float(settings.PRICE_STALE_SECONDS),
+        order.created_at, order.created_at - quote.computed_at, timedelta(seconds=settings.PRICE_STALE_SECONDS),
         f"{settings.TRADING_LOCK_TIMEOUT_MS}ms", system_shard(command.user.pk, settings.LEDGER_SYSTEM_SHARDS),
         fill_data, iso_utc(order.created_at),
     ]  # fmt: skip

@@ -16,7 +16,7 @@
 --   'no_books'    the trader's books or a system account are incomplete (the caller takes the
 --                 Python path, which opens them); nothing written;
 --   'stale'       the price aged past its budget while the call waited for its locks
---                 (``waited`` seconds of lock wait); nothing written;
+--                 (``waited``: the lock wait); nothing written;
 --   'insufficient' a free balance would go negative: ``asset``, ``available``, ``required``
 --                 (texts); nothing written.
 -- A lock wait over ``p_lock_timeout`` raises lock_not_available; a concurrent duplicate that won
@@ -43,10 +43,10 @@ CREATE OR REPLACE FUNCTION trading_fill_market_order(
     p_symbol text, p_base_asset text, p_side text, p_type text, p_qty numeric, p_notional numeric,
     p_fill_qty numeric, p_price numeric, p_fill_notional numeric, p_fee numeric, p_cash_delta numeric,
     p_slippage_bps numeric, p_index_price numeric, p_price_source text, p_memo text,
-    p_now timestamptz, p_quote_age double precision, p_stale_budget double precision,
+    p_now timestamptz, p_quote_age interval, p_stale_budget interval,
     p_lock_timeout text, p_shard int, p_fill_data text, p_ts text,
     OUT outcome text, OUT epoch int, OUT txn_id bigint, OUT fill_event text, OUT portfolio_event text,
-    OUT asset text, OUT available text, OUT required text, OUT waited double precision
+    OUT asset text, OUT available text, OUT required text, OUT waited interval
 )
 LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
@@ -100,7 +100,7 @@ BEGIN
     END IF;
 
     -- 4. the price read before the call is still within its budget (the wait measured on one clock)
-    waited := extract(epoch FROM clock_timestamp() - started);
+    waited := clock_timestamp() - started;
     IF p_quote_age + waited > p_stale_budget THEN
         outcome := 'stale';
         RETURN;
