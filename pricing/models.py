@@ -1,7 +1,99 @@
-"""Market-data tables: per-source health for ops, and 1-minute candles of the index."""
+"""Market-data tables: the market registry (tokens and the markets on them), per-source health
+for ops, and 1-minute candles of each index."""
 
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
+
+# Prices and quantities are NUMERIC(38, 9) everywhere (portfolio.models.MONEY): a tick or a step
+# finer than 1e-9 could not be stored, so the registry refuses one.
+REGISTRY_DECIMAL = {"max_digits": 38, "decimal_places": 9}
+
+
+class Token(models.Model):
+    """A base asset: its ledger code, its SPL mint and, per price source, the id that source
+    knows it by (blank when the venue does not list it). One index price per token
+    (``<code>-USD``): its spot market and its perp both trade on it."""
+
+    code = models.CharField(max_length=16, unique=True, help_text="Ledger asset code, e.g. SOL, BONK.")
+    name = models.CharField(max_length=64)
+    mint = models.CharField(max_length=44, unique=True, help_text="SPL mint address (base58).")
+    decimals = models.PositiveSmallIntegerField(help_text="The SPL token's decimals (SOL: 9).")
+    pyth_feed_id = models.CharField(max_length=64, blank=True, help_text="Pyth Crypto.<X>/USD feed id, hex.")
+    jupiter_id = models.CharField(max_length=44, blank=True, help_text="Jupiter price id (the mint).")
+    backpack_symbol = models.CharField(max_length=32, blank=True)
+    coinbase_product = models.CharField(max_length=32, blank=True)
+    kraken_pair = models.CharField(max_length=32, blank=True)
+    binance_symbol = models.CharField(max_length=32, blank=True)
+    quorum = models.PositiveSmallIntegerField(
+        default=2, help_text="Live sources that must agree for an index price (2 unless few venues list it)."
+    )
+    synthetic_start = models.DecimalField(**REGISTRY_DECIMAL, help_text="Synthetic mode: the walk's first price.")
+    synthetic_volatility = models.DecimalField(
+        max_digits=10, decimal_places=6, default="0.0005", help_text="Synthetic mode: max move per tick (fraction)."
+    )
+    synthetic_seed = models.CharField(max_length=32, blank=True, help_text="Synthetic mode: seed (default: code).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["code"]
+        constraints = [
+            models.CheckConstraint(name="token_decimals_in_range", condition=Q(decimals__lte=9)),
+            models.CheckConstraint(name="token_quorum_positive", condition=Q(quorum__gte=1)),
+            models.CheckConstraint(name="token_synthetic_start_positive", condition=Q(synthetic_start__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+
+class MarketKind(models.TextChoices):
+    SPOT = "spot", "spot"
+    PERP = "perp", "perpetual (isolated margin)"
+
+
+class MarketStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    HALTED = "halted", "halted (no new orders or positions; closes and liquidations go on)"
+    DELISTED = "delisted", "delisted"
+
+
+class Market(models.Model):
+    """A tradable market: ``SOL-USD`` (spot) or ``SOL-PERP`` (perp) on a token, with its lot and
+    price rules. Everything that trades reads these rules from ``pricing.markets``."""
+
+    symbol = models.CharField(max_length=24, unique=True)
+    kind = models.CharField(max_length=4, choices=MarketKind.choices)
+    base = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="markets")
+    quote = models.CharField(max_length=8, default="USD", editable=False)
+    qty_step = models.DecimalField(**REGISTRY_DECIMAL)
+    min_qty = models.DecimalField(**REGISTRY_DECIMAL)
+    min_notional = models.DecimalField(**REGISTRY_DECIMAL, default=1)
+    max_notional = models.DecimalField(**REGISTRY_DECIMAL, default=1000000)
+    price_tick = models.DecimalField(**REGISTRY_DECIMAL)
+    max_leverage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    mmr = models.DecimalField(max_digits=10, decimal_places=6, null=True, blank=True)
+    status = models.CharField(max_length=8, choices=MarketStatus.choices, default=MarketStatus.ACTIVE)
+    sort_order = models.PositiveSmallIntegerField(default=100)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["sort_order", "symbol"]
+        constraints = [
+            models.CheckConstraint(name="market_qty_step_positive", condition=Q(qty_step__gt=0)),
+            models.CheckConstraint(name="market_min_qty_ge_step", condition=Q(min_qty__gte=F("qty_step"))),
+            models.CheckConstraint(name="market_price_tick_positive", condition=Q(price_tick__gt=0)),
+            models.CheckConstraint(name="market_min_notional_positive", condition=Q(min_notional__gt=0)),
+            models.CheckConstraint(name="market_max_notional_ge_min", condition=Q(max_notional__gte=F("min_notional"))),
+            models.CheckConstraint(
+                name="market_perp_iff_margin_rules",
+                condition=Q(kind="spot", max_leverage__isnull=True, mmr__isnull=True)
+                | Q(kind="perp", max_leverage__gte=1, mmr__gte=0, mmr__lt=1),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
 
 
 class SourceHealth(models.Model):

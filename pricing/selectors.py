@@ -16,13 +16,21 @@ from pricing.errors import PriceStale, PriceUnavailable
 from pricing.fetch import cooldown_until
 from pricing.models import Candle, SourceHealth
 
-LATEST_PRICE_KEY = "price:latest:SOL-USD"
 INGEST_LAST_KEY = "pricing:ingest:last"
+DEFAULT_INDEX = "SOL-USD"
+
+
+def latest_price_key(index_symbol: str) -> str:
+    """The Redis key of one token's latest index record (``price:latest:SOL-USD``)."""
+    return f"price:latest:{index_symbol}"
+
+
+LATEST_PRICE_KEY = latest_price_key(DEFAULT_INDEX)  # SOL's record
 
 
 @dataclass(frozen=True)
 class PriceQuote:
-    """The aggregated SOL-USD index as trading sees it."""
+    """One token's aggregated index (``SOL-USD``, ``BONK-USD``) as trading sees it."""
 
     symbol: str
     price: Decimal
@@ -44,7 +52,7 @@ def _parse_time(raw: str) -> datetime:
 
 def quote_from_record(record: dict) -> PriceQuote:
     return PriceQuote(
-        symbol=record.get("symbol", "SOL-USD"),
+        symbol=record.get("symbol", DEFAULT_INDEX),
         price=Decimal(record["price"]),
         bid=Decimal(record["bid"]) if record.get("bid") else None,
         ask=Decimal(record["ask"]) if record.get("ask") else None,
@@ -55,16 +63,27 @@ def quote_from_record(record: dict) -> PriceQuote:
     )
 
 
-def price_latest_record() -> dict | None:
-    """The latest aggregated price record, or ``None`` when missing (= stale) or Redis is down."""
+def price_latest_record(symbol: str = DEFAULT_INDEX) -> dict | None:
+    """The latest aggregated record of one index, or ``None`` when missing (= stale) or Redis is down."""
     try:
-        return cache.get(LATEST_PRICE_KEY)
+        return cache.get(latest_price_key(symbol))
     except RedisError:  # no Redis, no price: 503 price_unavailable, never a 500
         return None
 
 
-def price_latest_age_seconds(*, now: datetime | None = None) -> float | None:
-    record = price_latest_record()
+def price_latest_records(symbols: list[str]) -> dict[str, dict]:
+    """The latest records of several indexes in one cache round trip (missing ones left out)."""
+    if not symbols:
+        return {}
+    try:
+        found = cache.get_many([latest_price_key(symbol) for symbol in symbols])
+    except RedisError:
+        return {}
+    return {symbol: found[latest_price_key(symbol)] for symbol in symbols if latest_price_key(symbol) in found}
+
+
+def price_latest_age_seconds(*, now: datetime | None = None, symbol: str = DEFAULT_INDEX) -> float | None:
+    record = price_latest_record(symbol)
     if not record:
         return None
     return ((now or datetime.now(timezone.utc)) - _parse_time(record["computed_at"])).total_seconds()
@@ -78,23 +97,28 @@ def price_ingest_last() -> dict | None:
         return {"reason": "Redis is unavailable"}
 
 
-def price_get_latest(*, now: datetime | None = None, max_age_seconds: float | None = None) -> PriceQuote:
-    """The latest index, or ``PriceUnavailable`` / ``PriceStale`` (HTTP 503).
+def price_get_latest(
+    *, symbol: str = DEFAULT_INDEX, now: datetime | None = None, max_age_seconds: float | None = None
+) -> PriceQuote:
+    """The latest index of ``symbol`` (an index: ``SOL-USD``; a market reads its
+    ``MarketSpec.index_symbol``), or ``PriceUnavailable`` / ``PriceStale`` (HTTP 503).
 
     The record carries its own TTL (the staleness budget), so a missing record
     may also mean stale; an old ``computed_at`` is refused explicitly too. When
     there is no record, the last ingest cycle's reason travels in ``extra.reason``.
     """
-    record = price_latest_record()
+    record = price_latest_record(symbol)
     budget = settings.PRICE_STALE_SECONDS if max_age_seconds is None else max_age_seconds
     if not record:
         last = price_ingest_last() or {}
         reason = last.get("reason") or "no price has been ingested yet"
-        raise PriceUnavailable(extra={"reason": reason, "mode": settings.PRICE_MODE}, retry_after=2)
+        raise PriceUnavailable(extra={"symbol": symbol, "reason": reason, "mode": settings.PRICE_MODE}, retry_after=2)
     computed_at = _parse_time(record["computed_at"])
     age = ((now or datetime.now(timezone.utc)) - computed_at).total_seconds()
     if age > budget or age < -5:
-        raise PriceStale(extra={"age_seconds": round(age, 3), "budget_seconds": budget}, retry_after=2)
+        raise PriceStale(
+            extra={"symbol": symbol, "age_seconds": round(age, 3), "budget_seconds": budget}, retry_after=2
+        )
     return quote_from_record(record)
 
 

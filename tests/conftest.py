@@ -26,6 +26,18 @@ def _clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _market_registry(django_db_serialized_rollback):
+    """The seeded market registry is there for every test: a transactional test's flush is
+    followed by the migrations' rows restored (serialized rollback); each test starts with this
+    process's registry cache empty."""
+    from pricing.markets import registry_clear
+
+    registry_clear()
+    yield
+    registry_clear()
+
+
 @pytest.fixture
 def tasks_sent():
     """The name of every Celery task sent while the test runs: published to a broker

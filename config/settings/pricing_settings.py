@@ -68,6 +68,10 @@ PRICE_SYNTHETIC_START = env_decimal(ENV, "PRICE_SYNTHETIC_START", "150")
 PRICE_SYNTHETIC_VOLATILITY = env_decimal(ENV, "PRICE_SYNTHETIC_VOLATILITY", "0.0005")  # max move per tick
 PRICE_OFFLINE_SPREAD_BPS = env_decimal(ENV, "PRICE_OFFLINE_SPREAD_BPS", "2")
 
+# The market registry (pricing.markets) is cached per process this long; a change saved in the
+# admin clears the saving process's copy at once, the others within this many seconds.
+MARKET_REGISTRY_TTL_SECONDS = env_int(ENV, "MARKET_REGISTRY_TTL_SECONDS", 2)
+
 # Candles: 1-minute rows kept this many days (pruned hourly).
 PRICE_CANDLE_RETENTION_DAYS = env_int(ENV, "PRICE_CANDLE_RETENTION_DAYS", 90)
 

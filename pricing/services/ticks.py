@@ -13,30 +13,31 @@ from django.core.cache import cache
 from core import hooks
 from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice
-from pricing.selectors import LATEST_PRICE_KEY, PriceQuote, quote_from_record
+from pricing.selectors import DEFAULT_INDEX, PriceQuote, latest_price_key, quote_from_record
 from pricing.services.candles import candle_record_tick
 from realtime.groups import prices_group
 from realtime.publish import event, publish
 
 logger = logging.getLogger("pricing")
-SEQ_KEY = "pricing:seq:SOL-USD"
-SYMBOL = "SOL-USD"
 
 
-def _next_seq() -> int:
-    cache.add(SEQ_KEY, 0, timeout=None)
+def _next_seq(symbol: str) -> int:
+    key = f"pricing:seq:{symbol}"
+    cache.add(key, 0, timeout=None)
     try:
-        return cache.incr(SEQ_KEY)
+        return cache.incr(key)
     except ValueError:  # evicted between add and incr
-        cache.set(SEQ_KEY, 1, timeout=None)
+        cache.set(key, 1, timeout=None)
         return 1
 
 
-def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) -> PriceQuote:
+def price_tick_accept(
+    *, index: IndexPrice, mode: str, computed_at: datetime, symbol: str = DEFAULT_INDEX
+) -> PriceQuote:
     """Write the latest record (TTL = staleness budget), the candle, the event, then call the hook
     (a failure there is logged: the tick stays accepted)."""
     record = {
-        "symbol": SYMBOL,
+        "symbol": symbol,
         "price": str(index.price),
         "bid": str(index.bid) if index.bid is not None else None,
         "ask": str(index.ask) if index.ask is not None else None,
@@ -47,13 +48,13 @@ def price_tick_accept(*, index: IndexPrice, mode: str, computed_at: datetime) ->
         "prices": {name: str(price) for name, price in index.usd_prices.items()},
         "rejected": dict(index.rejected),
     }
-    cache.set(LATEST_PRICE_KEY, record, timeout=settings.PRICE_STALE_SECONDS)
-    candle_record_tick(price=index.price, sources=len(index.sources), at=computed_at, mode=mode, symbol=SYMBOL)
+    cache.set(latest_price_key(symbol), record, timeout=settings.PRICE_STALE_SECONDS)
+    candle_record_tick(price=index.price, sources=len(index.sources), at=computed_at, mode=mode, symbol=symbol)
     quote = quote_from_record(record)
     data = {key: record[key] for key in ("symbol", "price", "sources", "computed_at", "mode", "dispersion")}
     if index.bid is not None:
         data.update(bid=record["bid"], ask=record["ask"])
-    publish(prices_group(SYMBOL), event("price_update", data, seq=_next_seq()))
+    publish(prices_group(symbol), event("price_update", data, seq=_next_seq(symbol)))
     try:
         hooks.price_tick_accepted(quote=quote)
     except Exception:
