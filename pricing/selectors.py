@@ -28,6 +28,11 @@ def latest_price_key(index_symbol: str) -> str:
 LATEST_PRICE_KEY = latest_price_key(DEFAULT_INDEX)  # SOL's record
 
 
+def last_price_key(index_symbol: str) -> str:
+    """The key of one index's last accepted record, kept without a TTL (valuation when stale)."""
+    return f"price:last:{index_symbol}"
+
+
 @dataclass(frozen=True)
 class PriceQuote:
     """One token's aggregated index (``SOL-USD``, ``BONK-USD``) as trading sees it."""
@@ -80,6 +85,40 @@ def price_latest_records(symbols: list[str]) -> dict[str, dict]:
     except RedisError:
         return {}
     return {symbol: found[latest_price_key(symbol)] for symbol in symbols if latest_price_key(symbol) in found}
+
+
+@dataclass(frozen=True)
+class PriceMark:
+    """What a holding is valued at: the fresh index, or the last one known, flagged ``stale``."""
+
+    symbol: str
+    price: Decimal
+    computed_at: datetime
+    stale: bool
+
+
+def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[str, PriceMark]:
+    """Each index's valuation price in two cache round trips at most: the fresh record when its
+    age is within the staleness budget, else the last accepted one (``stale``); an index never
+    priced is left out."""
+    now = now or datetime.now(timezone.utc)
+    fresh = price_latest_records(symbols)
+    missing = [symbol for symbol in symbols if symbol not in fresh]
+    last: dict[str, dict] = {}
+    if missing:
+        try:
+            found = cache.get_many([last_price_key(symbol) for symbol in missing])
+        except RedisError:
+            found = {}
+        last = {symbol: found[last_price_key(symbol)] for symbol in missing if last_price_key(symbol) in found}
+    budget = settings.PRICE_STALE_SECONDS
+    marks = {}
+    for symbol, record in [*fresh.items(), *last.items()]:
+        computed_at = _parse_time(record["computed_at"])
+        age = (now - computed_at).total_seconds()
+        stale = symbol not in fresh or age > budget or age < -5
+        marks[symbol] = PriceMark(symbol=symbol, price=Decimal(record["price"]), computed_at=computed_at, stale=stale)
+    return marks
 
 
 def price_latest_age_seconds(*, now: datetime | None = None, symbol: str = DEFAULT_INDEX) -> float | None:

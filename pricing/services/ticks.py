@@ -13,7 +13,7 @@ from django.core.cache import cache
 from core import hooks
 from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice
-from pricing.selectors import DEFAULT_INDEX, PriceQuote, latest_price_key, quote_from_record
+from pricing.selectors import DEFAULT_INDEX, PriceQuote, last_price_key, latest_price_key, quote_from_record
 from pricing.services.candles import candle_record_tick
 from realtime.groups import prices_group
 from realtime.publish import event, publish
@@ -49,6 +49,7 @@ def price_tick_accept(
         "rejected": dict(index.rejected),
     }
     cache.set(latest_price_key(symbol), record, timeout=settings.PRICE_STALE_SECONDS)
+    cache.set(last_price_key(symbol), record, timeout=None)
     candle_record_tick(price=index.price, sources=len(index.sources), at=computed_at, mode=mode, symbol=symbol)
     quote = quote_from_record(record)
     data = {key: record[key] for key in ("symbol", "price", "sources", "computed_at", "mode", "dispersion")}
