@@ -84,7 +84,8 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(SpotHolding)
 class SpotHoldingAdmin(ReadOnlyAdmin):
-    list_display = ("account", "qty", "cost_basis", "realized_pnl", "fees_paid", "trade_count")
+    list_display = ("account", "asset", "qty", "cost_basis", "realized_pnl", "fees_paid", "trade_count")
+    list_filter = ("asset",)
 
 
 @admin.register(Epoch)

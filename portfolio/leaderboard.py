@@ -37,12 +37,13 @@ from django.utils import timezone
 
 from core.money import dec_str, shorten_address
 from core.redis import redis_available, redis_client
+from portfolio.assets import asset_marks
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.ranking import Segment, chain
 from portfolio.valuation import equity_value
 from pricing.errors import PriceUnavailable
-from pricing.selectors import price_latest_record
+from pricing.markets import registry_get
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,13 @@ def _set_key(period: str, metric: str) -> str:
     return f"leaderboard:{period}:{metric}"
 
 
-def mark_price_get() -> Decimal | None:
-    """The latest index, even slightly stale (a ranking is not a trade), or ``None`` without any.
-    The price record expires after ``PRICE_STALE_SECONDS``, so "slightly" is bounded by that."""
-    record = price_latest_record()
-    return Decimal(record["price"]) if record else None
-
-
-def _mark_price() -> Decimal:
-    price = mark_price_get()
-    if price is None:
+def marks_get() -> dict[str, Decimal]:
+    """Every token's index, even stale (a ranking is not a trade: the last price known), by
+    asset; ``PriceUnavailable`` when no token was ever priced."""
+    marks = asset_marks(list(registry_get().tokens))
+    if not marks:
         raise PriceUnavailable(retry_after=2)
-    return price
+    return {asset: mark.price for asset, mark in marks.items()}
 
 
 def _epochs(account_ids: list[int] | None, now: datetime) -> dict[int, list[dict[str, Any]]]:
@@ -135,9 +131,9 @@ def _one_snapshot() -> Iterator[None]:
 
 def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Per account: cumulative equity, resets and, per period, chain-linked pnl and return (strings)."""
-    price = _mark_price()
+    prices = marks_get()
     with _one_snapshot():
-        return _rows_read(account_ids, price, timezone.now())
+        return _rows_read(account_ids, prices, timezone.now())
 
 
 def _trader_name(account: LedgerAccount) -> str:
@@ -145,23 +141,24 @@ def _trader_name(account: LedgerAccount) -> str:
     return (user.address or user.username) if user is not None else account.code
 
 
-def _rows_read(account_ids: list[int] | None, price: Decimal, now: datetime) -> list[dict[str, Any]]:
+def _rows_read(account_ids: list[int] | None, prices: dict[str, Decimal], now: datetime) -> list[dict[str, Any]]:
     listed = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
     if account_ids is not None:
         listed = listed.filter(pk__in=account_ids)
     accounts = list(listed.select_related("user").only("pk", "epoch", "user__address", "user__username"))
     ids = [a.pk for a in accounts]
-    totals: dict[tuple[int, str], Decimal] = {}
+    totals: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for balance in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
-        totals[(balance["account_id"], balance["asset"])] = balance["total"]
-    perps = position_totals_get(account_ids=ids, price=price)
+        totals[balance["account_id"]][balance["asset"]] = balance["total"]
+    perps = position_totals_get(account_ids=ids, prices={f"{asset}-USD": price for asset, price in prices.items()})
     epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:
+        books = totals[account.pk]
         equity = equity_value(
-            cash=totals.get((account.pk, Asset.USD), Decimal(0)),
-            sol_qty=totals.get((account.pk, Asset.SOL), Decimal(0)),
-            price=price,
+            cash=books.get(Asset.USD, Decimal(0)),
+            holdings={asset: total for asset, total in books.items() if asset != Asset.USD},
+            prices=prices,
             unrealized_pnl=perps.get(account.pk, EMPTY).unrealized_pnl,
         )
         row: dict[str, Any] = {

@@ -26,8 +26,15 @@ MONEY: DecimalSpec = {"max_digits": 38, "decimal_places": 9}
 
 
 class Asset(models.TextChoices):
+    """The two assets every account starts with. Any token of the market registry
+    (``pricing.Token.code``) is an asset too: asset columns are free text, checked by
+    ``portfolio.assets.asset_known`` where money is posted."""
+
     USD = "USD", "US dollar (virtual)"
     SOL = "SOL", "Solana"
+
+
+ASSET_MAX_LENGTH = 16
 
 
 class Bucket(models.TextChoices):
@@ -75,7 +82,7 @@ class Balance(models.Model):
     """
 
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="balances", db_index=False)
-    asset = models.CharField(max_length=8, choices=Asset.choices)
+    asset = models.CharField(max_length=ASSET_MAX_LENGTH)
     shard = models.PositiveSmallIntegerField(default=0)
     total = models.DecimalField(**MONEY, default=0)
     locked = models.DecimalField(**MONEY, default=0)
@@ -139,7 +146,7 @@ class LedgerEntry(models.Model):
     txn = models.ForeignKey(LedgerTransaction, on_delete=models.PROTECT, related_name="entries")
     # db_index=False: ledger_entry_account_time leads with account (one index fewer per entry).
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="entries", db_index=False)
-    asset = models.CharField(max_length=8, choices=Asset.choices)
+    asset = models.CharField(max_length=ASSET_MAX_LENGTH)
     bucket = models.CharField(max_length=8, choices=Bucket.choices, default=Bucket.FREE)
     amount = models.DecimalField(**MONEY)
     created_at = models.DateTimeField(default=timezone.now)
@@ -161,13 +168,16 @@ class LedgerEntry(models.Model):
 
 
 class SpotHolding(models.Model):
-    """A user's SOL book for the current epoch: average cost, realized PnL, fees paid.
+    """A user's book of one spot asset (SOL, BONK…) for the current epoch: average cost,
+    realized PnL, fees paid. Created with the account for SOL, on the first fill for the others.
 
-    ``qty`` always equals the SOL balance (reconcile checks it); ``cost_basis`` is the USD
+    ``qty`` always equals the asset's balance (reconcile checks it); ``cost_basis`` is the USD
     cost of ``qty`` at average cost (fees excluded; they are in ``fees_paid``).
     """
 
-    account = models.OneToOneField(LedgerAccount, on_delete=models.PROTECT, related_name="spot_holding")
+    # db_index=False: the (account, asset) unique constraint leads with account.
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="spot_holdings", db_index=False)
+    asset = models.CharField(max_length=ASSET_MAX_LENGTH, default=Asset.SOL)
     qty = models.DecimalField(**MONEY, default=0)
     cost_basis = models.DecimalField(**MONEY, default=0)
     realized_pnl = models.DecimalField(**MONEY, default=0)
@@ -177,10 +187,13 @@ class SpotHolding(models.Model):
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.CheckConstraint(name="spot_holding_qty_non_negative", condition=Q(qty__gte=0))]
+        constraints = [
+            models.CheckConstraint(name="spot_holding_qty_non_negative", condition=Q(qty__gte=0)),
+            models.UniqueConstraint(fields=["account", "asset"], name="spot_holding_unique_account_asset"),
+        ]
 
     def __str__(self) -> str:
-        return f"SOL book of {self.account_id}: {self.qty}"
+        return f"{self.asset} book of {self.account_id}: {self.qty}"
 
 
 class Epoch(models.Model):
@@ -225,7 +238,9 @@ class BalanceAdjustment(models.Model):
     """An ops adjustment, made in the admin; saving it posts a ledger transaction against ``grants``."""
 
     account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="adjustments")
-    asset = models.CharField(max_length=8, choices=Asset.choices)
+    asset = models.CharField(
+        max_length=ASSET_MAX_LENGTH, help_text="USD or a token code of the market registry (SOL, BONK…)."
+    )
     amount = models.DecimalField(**MONEY, help_text="Positive credits the user, negative debits.")
     reason = models.CharField(max_length=255)
     txn = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, null=True, blank=True, editable=False)

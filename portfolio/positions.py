@@ -4,7 +4,10 @@ Portfolio never imports trading. Trading owns the ``Position`` model and its mat
 registers its implementation of ``core.hooks.position_totals`` in ``TradingConfig.ready`` (like
 its reconcile checks):
 
-    fn(*, account_ids: list[int] | None, price: Decimal | None) -> {account_id: PositionTotals}
+    fn(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> {account_id: PositionTotals}
+
+``prices`` maps an index symbol (``SOL-USD``: every perp on SOL) to its valuation price; a
+position whose index has no price counts its margin only (``unrealized_pnl``/``notional`` None).
 
 The summary, the leaderboard, equity snapshots and ``portfolio_update`` ask
 ``position_totals_get`` for margin used and unrealized PnL per account. Without an
@@ -24,18 +27,21 @@ class PositionTotals:
     """Open positions of one account. ``unrealized_pnl``/``notional`` are ``None`` without a price.
 
     ``unrealized_pnl`` is floored per position at ``-margin`` (a position's loss never exceeds
-    its margin: the engine liquidates it, insurance pays any gap).
+    its margin: the engine liquidates it, insurance pays any gap). ``symbols``: the markets of
+    the open positions (the caller flags a valuation at a stale price).
     """
 
     open_count: int = 0
     margin: Decimal = Decimal(0)
     notional: Decimal | None = Decimal(0)
     unrealized_pnl: Decimal | None = Decimal(0)
+    symbols: tuple[str, ...] = ()
 
 
 EMPTY = PositionTotals()
 
 
-def position_totals_get(*, account_ids: list[int] | None, price: Decimal | None) -> dict[int, PositionTotals]:
-    """``{account_id: PositionTotals}`` for accounts with open positions (others are ``EMPTY``)."""
-    return hooks.position_totals(account_ids=account_ids, price=price)
+def position_totals_get(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> dict[int, PositionTotals]:
+    """``{account_id: PositionTotals}`` for accounts with open positions (others are ``EMPTY``);
+    ``prices`` by index symbol (``SOL-USD``)."""
+    return hooks.position_totals(account_ids=account_ids, prices=prices)

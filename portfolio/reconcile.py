@@ -76,14 +76,23 @@ def _no_negative() -> list[str]:
 
 
 def _holdings_match() -> list[str]:
-    user_sol = Balance.objects.filter(asset=Asset.SOL, account__kind=LedgerAccount.Kind.USER)
-    sol = {key[0]: row["total"] for key, row in exact_sums(user_sol, by=("account_id",), total=Sum("total")).items()}
+    """Every spot book's quantity equals its asset's balance, and every token balance has a book."""
+    tokens = Balance.objects.filter(account__kind=LedgerAccount.Kind.USER).exclude(asset=Asset.USD)
+    sums = exact_sums(tokens, by=("account_id", "asset"), total=Sum("total"))
+    held = {(key[0], key[1]): row["total"] for key, row in sums.items()}
     out = []
-    for holding in SpotHolding.objects.all().only("account_id", "qty", "cost_basis"):
-        if holding.qty != sol.get(holding.account_id, Decimal(0)):
-            out.append(f"holding of account {holding.account_id}: qty {holding.qty} != SOL balance")
+    seen = set()
+    for holding in SpotHolding.objects.all().only("account_id", "asset", "qty", "cost_basis"):
+        key = (holding.account_id, holding.asset)
+        seen.add(key)
+        if holding.qty != held.get(key, Decimal(0)):
+            out.append(f"{holding.asset} book of account {holding.account_id}: qty {holding.qty} != balance")
         if holding.qty == 0 and holding.cost_basis != 0:
-            out.append(f"holding of account {holding.account_id}: cost basis {holding.cost_basis} with no SOL")
+            out.append(
+                f"{holding.asset} book of account {holding.account_id}: cost basis {holding.cost_basis}, none held"
+            )
+    out += [f"{asset} balance of account {account} has no book" for (account, asset), qty in held.items()
+            if qty and (account, asset) not in seen]  # fmt: skip
     return out
 
 

@@ -12,12 +12,13 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.money import PRICE_QUANT, usd
 from core.timefmt import iso_utc, iso_utc_or_none
+from portfolio.assets import asset_marks
 from portfolio.errors import AccountNotOpen
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
 from portfolio.positions import EMPTY, PositionTotals, position_totals_get
-from portfolio.valuation import equity_return, equity_value, sol_value
-from pricing.errors import PriceStale, PriceUnavailable
-from pricing.selectors import price_get_latest
+from portfolio.valuation import equity_return, equity_value
+from pricing.markets import registry_get
+from pricing.selectors import PriceMark
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -42,36 +43,48 @@ def account_get(*, user: User) -> LedgerAccount:
     return account
 
 
-def _quote() -> tuple[Decimal | None, str, str | None]:
-    """The index, its status and its source; no price (``None``) when it is missing or stale."""
-    try:
-        quote = price_get_latest()
-    except (PriceUnavailable, PriceStale) as exc:
-        return None, exc.code, None
-    return quote.price, "ok", quote.source_label
-
-
 def _amounts(row: Balance | None) -> dict[str, Decimal]:
     total, locked = (row.total, row.locked) if row else (Decimal(0), Decimal(0))
     return {"free": total - locked, "locked": locked, "total": total}
 
 
-def _sol_book(holding: SpotHolding, price: Decimal | None) -> dict[str, Decimal | None]:
-    market_value = None if price is None else sol_value(qty=holding.qty, price=price)
+def _book(holding: SpotHolding, mark: PriceMark | None) -> dict[str, Any]:
+    """One spot book valued at its index (the last known one, flagged ``stale``, when not fresh)."""
+    value = None if mark is None else usd(holding.qty * mark.price)
     return {
         "qty": holding.qty,
         "avg_cost": (holding.cost_basis / holding.qty).quantize(PRICE_QUANT) if holding.qty else None,
         "cost_basis": holding.cost_basis,
-        "market_value": market_value,
-        "unrealized_pnl": None if market_value is None else usd(market_value - holding.cost_basis),
+        "market_value": value,
+        "unrealized_pnl": None if value is None else usd(value - holding.cost_basis),
     }
 
 
-def _positions(perps: PositionTotals, free_usd: Decimal, price: Decimal | None) -> dict[str, Any]:
-    valued = price is not None
+def _holding_row(asset: str, balance: dict[str, Decimal], holding: SpotHolding, mark: PriceMark | None) -> dict:
+    book = _book(holding, mark)
+    return {
+        "asset": asset,
+        "market": f"{asset}-USD",
+        "qty": balance["total"],
+        "free": balance["free"],
+        "locked": balance["locked"],
+        "price": None if mark is None else mark.price,
+        "value": book["market_value"],
+        "avg_cost": book["avg_cost"],
+        "cost_basis": holding.cost_basis,
+        "unrealized_pnl": book["unrealized_pnl"],
+        "realized_pnl": holding.realized_pnl,
+        "fees_paid": holding.fees_paid,
+        "stale": mark is None or mark.stale,
+    }
+
+
+def _positions(perps: PositionTotals, free_usd: Decimal) -> dict[str, Any]:
+    valued = perps.unrealized_pnl is not None
     upnl = perps.unrealized_pnl or Decimal(0)
     return {
         "open_count": perps.open_count,
+        "symbols": list(perps.symbols),
         "margin_used": usd(perps.margin),
         "free_margin": free_usd,
         "notional": usd(perps.notional) if valued and perps.notional is not None else None,
@@ -80,52 +93,73 @@ def _positions(perps: PositionTotals, free_usd: Decimal, price: Decimal | None) 
     }
 
 
-def _books_get(user: User) -> tuple[LedgerAccount, SpotHolding, Epoch]:
-    """The user's account, SOL book and current epoch in one statement (404 ``account_not_open``)."""
-    epoch = (
-        Epoch.objects.select_related("account__spot_holding")
-        .filter(account__user=user, number=F("account__epoch"))
-        .first()
-    )
+def _books_get(user: User) -> tuple[LedgerAccount, Epoch]:
+    """The user's account and current epoch in one statement (404 ``account_not_open``)."""
+    epoch = Epoch.objects.select_related("account").filter(account__user=user, number=F("account__epoch")).first()
     if epoch is None:
         raise AccountNotOpen()
-    return epoch.account, epoch.account.spot_holding, epoch
+    return epoch.account, epoch
+
+
+def _stale_symbols(marks: dict[str, PriceMark], held: list[str], perps: PositionTotals) -> list[str]:
+    """The indexes this valuation used a stale (or no) price of: held tokens and open positions' markets."""
+    wanted = {f"{asset}-USD" for asset in held}
+    registry = registry_get()
+    wanted |= {registry.markets[s].index_symbol for s in perps.symbols if s in registry.markets}
+    fresh = {f"{asset}-USD" for asset, mark in marks.items() if not mark.stale}
+    return sorted(wanted - fresh)
 
 
 def portfolio_summary_get(*, user: User) -> dict[str, Any]:
-    """Balances, the SOL book valued at the current index, open positions, equity, PnL, fees and return.
+    """Balances, every spot book valued at its own index, open positions, equity, PnL, fees, return.
 
-    Equity and return are ``portfolio.valuation``'s. Without a fresh price the valuation fields
-    are ``null`` and ``price_status`` says why. Three statements: the books, the balances, the
-    open positions' totals.
+    Each token is valued at its fresh index or, when that is stale or missing, its last one: the
+    holding is flagged ``stale`` and ``valuation.stale_symbols`` names the indexes. Four
+    statements: the books, the balances, the spot books, the open positions' totals; one cache
+    round trip for every index.
     """
-    account, holding, epoch = _books_get(user)
-    price, price_status, source = _quote()
-    rows = {row.asset: row for row in Balance.objects.filter(account=account)}
-    balances = {asset: _amounts(rows.get(asset)) for asset in Asset.values}
-    perps = position_totals_get(account_ids=[account.pk], price=price).get(account.pk, EMPTY)
-    cash, sol_qty = balances[Asset.USD]["total"], balances[Asset.SOL]["total"]
-    equity = ret = None
-    if price is not None:
-        equity = equity_value(cash=cash, sol_qty=sol_qty, price=price, unrealized_pnl=perps.unrealized_pnl)
-        ret = equity_return(equity=equity, start=epoch.starting_equity)
+    account, epoch = _books_get(user)
+    rows = {row.asset: row for row in Balance.objects.filter(account=account, shard=0)}
+    books = {holding.asset: holding for holding in SpotHolding.objects.filter(account=account)}
+    assets = sorted({Asset.USD, Asset.SOL, *rows, *books}, key=lambda a: (a != Asset.USD, a != Asset.SOL, a))
+    balances = {asset: _amounts(rows.get(asset)) for asset in assets}
+    marks = asset_marks(list(registry_get().tokens))
+    prices = {asset: mark.price for asset, mark in marks.items()}
+    perps = position_totals_get(
+        account_ids=[account.pk], prices={f"{asset}-USD": price for asset, price in prices.items()}
+    ).get(account.pk, EMPTY)
+    held = [asset for asset in assets if asset != Asset.USD and (balances[asset]["total"] or asset in books)]
+    holdings = [
+        _holding_row(asset, balances[asset], books.get(asset) or SpotHolding(asset=asset), marks.get(asset))
+        for asset in held
+    ]
+    cash = balances[Asset.USD]["total"]
+    tokens = {asset: balances[asset]["total"] for asset in held}
+    unpriced = [a for a, qty in tokens.items() if qty and a not in prices]
+    equity = None
+    if not unpriced and not (perps.open_count and perps.unrealized_pnl is None):  # never priced: no equity
+        equity = equity_value(cash=cash, holdings=tokens, prices=prices, unrealized_pnl=perps.unrealized_pnl)
+    stale = _stale_symbols(marks, [a for a in held if balances[a]["total"]], perps)
+    sol = marks.get(Asset.SOL)
+    totals = [books[asset] for asset in books]
     return {
         "epoch": account.epoch,
         "epoch_started_at": iso_utc_or_none(epoch.started_at),
         "balances": balances,
-        "price": price,
-        "price_source": source,
-        "price_status": price_status,
-        "sol": _sol_book(holding, price),
-        "positions": _positions(perps, balances[Asset.USD]["free"], price),
+        "price": sol.price if sol else None,
+        "price_status": "ok" if sol and not sol.stale else ("price_stale" if sol else "price_unavailable"),
+        "sol": _book(books.get(Asset.SOL) or SpotHolding(asset=Asset.SOL), sol),
+        "holdings": holdings,
+        "positions": _positions(perps, balances[Asset.USD]["free"]),
         "cash": cash,
         "equity": equity,
+        "valuation": {"stale": bool(stale), "stale_symbols": stale},
         "starting_equity": epoch.starting_equity,
-        "realized_pnl": holding.realized_pnl,
-        "fees_paid": holding.fees_paid,
-        "volume": holding.volume,
-        "trade_count": holding.trade_count,
-        "return": ret,
+        "realized_pnl": sum((h.realized_pnl for h in totals), Decimal(0)),
+        "fees_paid": sum((h.fees_paid for h in totals), Decimal(0)),
+        "volume": sum((h.volume for h in totals), Decimal(0)),
+        "trade_count": sum(h.trade_count for h in totals),
+        "return": None if equity is None else equity_return(equity=equity, start=epoch.starting_equity),
     }
 
 

@@ -1,6 +1,6 @@
 """What an account is worth, Django-free: the one equity formula and the return on it.
 
-    equity = USD total (margin included) + SOL × index + open positions' unrealized PnL
+    equity = USD total (margin included) + Σ each token held × its index + open positions' unrealized PnL
     return = (equity - starting equity) / starting equity
 
 Equity is rounded once, at the end, to micro-dollars with banker's rounding (``core.money.usd``);
@@ -11,6 +11,7 @@ an epoch all value an account here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from core.money import usd
@@ -18,10 +19,18 @@ from core.money import usd
 RETURN_QUANT = Decimal("0.000001")
 
 
-def equity_value(*, cash: Decimal, sol_qty: Decimal, price: Decimal, unrealized_pnl: Decimal | None = None) -> Decimal:
-    """``cash`` (the USD total, locked margin included) + ``sol_qty`` at ``price`` + the open
-    positions' ``unrealized_pnl`` (``None``: no positions valued), rounded once."""
-    return usd(cash + sol_qty * price + (unrealized_pnl or 0))
+def equity_value(
+    *,
+    cash: Decimal,
+    holdings: Mapping[str, Decimal],
+    prices: Mapping[str, Decimal],
+    unrealized_pnl: Decimal | None = None,
+) -> Decimal:
+    """``cash`` (the USD total, locked margin included) + each token's quantity in ``holdings`` at
+    its price in ``prices`` (a token without a price counts nothing: the callers flag it) + the
+    open positions' ``unrealized_pnl`` (``None``: no positions valued), rounded once."""
+    tokens = sum((qty * prices[asset] for asset, qty in holdings.items() if qty and asset in prices), Decimal(0))
+    return usd(cash + tokens + (unrealized_pnl or 0))
 
 
 def sol_value(*, qty: Decimal, price: Decimal) -> Decimal:

@@ -19,7 +19,7 @@ from core.money import dec_str
 from core.pagination import StrictCursorPagination
 from core.renderers import BrowsableAPIRendererStrict, StrictJSONRenderer
 from portfolio import leaderboard, selectors
-from portfolio.models import Asset, LedgerReason
+from portfolio.models import LedgerReason
 from portfolio.services.accounts import account_reset_at_mark
 
 ReadPermission = IsAuthenticatedRead
@@ -49,7 +49,9 @@ class _Amounts(serializers.Serializer):
 
 
 class PortfolioApi(APIView):
-    """``GET /api/v1/portfolio``: balances, SOL book at the index, equity, PnL, fees, return."""
+    """``GET /api/v1/portfolio``: balances per asset, every spot book at its own index, open
+    positions, equity, PnL, fees, return; ``valuation.stale_symbols`` names the indexes valued at
+    their last (not fresh) price."""
 
     permission_classes = [ReadPermission]
 
@@ -62,14 +64,32 @@ class PortfolioApi(APIView):
             market_value = Money(allow_null=True)
             unrealized_pnl = Money(allow_null=True)
 
-        class Balances(serializers.Serializer):
-            USD = _Amounts()
-            SOL = _Amounts()
+        class Holding(serializers.Serializer):
+            """One spot asset held (or traded this epoch), valued at its market's index."""
+
+            asset = serializers.CharField()
+            market = serializers.CharField()
+            qty = Money()
+            free = Money()
+            locked = Money()
+            price = Money(allow_null=True)
+            value = Money(allow_null=True)
+            avg_cost = Money(allow_null=True)
+            cost_basis = Money()
+            unrealized_pnl = Money(allow_null=True)
+            realized_pnl = Money()
+            fees_paid = Money()
+            stale = serializers.BooleanField()
+
+        class Valuation(serializers.Serializer):
+            stale = serializers.BooleanField()
+            stale_symbols = serializers.ListField(child=serializers.CharField())
 
         class Positions(serializers.Serializer):
             """Open leveraged positions: margin locked, USD free to open more, mark-to-market."""
 
             open_count = serializers.IntegerField()
+            symbols = serializers.ListField(child=serializers.CharField())
             margin_used = Money()
             free_margin = Money()
             notional = Money(allow_null=True)
@@ -78,14 +98,15 @@ class PortfolioApi(APIView):
 
         epoch = serializers.IntegerField()
         epoch_started_at = serializers.CharField()
-        balances = Balances()
-        price = Money(allow_null=True)
-        price_source = serializers.CharField(allow_null=True)
+        balances = serializers.DictField(child=_Amounts(), help_text="Per asset: USD, SOL and every token held.")
+        price = Money(allow_null=True, help_text="SOL's index (see holdings for every asset's).")
         price_status = serializers.CharField()
         sol = Sol()
+        holdings = Holding(many=True)
         positions = Positions()
         cash = Money()
         equity = Money(allow_null=True)
+        valuation = Valuation()
         starting_equity = Money()
         realized_pnl = Money()
         fees_paid = Money()
@@ -183,7 +204,7 @@ class LedgerApi(APIView):
 
     @extend_schema_serializer(component_name="LedgerEntryFilter")
     class FilterSerializer(serializers.Serializer):
-        asset = serializers.ChoiceField(choices=Asset.choices, required=False)
+        asset = serializers.CharField(required=False, max_length=16, help_text="USD or a token code (SOL, BONK…).")
         reason = serializers.ChoiceField(choices=LedgerReason.choices, required=False)
         after = serializers.DateTimeField(required=False)
         until = serializers.DateTimeField(required=False)

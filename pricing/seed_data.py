@@ -61,7 +61,7 @@ TOKENS: list[dict[str, object]] = [
         "code": "RAY", "name": "Raydium", "mint": "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R", "decimals": 6,
         "pyth_feed_id": "91568baa8beb53db23eb3fb7f22c6e8bd303d103919e19733f2bb642d3e7987a",
         "jupiter_id": "4k3Dyjzvzp8eMZWUXbBCjEvwSkkk59S5iCNLY3QrkX6R",
-        "backpack_symbol": "", "coinbase_product": "", "kraken_pair": "RAYUSD",
+        "backpack_symbol": "RAY_USDC", "coinbase_product": "", "kraken_pair": "RAYUSD",
         "binance_symbol": "RAYUSDT", "quorum": 2,
         "synthetic_start": "3.2", "synthetic_volatility": "0.0008", "synthetic_seed": "RAY",
     },

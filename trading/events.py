@@ -66,13 +66,13 @@ def position_update_emit(*, position, reason: str) -> None:
     )
 
 
-def portfolio_update_emit(*, account, balances=None, holding=None, positions=None) -> None:
-    """``portfolio_update`` after a position change (balances, SOL book, margin in open positions)."""
+def portfolio_update_emit(*, account, balances=None, holdings=None, positions=None) -> None:
+    """``portfolio_update`` after a position change (balances, spot books, margin in open positions)."""
     from portfolio.events import portfolio_update_data, position_totals_for
 
     if account.user_id:
         positions = positions if positions is not None else position_totals_for(account)
-        data = portfolio_update_data(account, balances=balances, holding=holding, positions=positions)
+        data = portfolio_update_data(account, balances=balances, holdings=holdings, positions=positions)
         user_event_emit(user_id=account.user_id, event_type="portfolio_update", data=data)
 
 

@@ -5,7 +5,7 @@ Slippage (basis points) for an order of notional N (USD, at the index price)::
     slippage_bps = min(max_bps, spread_bps / 2 + impact_bps * sqrt(N / impact_ref_notional))
 
 A buy fills at ``index * (1 + bps/10^4)`` rounded up, a sell at ``index * (1 - bps/10^4)``
-rounded down (to ``PRICE_QUANT``): the taker always pays. Fee = ``notional * fee_bps / 10^4``
+rounded down (to the market's ``price_tick``): the taker always pays. Fee = ``notional * fee_bps / 10^4``
 rounded up to ``USD_QUANT``. A buy costs ``notional + fee`` (notional rounded up), a sell
 yields ``notional - fee`` (notional rounded down).
 """
@@ -26,6 +26,8 @@ class MarketRules:
     qty_step: Decimal
     min_notional: Decimal
     max_notional: Decimal
+    price_tick: Decimal = PRICE_QUANT
+    asset: str = "SOL"  # what the quantity counts, for the messages
 
 
 @dataclass(frozen=True)
@@ -63,10 +65,27 @@ def slippage_bps(model: SlippageModel, notional: Decimal) -> Decimal:
     return min(model.max_bps, model.spread_bps / 2 + impact)
 
 
-def fill_price(side: str, index_price: Decimal, bps: Decimal) -> Decimal:
+def to_tick(value: Decimal, tick: Decimal, rounding: str) -> Decimal:
+    """``value`` on the ``tick`` grid, rounded with ``rounding`` (a tick such as 0.000000001 or 0.005)."""
+    return (value / tick).to_integral_value(rounding=rounding) * tick
+
+
+def fill_price(side: str, index_price: Decimal, bps: Decimal, tick: Decimal = PRICE_QUANT) -> Decimal:
+    """The taker's price on the market's tick: a buy rounded up, a sell down (never below one tick)."""
     if side == "buy":
-        return (index_price * (1 + bps / BPS)).quantize(PRICE_QUANT, rounding=ROUND_UP)
-    return (index_price * (1 - bps / BPS)).quantize(PRICE_QUANT, rounding=ROUND_DOWN)
+        return to_tick(index_price * (1 + bps / BPS), tick, ROUND_UP).quantize(tick)
+    return max(tick, to_tick(index_price * (1 - bps / BPS), tick, ROUND_DOWN)).quantize(tick)
+
+
+def check_tick(price: Decimal, *, tick: Decimal, what: str = "price") -> None:
+    """A client-sent price must sit on the market's tick grid (422 ``price_off_tick``)."""
+    if price <= 0 or price % tick != 0:
+        raise RuleViolation(
+            "price_off_tick",
+            f"The {what} must be a positive multiple of the market's tick {dec_str(tick)}.",
+            price_tick=dec_str(tick),
+            price=dec_str(price),
+        )
 
 
 def _floor_to_step(value: Decimal, step: Decimal) -> Decimal:
@@ -90,26 +109,28 @@ def _check_notional(rules: MarketRules, notional: Decimal) -> None:
         )
 
 
-def check_lot(qty: Decimal, *, min_qty: Decimal, qty_step: Decimal, what: str = "Order quantity") -> None:
+def check_lot(
+    qty: Decimal, *, min_qty: Decimal, qty_step: Decimal, what: str = "Order quantity", asset: str = "SOL"
+) -> None:
     """A quantity names a lot: at least ``min_qty`` and a multiple of ``qty_step``."""
     if qty < min_qty:
         raise RuleViolation(
             "qty_below_min",
-            f"{what} is below the minimum of {min_qty} SOL.",
+            f"{what} is below the minimum of {min_qty} {asset}.",
             min_qty=dec_str(min_qty),
             qty=dec_str(qty),
         )
     if qty % qty_step != 0:
         raise RuleViolation(
             "qty_off_step",
-            f"{what} must be a multiple of {qty_step} SOL.",
+            f"{what} must be a multiple of {qty_step} {asset}.",
             qty_step=dec_str(qty_step),
             qty=dec_str(qty),
         )
 
 
 def _check_qty(rules: MarketRules, qty: Decimal) -> None:
-    check_lot(qty, min_qty=rules.min_qty, qty_step=rules.qty_step)
+    check_lot(qty, min_qty=rules.min_qty, qty_step=rules.qty_step, asset=rules.asset)
 
 
 def plan_market_order(
@@ -126,11 +147,11 @@ def plan_market_order(
     if qty is not None and notional is None:
         _check_qty(rules, qty)
         bps = slippage_bps(model, qty * index_price)
-        price = fill_price(side, index_price, bps)
+        price = fill_price(side, index_price, bps, rules.price_tick)
     elif notional is not None and qty is None:
         _check_notional(rules, notional)
         bps = slippage_bps(model, notional)
-        price = fill_price(side, index_price, bps)
+        price = fill_price(side, index_price, bps, rules.price_tick)
         qty = _floor_to_step(notional / price, rules.qty_step)
         if qty < rules.min_qty:
             _check_qty(rules, qty)

@@ -14,8 +14,8 @@ from portfolio.models import MONEY, DecimalSpec, LedgerTransaction
 BPS_FIELD: DecimalSpec = {"max_digits": 12, "decimal_places": 4}
 
 
-class Symbol(models.TextChoices):
-    SOL_USD = "SOL-USD", "SOL-USD"
+# Market symbols are free text checked against the registry (``pricing.markets``): ``SOL-USD``…
+SYMBOL_MAX_LENGTH = 24
 
 
 class Side(models.TextChoices):
@@ -39,7 +39,7 @@ class Order(models.Model):
     # db_index=False: the composite indexes below lead with user (one index fewer per write).
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", db_index=False)
     client_order_id = models.CharField(max_length=64)
-    symbol = models.CharField(max_length=16, choices=Symbol.choices)
+    symbol = models.CharField(max_length=SYMBOL_MAX_LENGTH)
     side = models.CharField(max_length=4, choices=Side.choices)
     type = models.CharField(max_length=8, choices=OrderType.choices)
     qty = models.DecimalField(**MONEY, null=True, blank=True)
@@ -79,7 +79,7 @@ class Fill(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="fills")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="fills", db_index=False)
-    symbol = models.CharField(max_length=16, choices=Symbol.choices)
+    symbol = models.CharField(max_length=SYMBOL_MAX_LENGTH)
     side = models.CharField(max_length=4, choices=Side.choices)
     qty = models.DecimalField(**MONEY)
     price = models.DecimalField(**MONEY)

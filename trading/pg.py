@@ -210,12 +210,12 @@ def _history_insert_orm(*, rows: list[tuple], price: Decimal, computed_at, now: 
 
 
 _BALANCE_FIELDS = "account_id, asset, total, locked"
-_HOLDING_FIELDS = "account_id, qty, cost_basis, realized_pnl, fees_paid"
+_HOLDING_FIELDS = "account_id, asset, qty, cost_basis, realized_pnl, fees_paid"
 
 
 def _books_get_pg(*, account_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
-    """The balance rows ``(account_id, asset, total, locked)`` and the SOL books ``(account_id,
-    qty, cost_basis, realized_pnl, fees_paid)`` of ``account_ids``: plain rows, no model
+    """The balance rows ``(account_id, asset, total, locked)`` and the spot books ``(account_id,
+    asset, qty, cost_basis, realized_pnl, fees_paid)`` of ``account_ids``: plain rows, no model
     instances, no 1,000-parameter ``IN`` list."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -224,7 +224,8 @@ def _books_get_pg(*, account_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
         )
         balances = cursor.fetchall()
         cursor.execute(
-            f"SELECT {_HOLDING_FIELDS} FROM {SpotHolding._meta.db_table} WHERE account_id IN {_BIGINTS}",
+            f"SELECT {_HOLDING_FIELDS} FROM {SpotHolding._meta.db_table} WHERE account_id IN {_BIGINTS} "
+            "ORDER BY account_id, asset",
             [json_param(account_ids)],
         )
         return balances, cursor.fetchall()
@@ -232,7 +233,11 @@ def _books_get_pg(*, account_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
 
 def _books_get_orm(*, account_ids: list[int]) -> tuple[list[tuple], list[tuple]]:
     balances = Balance.objects.filter(account_id__in=account_ids).values_list(*_BALANCE_FIELDS.split(", "))
-    holdings = SpotHolding.objects.filter(account_id__in=account_ids).values_list(*_HOLDING_FIELDS.split(", "))
+    holdings = (
+        SpotHolding.objects.filter(account_id__in=account_ids)
+        .order_by("account_id", "asset")
+        .values_list(*_HOLDING_FIELDS.split(", "))
+    )
     return list(balances), list(holdings)
 
 

@@ -22,7 +22,7 @@ from trading.fields import (
     client_order_id_resolve,
 )
 from trading.idempotency import REPLAYED_HEADER
-from trading.models import Fill, Order, OrderStatus, OrderType, Side, Symbol
+from trading.models import Fill, Order, OrderStatus, OrderType, Side
 from trading.selectors import fill_list, order_get, order_list
 from trading.services import order_place
 
@@ -97,7 +97,7 @@ class OrdersApi(APIView):
 
     @extend_schema_serializer(component_name="OrderInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
-        symbol = serializers.ChoiceField(choices=Symbol.choices)
+        symbol = StrictCharField(max_length=24, help_text="A spot market of GET /api/v1/markets (SOL-USD, BONK-USD…).")
         side = serializers.ChoiceField(choices=Side.choices)
         type = serializers.ChoiceField(choices=OrderType.choices)
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)

@@ -1,7 +1,7 @@
 """Every write to money goes through these services (see docs/ledger.md)."""
 
 from portfolio.services.accounts import account_open, account_reset, balance_adjust, system_account_get
-from portfolio.services.holdings import holding_apply_fill
+from portfolio.services.holdings import holding_apply_fill, holding_get_or_create
 from portfolio.services.ledger import (
     Leg,
     Posting,
@@ -20,6 +20,7 @@ __all__ = [
     "balance_adjust",
     "balance_lock",
     "holding_apply_fill",
+    "holding_get_or_create",
     "ledger_post",
     "ledger_post_many",
     "ledger_post_many_ids",

@@ -1,4 +1,4 @@
-"""The SOL book at average cost: updated by every spot fill inside the fill's transaction."""
+"""A spot asset's book at average cost: updated by every spot fill inside the fill's transaction."""
 
 from __future__ import annotations
 
@@ -10,12 +10,23 @@ from core.money import usd
 from portfolio.models import LedgerAccount, SpotHolding
 
 
+def holding_get_or_create(*, account: LedgerAccount, asset: str, lock: bool = False) -> SpotHolding:
+    """``account``'s book of ``asset``, created empty on the first use (SOL's exists from the
+    account's opening; the others appear with their first fill or adjustment)."""
+    rows = SpotHolding.objects.filter(account=account, asset=asset)
+    holding = (rows.select_for_update(of=("self",)) if lock else rows).first()
+    if holding is None:
+        SpotHolding.objects.bulk_create([SpotHolding(account=account, asset=asset)], ignore_conflicts=True)
+        holding = (rows.select_for_update(of=("self",)) if lock else rows).get()
+    return holding
+
+
 def holding_apply_fill(
-    *, account: LedgerAccount, side: str, qty: Decimal, notional: Decimal, fee: Decimal
+    *, account: LedgerAccount, asset: str, side: str, qty: Decimal, notional: Decimal, fee: Decimal
 ) -> SpotHolding:
     """Apply a fill: a buy adds ``notional`` to the cost basis; a sell realizes
     ``notional - avg_cost * qty`` (fees are tracked apart in ``fees_paid``)."""
-    holding = SpotHolding.objects.select_for_update(of=("self",)).get(account=account)
+    holding = holding_get_or_create(account=account, asset=asset, lock=True)
     if side == "buy":
         holding.qty += qty
         holding.cost_basis += notional

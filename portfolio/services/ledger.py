@@ -27,14 +27,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.money import dec_str
+from portfolio.assets import asset_known
 from portfolio.errors import InsufficientFunds, LedgerError, LedgerImbalance
-from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerTransaction
+from portfolio.models import Balance, Bucket, LedgerAccount, LedgerTransaction
 from portfolio.pg import Deltas, EntryRow, Key, LockedRow, TxnRow, ledger_statements
 
 if TYPE_CHECKING:
     from accounts.models import User
 
-_ASSETS = set(Asset.values)
 _BUCKETS = set(Bucket.values)
 
 
@@ -75,7 +75,7 @@ def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tupl
 def _validate(legs: Sequence[Leg]) -> None:
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for leg in legs:
-        if leg.asset not in _ASSETS or leg.bucket not in _BUCKETS:
+        if not asset_known(leg.asset) or leg.bucket not in _BUCKETS:
             raise LedgerError(f"bad leg {leg!r}")
         if not isinstance(leg.amount, Decimal) or not leg.amount.is_finite():
             raise LedgerError(f"amount must be a finite Decimal: {leg!r}")

@@ -32,7 +32,7 @@ resetter, careful = (User.objects.create_user(username=f"u{i}", address=f"addr{i
 books = {u: LedgerAccount.objects.get(user=u) for u in (resetter, careful)}
 balance_adjust(account=books[resetter], asset="USD", amount=D("-6000"), reason="loss")
 balance_adjust(account=books[careful], asset="USD", amount=D("-10"), reason="small loss")
-account_reset(user=resetter, price=D(100))
+account_reset(user=resetter, prices={"SOL": D(100)})
 balance_adjust(account=books[resetter], asset="USD", amount=D("1000"), reason="gain")
 for period in ("all", "24h", "7d"):
     for metric in ("equity", "return"):

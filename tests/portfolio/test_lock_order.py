@@ -38,7 +38,7 @@ def adjust_and_reset_round(account: LedgerAccount, user, asset: str, price: Deci
     hold, workers = RowHold(), []
     try:
         hold.hold(HOLDING_SQL, (account.pk,))
-        reset = Worker(lambda: account_reset(user=user, price=price)).begin()
+        reset = Worker(lambda: account_reset(user=user, prices={"SOL": price})).begin()
         workers.append(reset)
         wait_until_blocked(reset.pid)
         adjust = Worker(

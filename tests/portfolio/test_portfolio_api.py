@@ -54,11 +54,13 @@ def test_realized_pnl_after_a_round_trip(trader, price150):
 
 
 def test_summary_without_a_price_still_answers(trader):
-    """No price: balances are shown, valuation is null, price_status says why."""
+    """No price ever: balances are shown, price_status says why; holding only USD, the equity
+    needs no price (it is the cash)."""
     clear_price()
     data = trader.get("/api/v1/portfolio").json()
-    assert data["equity"] is None and data["price_status"] == "price_unavailable"
+    assert data["price_status"] == "price_unavailable" and data["price"] is None
     assert data["balances"]["USD"]["total"] == "10000.000000000"
+    assert data["equity"] == "10000.000000" and data["valuation"] == {"stale": False, "stale_symbols": []}
 
 
 def test_a_user_without_books_reads_404_and_the_read_opens_none(client_for, price150):

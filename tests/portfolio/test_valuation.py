@@ -20,13 +20,13 @@ D = Decimal
 
 def test_equity_is_cash_plus_sol_at_the_price_plus_unrealized_pnl():
     """Equity = USD total + SOL × price + positions' uPnL, in micro-dollars."""
-    assert equity_value(cash=D("1000"), sol_qty=D("2"), price=D("150"), unrealized_pnl=D("-12.5")) == D("1287.500000")
-    assert equity_value(cash=D("1000"), sol_qty=D("2"), price=D("150")) == D("1300.000000")
+    assert equity_value(cash=D("1000"), holdings={"SOL": D("2")}, prices={"SOL": D("150")}, unrealized_pnl=D("-12.5")) == D("1287.500000")
+    assert equity_value(cash=D("1000"), holdings={"SOL": D("2")}, prices={"SOL": D("150")}) == D("1300.000000")
 
 
 def test_no_positions_valued_counts_as_zero_unrealized_pnl():
     """``unrealized_pnl=None`` (the provider had no price for them) adds nothing."""
-    assert equity_value(cash=D("10"), sol_qty=D(0), price=D("150"), unrealized_pnl=None) == D("10.000000")
+    assert equity_value(cash=D("10"), holdings={"SOL": D(0)}, prices={"SOL": D("150")}, unrealized_pnl=None) == D("10.000000")
 
 
 def test_equity_is_rounded_once_half_even_at_the_end():
@@ -35,24 +35,24 @@ def test_equity_is_rounded_once_half_even_at_the_end():
     (rounding the SOL first, to 75.000000, would give .000001)."""
     price = D("150.000001")
     assert sol_value(qty=D("0.5"), price=price) == D("75.000000")
-    assert equity_value(cash=D("10000.000001"), sol_qty=D("0.5"), price=price) == D("10075.000002")
-    assert equity_value(cash=D("10000.000002"), sol_qty=D("0.5"), price=price) == D("10075.000002")
-    assert equity_value(cash=D("0.0000004"), sol_qty=D(0), price=price) == D("0.000000")
-    assert equity_value(cash=D("0.0000006"), sol_qty=D(0), price=price) == D("0.000001")
+    assert equity_value(cash=D("10000.000001"), holdings={"SOL": D("0.5")}, prices={"SOL": price}) == D("10075.000002")
+    assert equity_value(cash=D("10000.000002"), holdings={"SOL": D("0.5")}, prices={"SOL": price}) == D("10075.000002")
+    assert equity_value(cash=D("0.0000004"), holdings={"SOL": D(0)}, prices={"SOL": price}) == D("0.000000")
+    assert equity_value(cash=D("0.0000006"), holdings={"SOL": D(0)}, prices={"SOL": price}) == D("0.000001")
 
 
 def test_equity_can_be_negative_and_zero_price_values_sol_at_nothing():
     """A loss beyond the cash shows as negative equity; a zero price (a grant without a price)
     values the SOL at 0."""
-    assert equity_value(cash=D("5"), sol_qty=D(0), price=D("1"), unrealized_pnl=D("-7.0000001")) == D("-2.000000")
-    assert equity_value(cash=D("10000"), sol_qty=D("3"), price=D(0)) == D("10000.000000")
+    assert equity_value(cash=D("5"), holdings={"SOL": D(0)}, prices={"SOL": D("1")}, unrealized_pnl=D("-7.0000001")) == D("-2.000000")
+    assert equity_value(cash=D("10000"), holdings={"SOL": D("3")}, prices={"SOL": D(0)}) == D("10000.000000")
     assert sol_value(qty=D("3"), price=D(0)) == D("0.000000")
 
 
 def test_nine_decimal_balances_and_large_books_keep_every_digit_until_the_rounding():
     """Lamport quantities times six-decimal prices on a large book: nothing is lost before the end."""
     value = equity_value(
-        cash=D("123456789.123456789"), sol_qty=D("987654.123456789"), price=D("250.123457"), unrealized_pnl=D("0.1")
+        cash=D("123456789.123456789"), holdings={"SOL": D("987654.123456789")}, prices={"SOL": D("250.123457")}, unrealized_pnl=D("0.1")
     )
     exact = D("123456789.123456789") + D("987654.123456789") * D("250.123457") + D("0.1")
     assert value == exact.quantize(D("0.000001"))
@@ -85,7 +85,7 @@ def test_summary_leaderboard_and_snapshot_show_the_same_equity_on_a_rounding_tie
     balance_adjust(account=account, asset="SOL", amount=D("0.5"), reason="tie test")
     price = D("150.000001")
     set_price(price)
-    expected = equity_value(cash=D("10000.000001"), sol_qty=D("0.5"), price=price)
+    expected = equity_value(cash=D("10000.000001"), holdings={"SOL": D("0.5")}, prices={"SOL": price})
     assert expected == D("10075.000002")
 
     summary = trader.get("/api/v1/portfolio").json()
@@ -96,6 +96,6 @@ def test_summary_leaderboard_and_snapshot_show_the_same_equity_on_a_rounding_tie
     trader_name = f"{user.address[:4]}…{user.address[-4:]}"
     row = next(r for r in leaderboard_list(period="all", metric="equity") if r["trader"] == trader_name)
     assert D(row["equity"]) == expected
-    equity_snapshot_take_all(price=price)
+    equity_snapshot_take_all(prices={"SOL": price})
     assert EquitySnapshot.objects.filter(account=account).latest("taken_at").equity == expected
     assert_books_ok()

@@ -12,6 +12,7 @@ from django.db import connection
 
 from tests.portfolio.helpers import assert_books_ok, authed_client, balances_of, make_user
 from tests.trading.helpers import order_body, set_price
+from pricing.markets import market_get
 from trading.execution import plan_market_order
 from trading.models import Fill, Order
 from trading.services.orders import market_rules, slippage_model
@@ -53,7 +54,7 @@ def test_parallel_buys_beyond_the_balance_fill_exactly_the_affordable_number(set
         index_price=Decimal("150"),
         qty=Decimal("0.5"),
         notional=None,
-        rules=market_rules(),
+        rules=market_rules(market_get("SOL-USD")),
         model=slippage_model(),
         fee_bps=django_settings.TRADING_FEE_BPS,
     )

@@ -22,6 +22,7 @@ from core.errors import DomainError
 from portfolio.services import account_reset
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
+from pricing.markets import market_get
 from trading.errors import IdempotencyKeyReused
 from trading.execution import RuleViolation, plan_market_order
 from trading.models import Fill
@@ -52,7 +53,7 @@ class OrderBooks(RuleBasedStateMachine):
                 index_price=self.price,
                 qty=qty,
                 notional=None,
-                rules=market_rules(),
+                rules=market_rules(market_get("SOL-USD")),
                 model=slippage_model(),
                 fee_bps=django_settings.TRADING_FEE_BPS,
             )
@@ -99,7 +100,7 @@ class OrderBooks(RuleBasedStateMachine):
 
     @rule()
     def reset(self):
-        account_reset(user=self.user, price=self.price)
+        account_reset(user=self.user, prices={"SOL": self.price})
         self.usd, self.sol = Decimal("10000"), Decimal(0)
 
     @precondition(lambda self: self.placed)

@@ -121,6 +121,7 @@ class _HoldingRow(NamedTuple):
     """What ``portfolio_update_data`` reads of a ``SpotHolding``."""
 
     account_id: int
+    asset: str
     qty: Decimal
     cost_basis: Decimal
     realized_pnl: Decimal
@@ -137,16 +138,17 @@ def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccoun
     balances: dict[int, tuple] = {}
     for row in balance_rows:
         balances[row[0]] = (*balances.get(row[0], ()), row)
-    holdings = {row[0]: row for row in holding_rows}
-    totals = position_totals_get(account_ids=ids, price=None)
+    holdings: dict[int, tuple] = {}
+    for row in holding_rows:
+        holdings[row[0]] = (*holdings.get(row[0], ()), row)
+    totals = position_totals_get(account_ids=ids, prices={})
 
     def data(account_id: int, account: LedgerAccount) -> RawJSON:
-        holding = holdings.get(account_id)
         return raw_json(
             portfolio_update_data(  # the rows stand in for the models: the attributes it reads
                 account,
                 balances=cast("list[Balance]", [_BalanceRow._make(row) for row in balances.get(account_id, ())]),
-                holding=cast("SpotHolding", _HoldingRow._make(holding)) if holding else None,
+                holdings=cast("list[SpotHolding]", [_HoldingRow._make(row) for row in holdings.get(account_id, ())]),
                 positions=totals.get(account_id, EMPTY),
             )
         )

@@ -9,7 +9,7 @@ order and answers (docs/trading.md, "The fill in one call"); only where the step
 * the call, one statement in a transaction of its own (three round trips: BEGIN, the call,
   COMMIT): the id probe, the trader's balance
   locks, the probe again under them, the price's age after the lock wait, the free-balance check,
-  the order, the ledger transaction and its entries, the fill, the SOL book, the two events;
+  the order, the ledger transaction and its entries, the fill, the base asset's book, the two events;
 * after it: a stored outcome is replayed, a rejection stored for the id, the events published.
 
 Where the one call cannot answer -- the trader's books are not open yet -- ``order_fill_one_call``
@@ -32,7 +32,6 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.timefmt import iso_utc
 from portfolio.errors import InsufficientFunds
-from portfolio.models import Asset
 from portfolio.services.ledger import system_shard
 from realtime.groups import user_group
 from realtime.publish import jsonable, publish_many_on_commit
@@ -55,6 +54,7 @@ def order_fill_one_call(
     *,
     prepare: Callable[[], Prepared[Execution]],
     symbol: str,
+    asset: str,
     type: str,
     qty: Decimal | None,
     notional: Decimal | None,
@@ -83,7 +83,7 @@ def order_fill_one_call(
         notional=plan.notional, fee=plan.fee, created_at=now,
     )  # fmt: skip
     try:
-        result = _call(command, prepared, order, fill)
+        result = _call(command, prepared, order, fill, asset)
     except IntegrityError:  # a concurrent duplicate won the unique index
         row = command.replay()
         if row is None:
@@ -108,7 +108,7 @@ def order_fill_one_call(
     return None  # no_books
 
 
-def _call(command: Command[Order], prepared: Prepared[Execution], order: Order, fill: Fill) -> dict:
+def _call(command: Command[Order], prepared: Prepared[Execution], order: Order, fill: Fill, asset: str) -> dict:
     """The one statement, in a transaction of its own: BEGIN, the call, COMMIT. The commit stays
     ours (not the statement's, as in autocommit): a web process that dies while the call waits for
     a lock commits nothing (tests/proof/test_faults.py). Inside a caller's transaction (tests, a
@@ -117,9 +117,9 @@ def _call(command: Command[Order], prepared: Prepared[Execution], order: Order, 
     fill_data = json.dumps(jsonable(order_fill_data(order, fill)), separators=(",", ":"))
     params: list[Any] = [
         command.user.pk, command.client_order_id, command.digest, order.id, fill.id,
-        order.symbol, Asset.SOL, plan.side, order.type, order.qty, order.notional,
+        order.symbol, asset, plan.side, order.type, order.qty, order.notional,
         plan.qty, plan.price, plan.notional, plan.fee, plan.cash_delta, plan.slippage_bps, plan.index_price,
-        order.price_source, f"{plan.side} {plan.qty} SOL @ {plan.price}",
+        order.price_source, f"{plan.side} {plan.qty} {asset} @ {plan.price}",
         order.created_at, order.created_at - quote.computed_at, timedelta(seconds=settings.PRICE_STALE_SECONDS),
         f"{settings.TRADING_LOCK_TIMEOUT_MS}ms", system_shard(command.user.pk, settings.LEDGER_SYSTEM_SHARDS),
         fill_data, iso_utc(order.created_at),

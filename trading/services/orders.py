@@ -5,11 +5,15 @@ call, COMMIT); the steps below are the Python path, which SQLite (embedded mode)
 PostgreSQL with ``TRADING_FILL_IN_ONE_CALL=0`` or for a trader whose books are not open yet. Both
 answer alike (tests/trading/test_fill_one_call.py).
 
-Prepare (no lock): read the index price, plan the fill with the pure maths (``plan_market_order``:
-size rules, slippage, fee). Write, inside the command's transaction after the trader's USD and SOL
-balance rows are locked: insert the order, post the fill's ledger transaction (user, ``house``,
-``fees``), insert the fill, update the SOL book, store ``order_fill`` and ``portfolio_update``
-(published after commit). The leaderboard follows the ledger on a timer: nothing is queued.
+The market comes first, from the registry (``pricing.markets``): unknown or delisted -> 404
+``market_not_found``, a perp -> 422 ``market_kind_mismatch``, a halted market refuses buys (422
+``market_halted``; sells stay open, so a holder can always get out) -- nothing is stored for any of
+them. Prepare (no lock): read the market's index price, plan the fill with the pure maths
+(``plan_market_order``: the market's lot and tick rules, slippage, fee). Write, inside the
+command's transaction after the trader's USD and base-asset balance rows are locked: insert the
+order, post the fill's ledger transaction (user, ``house``, ``fees``), insert the fill, update the
+base asset's book, store ``order_fill`` and ``portfolio_update`` (published after commit). The
+leaderboard follows the ledger on a timer: nothing is queued.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from accounts.models import User
 from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, Balance, Bucket, LedgerReason
 from portfolio.services import Leg, holding_apply_fill, ledger_post
+from pricing.markets import MarketSpec, market_for_trading
+from pricing.models import MarketKind
 from pricing.selectors import price_get_latest
 from realtime.publish import user_events_emit_many
 from trading.events import order_fill_data
@@ -40,12 +46,14 @@ class PlacedOrder:
     replayed: bool
 
 
-def market_rules() -> MarketRules:
+def market_rules(market: MarketSpec) -> MarketRules:
     return MarketRules(
-        min_qty=settings.TRADING_MIN_QTY,
-        qty_step=settings.TRADING_QTY_STEP,
-        min_notional=settings.TRADING_MIN_NOTIONAL,
-        max_notional=settings.TRADING_MAX_NOTIONAL,
+        min_qty=market.min_qty,
+        qty_step=market.qty_step,
+        min_notional=market.min_notional,
+        max_notional=market.max_notional,
+        price_tick=market.price_tick,
+        asset=market.asset,
     )
 
 
@@ -66,11 +74,11 @@ def request_hash(*, symbol: str, side: str, type: str, qty: Decimal | None, noti
 ORDER_OUTCOMES = Outcomes(rows=Order, rejections=OrderRejection)
 
 
-def _legs(books: Books, plan: Execution) -> list[Leg]:
+def _legs(books: Books, plan: Execution, asset: str) -> list[Leg]:
     sign = 1 if plan.side == "buy" else -1
     return [
-        Leg(books.account, Asset.SOL, sign * plan.qty),
-        Leg(books.house, Asset.SOL, -sign * plan.qty),
+        Leg(books.account, asset, sign * plan.qty),
+        Leg(books.house, asset, -sign * plan.qty),
         Leg(books.account, Asset.USD, plan.cash_delta),
         Leg(books.house, Asset.USD, sign * plan.notional),
         Leg(books.fees, Asset.USD, plan.fee),
@@ -88,24 +96,28 @@ def order_place(
     notional: Decimal | None = None,
 ) -> PlacedOrder:
     """Place and fill a market order, or raise a ``DomainError`` (nothing written but the rejection)."""
+    market = market_for_trading(symbol, kind=MarketKind.SPOT, opening=side == "buy")
     digest = request_hash(symbol=symbol, side=side, type=type, qty=qty, notional=notional)
     command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id, digest=digest)
 
     def prepare(_books: Books | None = None) -> Prepared[Execution]:
-        quote = price_get_latest()  # 503 price_unavailable / price_stale: nothing stored, retry allowed
+        # 503 price_unavailable / price_stale (this market's index only): nothing stored, retry allowed
+        quote = price_get_latest(symbol=market.index_symbol)
         plan = plan_market_order(
-            side=side, index_price=quote.price, qty=qty, notional=notional, rules=market_rules(),
+            side=side, index_price=quote.price, qty=qty, notional=notional, rules=market_rules(market),
             model=slippage_model(), fee_bps=settings.TRADING_FEE_BPS,
         )  # fmt: skip
-        return Prepared(quote, plan, assets=(Asset.USD, Asset.SOL))
+        return Prepared(quote, plan, assets=(Asset.USD, market.asset))
 
     if one_call_enabled():  # PostgreSQL: the whole fill in one round trip
-        done = order_fill_one_call(command, prepare=prepare, symbol=symbol, type=type, qty=qty, notional=notional)
+        done = order_fill_one_call(
+            command, prepare=prepare, symbol=symbol, asset=market.asset, type=type, qty=qty, notional=notional
+        )
         if done is not None:
             return PlacedOrder(*done)
 
     def write(books: Books, prepared: Prepared[Execution], locked: Locked) -> Order:
-        return _fill(command, books=books, prepared=prepared, locked=locked, symbol=symbol, type=type, qty=qty,
+        return _fill(command, books=books, prepared=prepared, locked=locked, market=market, type=type, qty=qty,
                      notional=notional)  # fmt: skip
 
     order, replayed = command_run(command, prepare=prepare, write=write)
@@ -118,14 +130,15 @@ def _fill(
     books: Books,
     prepared: Prepared[Execution],
     locked: Locked,
-    symbol: str,
+    market: MarketSpec,
     type: str,
     qty: Decimal | None,
     notional: Decimal | None,
 ) -> Order:
-    """Inside the command's transaction: the order, its ledger posting, its fill, the SOL book and
-    the two user events (``order_fill`` seq n, ``portfolio_update`` seq n+1, one batch)."""
+    """Inside the command's transaction: the order, its ledger posting, its fill, the base asset's
+    book and the two user events (``order_fill`` seq n, ``portfolio_update`` seq n+1, one batch)."""
     plan, user, account, now = prepared.plan, command.user, books.account, timezone.now()
+    symbol, asset = market.symbol, market.asset
     order = Order.objects.create(
         user=user, client_order_id=command.client_order_id, symbol=symbol, side=plan.side, type=type, qty=qty,
         notional=notional, status=OrderStatus.FILLED, filled_qty=plan.qty, filled_avg_price=plan.price,
@@ -133,17 +146,19 @@ def _fill(
         price_source=prepared.quote.source_label, epoch=account.epoch, request_hash=command.digest,
         created_at=now, filled_at=now,
     )  # fmt: skip
-    legs = _legs(books, plan)
+    legs = _legs(books, plan, asset)
     txn = ledger_post(
         reason=LedgerReason.TRADE, legs=legs, reference_type="order", reference_id=str(order.id),
-        memo=f"{plan.side} {plan.qty} SOL @ {plan.price}", shard_key=user.pk,
+        memo=f"{plan.side} {plan.qty} {asset} @ {plan.price}", shard_key=user.pk,
     )  # fmt: skip
     fill = Fill.objects.create(
         order=order, user=user, symbol=symbol, side=plan.side, qty=plan.qty, price=plan.price,
         notional=plan.notional, fee=plan.fee, ledger_txn=txn, created_at=now,
     )  # fmt: skip
-    holding = holding_apply_fill(account=account, side=plan.side, qty=plan.qty, notional=plan.notional, fee=plan.fee)
-    portfolio = portfolio_update_data(account, balances=_balances_after(locked, legs), holding=holding)
+    holding = holding_apply_fill(
+        account=account, asset=asset, side=plan.side, qty=plan.qty, notional=plan.notional, fee=plan.fee
+    )
+    portfolio = portfolio_update_data(account, balances=_balances_after(locked, legs), holdings=[holding])
     user_events_emit_many(
         [(user.pk, "order_fill", order_fill_data(order, fill)), (user.pk, "portfolio_update", portfolio)]
     )

@@ -1,0 +1,29 @@
+"""Which assets exist: USD, and every token of the market registry (``pricing.markets``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from core.money import USD_QUANT
+from portfolio.models import Asset
+from pricing.markets import registry_get
+from pricing.selectors import PriceMark, price_marks_get
+
+
+def asset_known(asset: str) -> bool:
+    return asset == Asset.USD or asset in registry_get().tokens
+
+
+def asset_quantum(asset: str) -> Decimal:
+    """The smallest amount of ``asset``: micro-dollars for USD, ``10**-decimals`` for a token."""
+    if asset == Asset.USD:
+        return USD_QUANT
+    return registry_get().tokens[asset].quantum
+
+
+def asset_marks(assets: set[str] | list[str]) -> dict[str, PriceMark]:
+    """Each token's valuation price (its ``<code>-USD`` index: fresh, else the last one, flagged
+    ``stale``) in one cache round trip; USD and tokens never priced are left out."""
+    wanted = sorted(asset for asset in assets if asset != Asset.USD)
+    marks = price_marks_get([f"{asset}-USD" for asset in wanted])
+    return {asset: marks[f"{asset}-USD"] for asset in wanted if f"{asset}-USD" in marks}
