@@ -20,13 +20,17 @@ D = Decimal
 
 def test_equity_is_cash_plus_sol_at_the_price_plus_unrealized_pnl():
     """Equity = USD total + SOL × price + positions' uPnL, in micro-dollars."""
-    assert equity_value(cash=D("1000"), holdings={"SOL": D("2")}, prices={"SOL": D("150")}, unrealized_pnl=D("-12.5")) == D("1287.500000")
+    assert equity_value(
+        cash=D("1000"), holdings={"SOL": D("2")}, prices={"SOL": D("150")}, unrealized_pnl=D("-12.5")
+    ) == D("1287.500000")
     assert equity_value(cash=D("1000"), holdings={"SOL": D("2")}, prices={"SOL": D("150")}) == D("1300.000000")
 
 
 def test_no_positions_valued_counts_as_zero_unrealized_pnl():
     """``unrealized_pnl=None`` (the provider had no price for them) adds nothing."""
-    assert equity_value(cash=D("10"), holdings={"SOL": D(0)}, prices={"SOL": D("150")}, unrealized_pnl=None) == D("10.000000")
+    assert equity_value(cash=D("10"), holdings={"SOL": D(0)}, prices={"SOL": D("150")}, unrealized_pnl=None) == D(
+        "10.000000"
+    )
 
 
 def test_equity_is_rounded_once_half_even_at_the_end():
@@ -44,7 +48,9 @@ def test_equity_is_rounded_once_half_even_at_the_end():
 def test_equity_can_be_negative_and_zero_price_values_sol_at_nothing():
     """A loss beyond the cash shows as negative equity; a zero price (a grant without a price)
     values the SOL at 0."""
-    assert equity_value(cash=D("5"), holdings={"SOL": D(0)}, prices={"SOL": D("1")}, unrealized_pnl=D("-7.0000001")) == D("-2.000000")
+    assert equity_value(
+        cash=D("5"), holdings={"SOL": D(0)}, prices={"SOL": D("1")}, unrealized_pnl=D("-7.0000001")
+    ) == D("-2.000000")
     assert equity_value(cash=D("10000"), holdings={"SOL": D("3")}, prices={"SOL": D(0)}) == D("10000.000000")
     assert sol_value(qty=D("3"), price=D(0)) == D("0.000000")
 
@@ -52,7 +58,10 @@ def test_equity_can_be_negative_and_zero_price_values_sol_at_nothing():
 def test_nine_decimal_balances_and_large_books_keep_every_digit_until_the_rounding():
     """Lamport quantities times six-decimal prices on a large book: nothing is lost before the end."""
     value = equity_value(
-        cash=D("123456789.123456789"), holdings={"SOL": D("987654.123456789")}, prices={"SOL": D("250.123457")}, unrealized_pnl=D("0.1")
+        cash=D("123456789.123456789"),
+        holdings={"SOL": D("987654.123456789")},
+        prices={"SOL": D("250.123457")},
+        unrealized_pnl=D("0.1"),
     )
     exact = D("123456789.123456789") + D("987654.123456789") * D("250.123457") + D("0.1")
     assert value == exact.quantize(D("0.000001"))

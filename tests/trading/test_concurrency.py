@@ -10,9 +10,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+from pricing.markets import market_get
 from tests.portfolio.helpers import assert_books_ok, authed_client, balances_of, make_user
 from tests.trading.helpers import order_body, set_price
-from pricing.markets import market_get
 from trading.execution import plan_market_order
 from trading.models import Fill, Order
 from trading.services.orders import market_rules, slippage_model

@@ -124,7 +124,12 @@ def test_fills_buy_and_sell_alike_books_and_events_byte_for_byte(settings):
     assert [step["status"] for step in seen] == [201] * 4
     assert seen[-1]["fills"] == 4 and seen[-1]["ledger"] == 4 and len(seen[-1]["events"]) == 8
     portfolio = json.loads(seen[-1]["events"][-1])
-    assert portfolio["type"] == "portfolio_update" and set(portfolio["data"]) == {"epoch", "balances", "sol", "holdings"}
+    assert portfolio["type"] == "portfolio_update" and set(portfolio["data"]) == {
+        "epoch",
+        "balances",
+        "sol",
+        "holdings",
+    }
 
 
 def test_selling_the_whole_book_clears_its_cost_basis_alike(settings):

@@ -20,9 +20,9 @@ from hypothesis.stateful import (
 
 from core.errors import DomainError
 from portfolio.services import account_reset
+from pricing.markets import market_get
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
-from pricing.markets import market_get
 from trading.errors import IdempotencyKeyReused
 from trading.execution import RuleViolation, plan_market_order
 from trading.models import Fill
