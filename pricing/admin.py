@@ -38,3 +38,6 @@ class CandleAdmin(ReadOnlyAdmin):
     date_hierarchy = "start"
     ordering = ("-start",)
     list_per_page = 60
+
+
+from pricing import registry_admin  # noqa: E402,F401  (tokens and markets: the registry)
