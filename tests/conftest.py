@@ -26,25 +26,22 @@ def _clean_cache():
     cache.clear()
 
 
-def pytest_collection_modifyitems(items):
-    """Every transactional test restores the migrations' data (the seeded market registry) that
-    the previous one's flush removed: ``serialized_rollback`` on its ``django_db`` marker."""
-    for item in items:
-        marker = item.get_closest_marker("django_db")
-        if marker is None or not (marker.kwargs.get("transaction") or (marker.args and marker.args[0])):
-            continue
-        kwargs = {**marker.kwargs, "serialized_rollback": True}
-        item.add_marker(pytest.mark.django_db(*marker.args, **kwargs))
-
-
 @pytest.fixture(autouse=True)
-def _market_registry(django_db_serialized_rollback):
-    """The seeded market registry is there for every test (transactional tests: see
-    ``pytest_collection_modifyitems``; a ``transactional_db`` fixture user: the fixture here);
-    each test starts with this process's registry cache empty."""
+def _market_registry(request):
+    """The seeded market registry is there for every database test: a transactional test's flush
+    removes the migration's rows, so a test that finds none seeds them again (the migration's own
+    ``seed_markets``). Each test starts with this process's registry cache empty."""
     from pricing.markets import registry_clear
 
     registry_clear()
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None or "transactional_db" in request.fixturenames or "db" in request.fixturenames:
+        request.getfixturevalue("_django_db_helper")
+        from pricing.models import Market, Token
+        from pricing.seed_data import seed_markets
+
+        if not Market.objects.exists():
+            seed_markets(Token, Market)
     yield
     registry_clear()
 
