@@ -1,5 +1,6 @@
-"""Pricing figures: aggregation throughput, latest-price read latency, one ingest cycle against
-a local HTTP server serving recorded payloads, and candle roll-up on read.
+"""Pricing figures: aggregation throughput, latest-price read latency, one ingest cycle for every
+listed market (live against a local HTTP server serving recorded-format payloads for all tokens;
+synthetic), and candle roll-up on read.
 
 Run: ``DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres REDIS_URL=redis://127.0.0.1:6379/14 \\
       .venv/bin/python bench/bench_pricing.py`` (or ``make bench``). Writes to the configured
@@ -11,11 +12,9 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import threading
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,46 +51,44 @@ def main() -> None:
 
     fixtures = ROOT / "tests" / "pricing" / "fixtures"
     sys.path.insert(0, str(ROOT))
-    from tests.pricing.conftest import PATHS, RECORDED, fresh_route
-
-    routes = {PATHS[source]: fresh_route(source) for source in RECORDED}
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
-            status, headers, body = routes[self.path.split("?")[0]]()
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
+    from pricing.markets import registry_get
+    from tests.pricing.conftest import RECORDED, SOURCE_URL_SETTINGS, PriceServer, fresh_route
 
     assert fixtures.exists()
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    for name in (
-        "PYTH_HERMES_URL",
-        "JUPITER_PRICE_URL",
-        "BACKPACK_API_URL",
-        "COINBASE_API_URL",
-        "KRAKEN_API_URL",
-        "BINANCE_API_URL",
-    ):
-        setattr(settings, name, url)
+    # Every source answers every listed token in its recorded payload's format (SOL's entry scaled).
+    server = PriceServer()
+    server.thread.start()
+    for source in RECORDED:
+        server.serve(source, fresh_route(source))
+    for name in SOURCE_URL_SETTINGS:
+        setattr(settings, name, server.url)
     settings.PRICE_MODE = "live"
     settings.PRICE_SOURCES = list(RECORDED)
+    registry = registry_get()
+    markets, indexes = len(registry.markets), len(registry.index_symbols())
     cycles = []
     for _ in range(30):
         started = time.perf_counter()
         report = price_ingest_cycle()
         cycles.append(time.perf_counter() - started)
         assert report.ok, report.reason
-    print(f"ingest cycle (6 local sources, DB health + candle + cache + publish): {_ms(cycles)}")
-    httpd.shutdown()
+    requests = sum(r.requests for r in report.results)
+    print(
+        f"ingest cycle, live, {markets} markets on {indexes} indexes, 6 local sources in {requests} requests "
+        f"(DB health + candles + cache + publish per index): {_ms(cycles)}"
+    )
+    server.httpd.shutdown()
+    server.httpd.server_close()
+
+    settings.PRICE_MODE = "synthetic"
+    cycles = []
+    for _ in range(100):
+        started = time.perf_counter()
+        report = price_ingest_cycle()
+        cycles.append(time.perf_counter() - started)
+        assert report.ok, report.reason
+    print(f"ingest cycle, synthetic, {indexes} indexes: {_ms(cycles)}")
+    settings.PRICE_MODE = "live"
 
     reads = []
     for _ in range(2000):

@@ -1,4 +1,5 @@
-"""Aggregate source observations into one SOL-USD index. Pure maths, Django-free.
+"""Aggregate one token's source observations into its index (``SOL-USD``, ``BONK-USD``). Pure
+maths, Django-free; the ingest calls it once per token.
 
 1. Per-source sanity: finite numbers in a plausible range; positive price; bid <= ask
    and a spread within limit; Pyth conf/price and EMA deviation within limits; a source
@@ -25,8 +26,10 @@ from statistics import median
 from pricing.sources.base import Observation
 
 PRICE_QUANTUM = Decimal("0.00000001")  # 8 decimal places, like the sources
+# Below 1 USD (JUP, BONK at 0.00002…) one more: 9 places, the finest the NUMERIC(38, 9) columns hold.
+FINE_PRICE_QUANTUM = Decimal("0.000000001")
 DISPERSION_QUANTUM = Decimal("0.000001")
-# A SOL price (USD) outside this range is no price at all; keeping numbers inside it also keeps
+# A token price (USD) outside this range is no price at all; keeping numbers inside it also keeps
 # every ratio below finite and far from Decimal's overflow.
 MIN_PRICE = Decimal("1E-8")
 MAX_PRICE = Decimal("1E+12")
@@ -55,6 +58,11 @@ class IndexPrice:
     dispersion: Decimal  # (max - min) / index over the sources used
     usd_prices: dict[str, Decimal]  # every sane observation in USD, kept or dropped
     rejected: dict[str, str] = field(default_factory=dict)  # source -> why it was not used
+
+
+def price_quantum(price: Decimal) -> Decimal:
+    """The index's precision: 8 decimal places, 9 below 1 USD (a sub-cent token keeps 5 digits)."""
+    return PRICE_QUANTUM if price >= 1 else FINE_PRICE_QUANTUM
 
 
 class QuorumNotMet(Exception):
@@ -199,14 +207,15 @@ def aggregate(
     if len(kept) < MIN_SOURCES_TO_OUTVOTE and width / middle > limits.outlier:
         raise SourcesDisagree(prices=kept, spread=width / middle, limit=limits.outlier, rejected=why_not)
 
-    index = middle.quantize(PRICE_QUANTUM, rounding=ROUND_HALF_EVEN)
+    quantum = price_quantum(middle)
+    index = middle.quantize(quantum, rounding=ROUND_HALF_EVEN)
     dispersion = (width / index).quantize(DISPERSION_QUANTUM)
     kept_spreads = [half_spreads[name] for name in kept if name in half_spreads]
     bid = ask = None
     if kept_spreads:
         half = median(kept_spreads)
-        bid = (index * (1 - half)).quantize(PRICE_QUANTUM, rounding=ROUND_FLOOR)
-        ask = (index * (1 + half)).quantize(PRICE_QUANTUM, rounding=ROUND_CEILING)
+        bid = (index * (1 - half)).quantize(quantum, rounding=ROUND_FLOOR)
+        ask = (index * (1 + half)).quantize(quantum, rounding=ROUND_CEILING)
     return IndexPrice(
         price=index,
         bid=bid,

@@ -1,13 +1,15 @@
 """Market-data tables: the market registry (tokens and the markets on them), per-source health
 for ops, and 1-minute candles of each index."""
 
+from typing import Any
+
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
 # Prices and quantities are NUMERIC(38, 9) everywhere (portfolio.models.MONEY): a tick or a step
 # finer than 1e-9 could not be stored, so the registry refuses one.
-REGISTRY_DECIMAL = {"max_digits": 38, "decimal_places": 9}
+REGISTRY_DECIMAL: dict[str, Any] = {"max_digits": 38, "decimal_places": 9}
 
 
 class Token(models.Model):
@@ -129,15 +131,16 @@ class SourceHealth(models.Model):
 
 
 class Candle(models.Model):
-    """One minute of the SOL-USD index (per price mode), built from accepted ticks."""
+    """One minute of one index (``SOL-USD``, ``BONK-USD``; per price mode), built from accepted ticks.
+    OHLC is NUMERIC(38, 9) like every price (a sub-cent token keeps its digits)."""
 
     symbol = models.CharField(max_length=16, default="SOL-USD")
     mode = models.CharField(max_length=16)  # live / replay / synthetic
     start = models.DateTimeField()
-    open = models.DecimalField(max_digits=20, decimal_places=8)
-    high = models.DecimalField(max_digits=20, decimal_places=8)
-    low = models.DecimalField(max_digits=20, decimal_places=8)
-    close = models.DecimalField(max_digits=20, decimal_places=8)
+    open = models.DecimalField(**REGISTRY_DECIMAL)
+    high = models.DecimalField(**REGISTRY_DECIMAL)
+    low = models.DecimalField(**REGISTRY_DECIMAL)
+    close = models.DecimalField(**REGISTRY_DECIMAL)
     ticks = models.PositiveIntegerField(default=1)
     sources = models.PositiveSmallIntegerField(default=1)  # most sources behind one tick
     updated_at = models.DateTimeField()

@@ -15,8 +15,10 @@ import csv
 import random
 from bisect import bisect_right
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+
+from pricing.aggregate import MIN_PRICE, price_quantum
 
 QUANTUM = Decimal("0.00000001")
 
@@ -98,10 +100,13 @@ def synthetic_next(*, price: Decimal, step: int, seed: str, volatility: Decimal)
     """The walk's price after ``step`` (deterministic for a given seed and step)."""
     draw = random.Random(f"{seed}:{step}").randint(-1_000_000, 1_000_000)
     moved = price * (1 + volatility * Decimal(draw) / Decimal(1_000_000))
-    return max(Decimal("0.01"), moved.quantize(QUANTUM, rounding=ROUND_HALF_EVEN))
+    return max(MIN_PRICE, moved.quantize(price_quantum(moved), rounding=ROUND_HALF_EVEN))
 
 
 def spread_around(price: Decimal, spread_bps: Decimal) -> tuple[Decimal, Decimal]:
-    """Bid and ask ``spread_bps`` apart, centred on ``price``."""
+    """Bid and ask about ``spread_bps`` apart around ``price`` (bid rounded down, ask up, to the
+    index's precision)."""
     half = price * spread_bps / Decimal(20_000)
-    return (price - half).quantize(QUANTUM), (price + half).quantize(QUANTUM)
+    quantum = price_quantum(price)
+    bid = (price - half).quantize(quantum, rounding=ROUND_FLOOR)
+    return bid, (price + half).quantize(quantum, rounding=ROUND_CEILING)

@@ -14,6 +14,7 @@ from redis.exceptions import RedisError
 from pricing.candle_math import INTERVALS, Bucket, bucket_start, roll_up
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.fetch import cooldown_until
+from pricing.markets import registry_get
 from pricing.models import Candle, SourceHealth
 
 INGEST_LAST_KEY = "pricing:ingest:last"
@@ -95,6 +96,7 @@ class PriceMark:
     price: Decimal
     computed_at: datetime
     stale: bool
+    mode: str = "live"
 
 
 def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[str, PriceMark]:
@@ -117,7 +119,10 @@ def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[
         computed_at = _parse_time(record["computed_at"])
         age = (now - computed_at).total_seconds()
         stale = symbol not in fresh or age > budget or age < -5
-        marks[symbol] = PriceMark(symbol=symbol, price=Decimal(record["price"]), computed_at=computed_at, stale=stale)
+        marks[symbol] = PriceMark(
+            symbol=symbol, price=Decimal(record["price"]), computed_at=computed_at, stale=stale,
+            mode=record.get("mode", "live"),
+        )  # fmt: skip
     return marks
 
 
@@ -129,7 +134,9 @@ def price_latest_age_seconds(*, now: datetime | None = None, symbol: str = DEFAU
 
 
 def price_ingest_last() -> dict | None:
-    """What the last ingest cycle did: ``{at, mode, ok, reason, sources: {name: {...}}}``."""
+    """What the last ingest cycle did: ``{at, mode, ok, reason, price, indexes: {SYM: {ok, reason,
+    price, mode, quorum, markets, sources: {name: {status, price, error, latency_ms}}}},
+    sources: {name: {status, error, latency_ms, requests}}}``."""
     try:
         return cache.get(INGEST_LAST_KEY)
     except RedisError:
@@ -150,7 +157,7 @@ def price_get_latest(
     budget = settings.PRICE_STALE_SECONDS if max_age_seconds is None else max_age_seconds
     if not record:
         last = price_ingest_last() or {}
-        reason = last.get("reason") or "no price has been ingested yet"
+        reason = (last.get("indexes") or {}).get(symbol, {}).get("reason") or "no price has been ingested yet"
         raise PriceUnavailable(extra={"symbol": symbol, "reason": reason, "mode": settings.PRICE_MODE}, retry_after=2)
     computed_at = _parse_time(record["computed_at"])
     age = ((now or datetime.now(timezone.utc)) - computed_at).total_seconds()
@@ -164,8 +171,25 @@ def price_get_latest(
 # --- candles ------------------------------------------------------------------------------
 
 
-def candle_list(*, interval: str, limit: int, end: datetime | None = None, mode: str | None = None) -> list[Bucket]:
-    """The last ``limit`` candles of ``interval`` starting before ``end`` (default now), oldest first.
+def price_mode_of(index_symbol: str) -> str:
+    """The mode an index's records are written in under the running ``PRICE_MODE`` (in replay mode
+    only ``PRICE_REPLAY_SYMBOL`` replays; the other tokens walk: ``synthetic``)."""
+    mode = settings.PRICE_MODE
+    if mode == "replay" and index_symbol != settings.PRICE_REPLAY_SYMBOL:
+        return "synthetic"
+    return mode
+
+
+def candle_list(
+    *,
+    interval: str,
+    limit: int,
+    end: datetime | None = None,
+    mode: str | None = None,
+    symbol: str = DEFAULT_INDEX,
+) -> list[Bucket]:
+    """The last ``limit`` candles of index ``symbol`` for ``interval`` starting before ``end``
+    (default now), oldest first; ``mode`` defaults to the one the index is running in.
 
     1-minute rows are read from PostgreSQL and rolled up on read; the newest bucket may be partial.
     """
@@ -174,7 +198,7 @@ def candle_list(*, interval: str, limit: int, end: datetime | None = None, mode:
     last = bucket_start(end - timedelta(microseconds=1), width)  # ``end`` is exclusive
     first = last - width * (limit - 1)
     rows = (
-        Candle.objects.filter(symbol="SOL-USD", mode=mode or settings.PRICE_MODE, start__gte=first, start__lt=end)
+        Candle.objects.filter(symbol=symbol, mode=mode or price_mode_of(symbol), start__gte=first, start__lt=end)
         .order_by("start")
         .values_list("start", "open", "high", "low", "close", "ticks", "sources")
     )
@@ -182,8 +206,9 @@ def candle_list(*, interval: str, limit: int, end: datetime | None = None, mode:
     return roll_up(minutes, width)[-limit:]
 
 
-def source_health_list() -> list[dict]:
-    """Every configured source (in ``PRICE_SOURCES`` order) with its last known health."""
+def source_health_list(*, instruments: dict[str, str] | None = None) -> list[dict]:
+    """Every configured source (in ``PRICE_SOURCES`` order) with its last known health and, given
+    ``instruments`` (one token's ids), the id it is asked for (``None``: it does not list it)."""
     rows = {row.name: row for row in SourceHealth.objects.filter(name__in=settings.PRICE_SOURCES)}
     now = datetime.now(timezone.utc)
     out = []
@@ -194,6 +219,7 @@ def source_health_list() -> list[dict]:
             {
                 "name": name,
                 "enabled": True,
+                "instrument": (instruments or {}).get(name),
                 "status": (row.last_status if row else "") or "never_polled",
                 "cooldown_until": until if until and until > now else None,
                 "last_success_at": row.last_success_at if row else None,
@@ -210,11 +236,20 @@ def source_health_list() -> list[dict]:
     return out
 
 
-def market_sources_get() -> dict:
-    """The running price mode, its quorum, the last ingest cycle and every source's health."""
+def market_sources_get(*, symbol: str = DEFAULT_INDEX) -> dict:
+    """For one index: the running price mode, its quorum, what the last ingest cycle did for it
+    (``last_cycle``: ``{at, mode, ok, reason, price, quorum, markets, sources}``) and every
+    source's health."""
+    token = registry_get().token_for_index(symbol)
+    last = price_ingest_last()
+    cycle = None
+    if last is not None:
+        per_index = (last.get("indexes") or {}).get(symbol) or {"ok": False, "reason": last.get("reason", "")}
+        cycle = {"at": last.get("at"), "mode": last.get("mode"), **per_index}
     return {
-        "mode": settings.PRICE_MODE,
-        "quorum": settings.PRICE_QUORUM if settings.PRICE_MODE == "live" else 1,
-        "last_cycle": price_ingest_last(),
-        "sources": source_health_list(),
+        "mode": price_mode_of(symbol),
+        "symbol": symbol,
+        "quorum": (token.quorum if token else 2) if settings.PRICE_MODE == "live" else 1,
+        "last_cycle": cycle,
+        "sources": source_health_list(instruments=token.source_ids if token else None),
     }

@@ -63,9 +63,12 @@ PRICE_INGEST_LOCK_SECONDS = env_int(ENV, "PRICE_INGEST_LOCK_SECONDS", 15)
 PRICE_REPLAY_CSV = ENV.get("PRICE_REPLAY_CSV") or str(_REPO.parent / "shared" / "data" / "SOLUSDT_1h.csv")
 PRICE_REPLAY_SPEED = env_decimal(ENV, "PRICE_REPLAY_SPEED", "60")  # 60 = one hour of tape per minute
 PRICE_REPLAY_START = env_int(ENV, "PRICE_REPLAY_START", 0)  # unix seconds in the tape; 0 = its first bar
-PRICE_SYNTHETIC_SEED = ENV.get("PRICE_SYNTHETIC_SEED") or "42"
-PRICE_SYNTHETIC_START = env_decimal(ENV, "PRICE_SYNTHETIC_START", "150")
-PRICE_SYNTHETIC_VOLATILITY = env_decimal(ENV, "PRICE_SYNTHETIC_VOLATILITY", "0.0005")  # max move per tick
+PRICE_REPLAY_SYMBOL = ENV.get("PRICE_REPLAY_SYMBOL") or "SOL-USD"  # the index the tape drives; others walk
+# Synthetic walk: each token walks with its registry row (Token.synthetic_start/volatility/seed).
+# These, when set, override SOL-USD's row only (unset = None = the row).
+PRICE_SYNTHETIC_SEED = ENV.get("PRICE_SYNTHETIC_SEED") or None
+PRICE_SYNTHETIC_START = env_decimal(ENV, "PRICE_SYNTHETIC_START", "0") or None
+PRICE_SYNTHETIC_VOLATILITY = env_decimal(ENV, "PRICE_SYNTHETIC_VOLATILITY", "0") or None  # max move per tick
 PRICE_OFFLINE_SPREAD_BPS = env_decimal(ENV, "PRICE_OFFLINE_SPREAD_BPS", "2")
 
 # The market registry (pricing.markets) is cached per process this long; a change saved in the

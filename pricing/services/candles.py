@@ -13,7 +13,7 @@ from django.db.models.functions import Greatest, Least
 from pricing.candle_math import INTERVALS, bucket_start
 from pricing.models import Candle
 
-_PRICE = models.DecimalField(max_digits=20, decimal_places=8)
+_PRICE = models.DecimalField(max_digits=38, decimal_places=9)
 
 
 def candle_record_tick(*, price: Decimal, sources: int, at: datetime, mode: str, symbol: str = "SOL-USD") -> None:

@@ -1,60 +1,43 @@
-"""One ingest cycle: poll the sources (or the offline generator), aggregate, accept the tick.
+"""One ingest cycle: poll the sources for every listed token (or run the offline generators),
+aggregate each token's index on its own, accept each tick.
 
 ``price_ingest_cycle`` is what the beat task, the in-process scheduler and
-``manage.py ingest_prices`` call. A cycle that cannot reach quorum writes nothing:
-the latest record then expires with its TTL and trading pauses, and the reason is
-kept (``price_ingest_last``) for the API's 503 and for ops.
+``manage.py ingest_prices`` call. Every token with a listed market is fetched in one cycle, in as
+few requests per source as the source allows (``pricing.fetch``). An index that cannot reach its
+quorum writes nothing: its record expires with its TTL and trading on its markets pauses, while
+the others go on; the reason is kept per index (``price_ingest_last``) for the API's 503 and ops.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
-import os
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from core.timefmt import iso_utc
-from pricing.aggregate import IndexPrice, Limits, QuorumNotMet, aggregate
+from pricing.aggregate import Limits, QuorumNotMet, aggregate
 from pricing.fetch import FetchResult, build_sources, fetch_all
-from pricing.offline import Tape, load_ohlc_csv, spread_around, synthetic_next
-from pricing.selectors import INGEST_LAST_KEY, PriceQuote
+from pricing.markets import Registry, TokenSpec, registry_get
+from pricing.selectors import INGEST_LAST_KEY
 from pricing.services.health import source_health_record
+from pricing.services.ingest_report import IndexReport, IngestReport, ingest_summary, source_outcomes
 from pricing.services.lock import ingest_lock
+from pricing.services.offline_feed import offline_mode_of, offline_observation
 from pricing.services.ticks import price_tick_accept
 from pricing.sources import Observation
 
 logger = logging.getLogger("pricing")
 STABLE_RATES_KEY = "pricing:stable_rates"
-REPLAY_ORIGIN_KEY = "pricing:replay:origin"
-SYNTHETIC_STATE_KEY = "pricing:synthetic:state"
+
+__all__ = ["IndexReport", "IngestReport", "limits_from_settings", "price_ingest_cycle", "price_ingest_run"]
 
 
-@dataclass
-class IngestReport:
-    mode: str
-    at: datetime
-    results: list[FetchResult] = field(default_factory=list)
-    index: IndexPrice | None = None
-    quote: PriceQuote | None = None
-    reason: str = ""
-    skipped: bool = False
-    rejected: dict[str, str] = field(default_factory=dict)  # source -> why it was not used, ok or not
-
-    @property
-    def ok(self) -> bool:
-        return self.quote is not None
-
-
-def limits_from_settings(*, offline: bool) -> Limits:
+def limits_from_settings(*, quorum: int) -> Limits:
     return Limits(
-        quorum=1 if offline else settings.PRICE_QUORUM,
+        quorum=quorum,
         outlier=settings.PRICE_OUTLIER_PCT,
         max_spread=settings.PRICE_MAX_SPREAD_PCT,
         max_conf_ratio=settings.PRICE_MAX_CONF_RATIO,
@@ -65,68 +48,40 @@ def limits_from_settings(*, offline: bool) -> Limits:
     )
 
 
-# --- offline generators ---------------------------------------------------------------------
+def instrument_ids(tokens: list[TokenSpec]) -> dict[str, list[str]]:
+    """Source name -> the instrument ids to ask it for (every token it lists)."""
+    ids: dict[str, list[str]] = {}
+    for token in tokens:
+        for source, instrument in token.source_ids.items():
+            ids.setdefault(source, []).append(instrument)
+    return ids
 
 
-@functools.lru_cache(maxsize=2)
-def _tape(path: str, mtime_ns: int) -> Tape:
-    return Tape(load_ohlc_csv(path))
-
-
-def replay_tape() -> Tape:
-    path = str(Path(settings.PRICE_REPLAY_CSV))
-    return _tape(path, os.stat(path).st_mtime_ns)
-
-
-def replay_observation(*, now: datetime) -> Observation:
-    """The tape price at ``now``: the first cycle pins the wall-clock origin in the cache."""
-    tape = replay_tape()
-    cache.add(REPLAY_ORIGIN_KEY, now.isoformat(), timeout=None)
-    origin = datetime.fromisoformat(cache.get(REPLAY_ORIGIN_KEY) or now.isoformat())
-    elapsed_us = max(0, (now - origin) // timedelta(microseconds=1))
-    t = tape.replay_time(
-        elapsed_microseconds=elapsed_us, speed=settings.PRICE_REPLAY_SPEED, start=settings.PRICE_REPLAY_START or None
-    )
-    price = tape.price_at(t)
-    bid, ask = spread_around(price, settings.PRICE_OFFLINE_SPREAD_BPS)
-    return Observation(
-        source=f"replay:{Path(settings.PRICE_REPLAY_CSV).name}"[:64], price=price, bid=bid, ask=ask, received_at=now
-    )
-
-
-def synthetic_observation(*, now: datetime) -> Observation:
-    """The next step of the seeded walk; the walk's state lives in the cache."""
-    state = cache.get(SYNTHETIC_STATE_KEY) or {"step": 0, "price": str(settings.PRICE_SYNTHETIC_START)}
-    step = state["step"] + 1
-    price = synthetic_next(
-        price=Decimal(state["price"]),
-        step=step,
-        seed=settings.PRICE_SYNTHETIC_SEED,
-        volatility=settings.PRICE_SYNTHETIC_VOLATILITY,
-    )
-    cache.set(SYNTHETIC_STATE_KEY, {"step": step, "price": str(price)}, timeout=None)
-    bid, ask = spread_around(price, settings.PRICE_OFFLINE_SPREAD_BPS)
-    return Observation(
-        source=f"synthetic:seed={settings.PRICE_SYNTHETIC_SEED}", price=price, bid=bid, ask=ask, received_at=now
-    )
-
-
-# --- the cycle ----------------------------------------------------------------------------------
-
-
-def _live_observations(report: IngestReport, client: httpx.Client | None) -> tuple[list[Observation], dict, dict]:
-    report.results = fetch_all(build_sources(), client=client, now=report.at)
-    observations = [r.reading.observation for r in report.results if r.reading is not None]
-    failed = {r.source: f"{r.status}: {r.error}" for r in report.results if r.reading is None}
+def _stable_rates(results: list[FetchResult]) -> dict[str, Decimal]:
     rates: dict[str, Decimal] = {}
-    for result in report.results:
+    for result in results:
         if result.reading is not None:
             rates.update(result.reading.stable_rates)
     if rates:
         cache.set(STABLE_RATES_KEY, {k: str(v) for k, v in rates.items()}, timeout=600)
-    else:
-        rates = {k: Decimal(v) for k, v in (cache.get(STABLE_RATES_KEY) or {}).items()}
-    return observations, failed, rates
+        return rates
+    return {k: Decimal(v) for k, v in (cache.get(STABLE_RATES_KEY) or {}).items()}
+
+
+def _live_inputs(token: TokenSpec, results: list[FetchResult], report: IndexReport) -> list[Observation]:
+    """The token's observation from each source that lists it; the others' reasons in ``report.failed``."""
+    for result in results:
+        instrument = token.source_ids.get(result.source)
+        if instrument is None:
+            continue
+        if result.reading is None:
+            report.failed[result.source] = f"{result.status}: {result.error}"
+        elif (obs := result.reading.observations.get(instrument)) is not None:
+            report.observations[result.source] = obs
+        else:
+            why = result.reading.errors.get(instrument) or f"{instrument} is absent from the answer"
+            report.failed[result.source] = f"error: {why}"
+    return list(report.observations.values())
 
 
 _announced: set[str] = set()
@@ -138,15 +93,44 @@ def _announce(mode: str) -> None:
         return
     _announced.add(mode)
     if mode == "live":
-        logger.info("price mode: live, sources %s, quorum %s", ",".join(settings.PRICE_SOURCES), settings.PRICE_QUORUM)
+        logger.info("price mode: live, sources %s, quorum per token", ",".join(settings.PRICE_SOURCES))
     elif mode == "replay":
         logger.warning(
-            "price mode: REPLAY (prices are NOT live) from %s at %sx",
+            "price mode: REPLAY (prices are NOT live) of %s from %s at %sx; other tokens walk (synthetic)",
+            settings.PRICE_REPLAY_SYMBOL,
             settings.PRICE_REPLAY_CSV,
             settings.PRICE_REPLAY_SPEED,
         )
     else:
-        logger.warning("price mode: SYNTHETIC (prices are NOT live), seed %s", settings.PRICE_SYNTHETIC_SEED)
+        logger.warning("price mode: SYNTHETIC (prices are NOT live): a seeded walk per token")
+
+
+def _index_report(registry: Registry, token: TokenSpec, mode: str) -> IndexReport:
+    symbol = token.index_symbol
+    markets = [m.symbol for m in registry.markets.values() if m.listed and m.index_symbol == symbol]
+    if mode == "live":
+        return IndexReport(symbol=symbol, mode="live", quorum=token.quorum, markets=markets)
+    return IndexReport(symbol=symbol, mode=offline_mode_of(symbol, mode), quorum=1, markets=markets)
+
+
+def _aggregate_one(index: IndexReport, token: TokenSpec, report: IngestReport, rates: dict[str, Decimal]) -> None:
+    try:
+        if report.mode == "live":
+            observations = _live_inputs(token, report.results, index)
+        else:
+            obs = offline_observation(token=token, mode=report.mode, now=report.at)
+            index.observations[obs.source] = obs
+            observations = [obs]
+        limits = limits_from_settings(quorum=index.quorum)
+        index.index = aggregate(observations, limits=limits, now=report.at, stable_rates=rates, rejected=index.failed)
+        index.rejected = index.index.rejected
+    except QuorumNotMet as exc:  # also SourcesDisagree
+        index.reason = f"no price: {exc.reason}"
+        index.rejected = exc.rejected
+        logger.warning("price ingest (%s) %s: %s", index.mode, index.symbol, index.reason)
+    except (OSError, ValueError) as exc:  # unreadable replay tape and the like
+        index.reason = f"no price: {index.mode} source failed: {exc}"
+        logger.error("price ingest (%s) %s: %s", index.mode, index.symbol, index.reason)
 
 
 def price_ingest_run(*, now: datetime | None = None, client: httpx.Client | None = None) -> IngestReport:
@@ -154,40 +138,24 @@ def price_ingest_run(*, now: datetime | None = None, client: httpx.Client | None
     mode = settings.PRICE_MODE
     _announce(mode)
     report = IngestReport(mode=mode, at=now or datetime.now(timezone.utc))
+    registry = registry_get()
+    tokens = [t for s in registry.index_symbols() if (t := registry.token_for_index(s)) is not None]
     rates: dict[str, Decimal] = {}
-    failed: dict[str, str] = {}
-    try:
-        if mode == "live":
-            observations, failed, rates = _live_observations(report, client)
-        elif mode == "replay":
-            observations = [replay_observation(now=report.at)]
-        else:
-            observations = [synthetic_observation(now=report.at)]
-        index = aggregate(
-            observations,
-            limits=limits_from_settings(offline=mode != "live"),
-            now=report.at,
-            stable_rates=rates,
-            rejected=failed,
-        )
-    except QuorumNotMet as exc:  # also SourcesDisagree
-        report.reason = f"no price: {exc.reason}"
-        report.rejected = exc.rejected
-        index = None
-        logger.warning("price ingest (%s): %s", mode, report.reason)
-    except (OSError, ValueError) as exc:  # unreadable replay tape and the like
-        report.reason = f"no price: {mode} source failed: {exc}"
-        index = None
-        logger.error("price ingest (%s): %s", mode, report.reason)
-    report.index = index
-    if index is not None:
-        report.rejected = index.rejected
+    if mode == "live":
+        report.results = fetch_all(build_sources(), ids=instrument_ids(tokens), client=client, now=report.at)
+        rates = _stable_rates(report.results)
+    for token in tokens:
+        index = report.indexes[token.index_symbol] = _index_report(registry, token, mode)
+        _aggregate_one(index, token, report, rates)
+    outcomes = source_outcomes(report)
     for result in report.results:
-        reason = report.rejected.get(result.source) if result.reading is not None else None
-        source_health_record(result=result, rejected_reason=reason, at=report.at)
-    if index is not None:
-        report.quote = price_tick_accept(index=index, mode=mode, computed_at=report.at)
-    cache.set(INGEST_LAST_KEY, _summary(report), timeout=None)
+        source_health_record(result=result, outcome=outcomes[result.source], at=report.at)
+    for index in report.indexes.values():
+        if index.index is not None:
+            index.quote = price_tick_accept(
+                index=index.index, mode=index.mode, computed_at=report.at, symbol=index.symbol
+            )
+    cache.set(INGEST_LAST_KEY, ingest_summary(report, outcomes), timeout=None)
     return report
 
 
@@ -199,26 +167,6 @@ def price_ingest_cycle(*, now: datetime | None = None, client: httpx.Client | No
                 mode=settings.PRICE_MODE,
                 at=now or datetime.now(timezone.utc),
                 skipped=True,
-                reason="another ingest cycle is running",
+                skip_reason="another ingest cycle is running",
             )
         return price_ingest_run(now=now, client=client)
-
-
-def _summary(report: IngestReport) -> dict:
-    rejected = report.rejected
-    return {
-        "at": iso_utc(report.at, timespec="microseconds"),
-        "mode": report.mode,
-        "ok": report.ok,
-        "reason": report.reason,
-        "price": str(report.quote.price) if report.quote else None,
-        "sources": {
-            r.source: {
-                "status": "rejected" if r.source in rejected and r.reading is not None else r.status,
-                "price": str(r.reading.observation.price) if r.reading else None,
-                "error": rejected.get(r.source, r.error) if r.reading else r.error,
-                "latency_ms": r.latency_ms,
-            }
-            for r in report.results
-        },
-    }

@@ -1,5 +1,6 @@
 """Accept an aggregated tick: store it as the latest price, fold it into the candle,
-announce it on the channel layer, then call the ``price_tick_accepted`` hook (``core.hooks``:
+announce it on the channel layer (``price_update`` with the market symbols trading on this
+index), then call the ``price_tick_accepted`` hook (``core.hooks``:
 trading's liquidation engine; pricing never imports trading)."""
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.core.cache import cache
 from core import hooks
 from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice
+from pricing.markets import registry_get
 from pricing.selectors import DEFAULT_INDEX, PriceQuote, last_price_key, latest_price_key, quote_from_record
 from pricing.services.candles import candle_record_tick
 from realtime.groups import prices_group
@@ -53,6 +55,7 @@ def price_tick_accept(
     candle_record_tick(price=index.price, sources=len(index.sources), at=computed_at, mode=mode, symbol=symbol)
     quote = quote_from_record(record)
     data = {key: record[key] for key in ("symbol", "price", "sources", "computed_at", "mode", "dispersion")}
+    data["markets"] = [m.symbol for m in registry_get().markets.values() if m.listed and m.index_symbol == symbol]
     if index.bid is not None:
         data.update(bid=record["bid"], ask=record["ask"])
     publish(prices_group(symbol), event("price_update", data, seq=_next_seq(symbol)))

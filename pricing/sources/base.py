@@ -1,5 +1,7 @@
 """The one interface every price source implements. Django-free and network-free:
-an adapter builds its request and parses a response; ``pricing.fetch`` does the I/O.
+an adapter builds one request for a batch of instrument ids and parses the answer into one
+observation per id it answered, plus a reason for every id it did not; ``pricing.fetch`` does
+the I/O (and splits a batch the venue refused because of one unknown id).
 
 Numbers are parsed with ``json.loads(parse_float=Decimal)`` or from strings, never
 through binary floating point. Every helper here raises ``SourceError`` (never
@@ -9,6 +11,7 @@ through binary floating point. Every helper here raises ``SourceError`` (never
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -21,10 +24,13 @@ class SourceError(Exception):
 
     kind = "error"
 
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+    def __init__(self, message: str, *, http_status: int | None = None, unknown_id: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.http_status = http_status
+        # The venue refused the whole batch because it does not know (at least) one id in it:
+        # asked again one id per request, only the unknown one fails.
+        self.unknown_id = unknown_id
 
 
 class SourceRateLimited(SourceError):
@@ -39,7 +45,7 @@ class SourceRateLimited(SourceError):
 
 @dataclass(frozen=True)
 class Observation:
-    """One source's SOL price in its quote currency, with what we know about it."""
+    """One source's price of one instrument in its quote currency, with what we know about it."""
 
     source: str
     price: Decimal  # mid when bid and ask are known, else the source's last/oracle price
@@ -54,10 +60,29 @@ class Observation:
 
 @dataclass(frozen=True)
 class Reading:
-    """What one fetch produced: the SOL observation and any stablecoin/USD rates seen."""
+    """What one answer held: an observation per instrument id it priced, a reason per requested id
+    it did not (absent, malformed entry), and any stablecoin/USD rates seen."""
 
-    observation: Observation
+    observations: dict[str, Observation] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
     stable_rates: dict[str, Decimal] = field(default_factory=dict)
+
+
+def per_instrument(ids: Sequence[str], entries: Mapping[str, Any], build: Callable[[str, Any], Observation]) -> Reading:
+    """One observation per requested id found in ``entries`` (``build(id, entry)``); an id that is
+    absent, or whose entry ``build`` refuses with ``SourceError``, gets its reason instead."""
+    observations: dict[str, Observation] = {}
+    errors: dict[str, str] = {}
+    for instrument in ids:
+        entry = entries.get(instrument)
+        if entry is None:
+            errors[instrument] = f"{instrument} is absent from the answer"
+            continue
+        try:
+            observations[instrument] = build(instrument, entry)
+        except SourceError as exc:
+            errors[instrument] = exc.message[:300]
+    return Reading(observations=observations, errors=errors)
 
 
 @dataclass(frozen=True)
@@ -68,24 +93,33 @@ class HttpRequestSpec:
 
 
 class PriceSource:
-    """Base adapter: subclasses set ``name``/``quote`` and implement ``request``/``parse_body``."""
+    """Base adapter: subclasses set ``name``/``quote``/``batch_size`` and implement
+    ``request``/``parse_body``. ``batch_size`` is how many instrument ids one request may carry
+    (1: one request per instrument; ``None``: any number, e.g. an all-markets endpoint)."""
 
     name = "base"
     quote = "USD"
     default_url = ""
+    batch_size: int | None = 1
 
     def __init__(self, *, base_url: str | None = None, api_key: str | None = None) -> None:
         self.base_url = (base_url or self.default_url).rstrip("/")
         self.api_key = api_key or None
 
-    def request(self) -> HttpRequestSpec:  # pragma: no cover - abstract
+    def request(self, ids: Sequence[str]) -> HttpRequestSpec:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def url(self) -> str:
-        return self.base_url + self.request().path
+    def batches(self, ids: Sequence[str]) -> list[list[str]]:
+        """The instrument ids split into as few requests as the venue allows."""
+        unique = list(dict.fromkeys(ids))
+        size = self.batch_size or max(1, len(unique))
+        return [unique[i : i + size] for i in range(0, len(unique), size)]
 
-    def parse(self, *, status: int, body: bytes, headers: dict[str, str], received_at: datetime) -> Reading:
-        """Turn an HTTP response into a ``Reading`` or raise ``SourceError``."""
+    def parse(
+        self, *, status: int, body: bytes, headers: dict[str, str], received_at: datetime, ids: Sequence[str]
+    ) -> Reading:
+        """Turn an HTTP response to a request for ``ids`` into a ``Reading`` (an observation or a
+        reason per id), or raise ``SourceError`` when the whole answer is unusable."""
         if status in (418, 429):
             raise SourceRateLimited(
                 f"HTTP {status} rate limited", retry_after=parse_retry_after(headers, received_at), http_status=status
@@ -93,12 +127,14 @@ class PriceSource:
         self.check_error(status=status, body=body)
         if status >= 400:
             raise SourceError(f"HTTP {status}: {snippet(body)}", http_status=status)
-        return self.parse_body(load_json(body), received_at=received_at)
+        return self.parse_body(load_json(body), received_at=received_at, ids=list(ids))
 
     def check_error(self, *, status: int, body: bytes) -> None:
         """Hook for provider-specific error bodies (checked before the generic status check)."""
 
-    def parse_body(self, payload: Any, *, received_at: datetime) -> Reading:  # pragma: no cover - abstract
+    def parse_body(
+        self, payload: Any, *, received_at: datetime, ids: list[str]
+    ) -> Reading:  # pragma: no cover - abstract
         raise NotImplementedError
 
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from pricing.seed_data import TOKENS
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 # 2026-02-06T00:00:00Z: ten seconds after the constructed payloads' publish/trade times.
@@ -57,45 +61,150 @@ def json_route(name: str, *, status: int = 200, headers: dict[str, str] | None =
     return lambda: (status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
+# Every seeded token priced like SOL times (its synthetic start / SOL's): the recorded SOL payloads
+# answer for every instrument asked, each entry a copy of SOL's in the same format, scaled.
+SOL_START = Decimal(next(t for t in TOKENS if t["code"] == "SOL")["synthetic_start"])
+ID_FIELDS = {"pyth": "pyth_feed_id", "jupiter": "jupiter_id", "backpack": "backpack_symbol",
+             "coinbase": "coinbase_product", "kraken": "kraken_pair", "binance": "binance_symbol"}  # fmt: skip
+FACTORS = {
+    source: {str(t[f]): Decimal(str(t["synthetic_start"])) / SOL_START for t in TOKENS if t[f]}
+    for source, f in ID_FIELDS.items()
+}
+SOL_IDS = {source: str(next(t for t in TOKENS if t["code"] == "SOL")[f]) for source, f in ID_FIELDS.items()}
+
+
+def _scale(raw, factor: Decimal) -> str:
+    value = Decimal(str(raw)) * factor
+    return format(value.quantize(Decimal("1e-8") if value >= 1 else Decimal("1e-12")), "f")
+
+
+def _scaled_pyth(entry: dict, feed: str, factor: Decimal) -> dict:
+    clone = copy.deepcopy(entry)
+    clone["id"] = feed
+    for block in (clone["price"], clone["ema_price"]):
+        expo = block["expo"]
+        price = Decimal(block["price"]).scaleb(expo) * factor
+        conf = Decimal(block["conf"]).scaleb(expo) * factor
+        block["expo"] = -8 if price >= 1 else -12
+        block["price"] = str(int(price.scaleb(-block["expo"])))
+        block["conf"] = str(int(conf.scaleb(-block["expo"])))
+    return clone
+
+
+def _clone(source: str, entry: dict, instrument: str) -> dict:
+    """SOL's entry (of ``source``'s recorded format) as ``instrument``'s, its prices scaled."""
+    f = FACTORS[source][instrument]
+    if source == "pyth":
+        return _scaled_pyth(entry, instrument, f)
+    clone = copy.deepcopy(entry)
+    keys = {"jupiter": ["usdPrice"], "backpack": ["lastPrice", "firstPrice", "high", "low"],
+            "coinbase": ["bid", "ask", "price"], "binance": ["bidPrice", "askPrice"]}.get(source, [])  # fmt: skip
+    for key in keys:
+        if key in clone:
+            clone[key] = float(_scale(clone[key], f)) if source == "jupiter" else _scale(clone[key], f)
+    if source == "kraken":
+        for key in ("a", "b", "c"):
+            clone[key][0] = _scale(clone[key][0], f)
+    if "symbol" in clone:
+        clone["symbol"] = instrument
+    return clone
+
+
+def _expand(source: str, payload, original: dict, path: str, params: list[tuple[str, str]]):
+    """The recorded (maybe mutated) SOL payload answering the request for every instrument asked."""
+    query = dict(params)
+    sol = SOL_IDS[source]
+    known = FACTORS[source]
+    if source == "pyth":
+        asked = [v for k, v in params if k == "ids[]"]
+        have = {e.get("id") for e in payload.get("parsed", []) if isinstance(e, dict)}
+        sol_entry = next(e for e in original["parsed"] if e["id"] == sol)
+        extra = [_clone(source, sol_entry, f) for f in asked if f in known and f not in have and f != sol]
+        if isinstance(payload.get("parsed"), list):
+            payload["parsed"].extend(extra)
+        return payload
+    if source == "jupiter":
+        asked = query.get("ids", "").split(",")
+        return {**{m: _clone(source, original[sol], m) for m in asked if m in known and m != sol}, **payload}
+    if source == "kraken":
+        asked = query.get("pair", "").split(",")
+        if isinstance(payload.get("result"), dict):
+            entry = original["result"]["SOLUSD"]
+            payload["result"].update({p: _clone(source, entry, p) for p in asked if p in known and p != sol})
+        return payload
+    if source == "coinbase":
+        product = path.split("/")[2]
+        return payload if product == sol else (_clone(source, original, product) if product in known else None)
+    if source == "backpack" and path.endswith("/tickers"):
+        return [payload, *(_clone(source, original, s) for s in known if s != sol)]
+    if source == "backpack":
+        wanted = query.get("symbol", sol)
+        return payload if wanted == sol else (_clone(source, original, wanted) if wanted in known else None)
+    if "symbols" in query:  # binance
+        asked = json.loads(query["symbols"])
+        if any(s not in known for s in asked):
+            return None
+        return [payload if s == sol else _clone(source, original, s) for s in asked]
+    wanted = query.get("symbol", sol)
+    return payload if wanted == sol else (_clone(source, original, wanted) if wanted in known else None)
+
+
+def recorded_route(source: str, mutate: Callable[[dict], object] | None = None, *, fresh: bool = False) -> Route:
+    """The recorded SOL payload changed by ``mutate`` (in place, or raw bytes for the whole body),
+    answering every instrument the request asks for (other tokens: SOL's entry scaled); with
+    ``fresh`` its source timestamps are moved to the current time first (real-clock runs)."""
+
+    def route(path: str = PATHS[source], params: list | None = None):
+        payload = fixture_json(RECORDED[source])
+        if fresh:
+            _refresh(source, payload)
+        original = copy.deepcopy(payload)
+        body = mutate(payload) if mutate else None
+        if isinstance(body, bytes):
+            return 200, {"Content-Type": "application/json"}, body
+        answer = _expand(source, payload, original, path, params or [])
+        if answer is None:
+            notfound = {"binance": b'{"code":-1121,"msg":"Invalid symbol."}', "coinbase": b'{"message":"NotFound"}'}
+            return 400 if source == "binance" else 404, {}, notfound.get(source, b"unknown")
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+
+    route.multi = True  # type: ignore[attr-defined]
+    return route
+
+
+def _refresh(source: str, payload: dict) -> None:
+    now = datetime.now(timezone.utc)
+    if source == "pyth":
+        for entry in payload["parsed"]:
+            entry["price"]["publish_time"] = int(now.timestamp())
+            entry["ema_price"]["publish_time"] = int(now.timestamp())
+    if source == "coinbase":
+        payload["time"] = now.isoformat().replace("+00:00", "Z")
+
+
 def fresh_route(source: str, mutate: Callable[[dict], object] | None = None) -> Route:
     """The recorded payload with its source timestamp moved to the current time (for real-clock
-    runs), then changed by ``mutate`` if given (as in ``mutated_route``)."""
-
-    def route():
-        payload = fixture_json(RECORDED[source])
-        now = datetime.now(timezone.utc)
-        if source == "pyth":
-            for entry in payload["parsed"]:
-                entry["price"]["publish_time"] = int(now.timestamp())
-                entry["ema_price"]["publish_time"] = int(now.timestamp())
-        if source == "coinbase":
-            payload["time"] = now.isoformat().replace("+00:00", "Z")
-        body = mutate(payload) if mutate else None
-        raw = body if isinstance(body, bytes) else json.dumps(payload).encode()
-        return 200, {"Content-Type": "application/json"}, raw
-
-    return route
+    runs), then changed by ``mutate`` if given (as in ``mutated_route``); every token answered."""
+    return recorded_route(source, mutate, fresh=True)
 
 
 def mutated_route(source: str, mutate: Callable[[dict], object]) -> Route:
     """The recorded payload changed by ``mutate`` (which edits it in place, or returns raw bytes)."""
-
-    def route():
-        payload = fixture_json(RECORDED[source])
-        body = mutate(payload)
-        raw = body if isinstance(body, bytes) else json.dumps(payload).encode()
-        return 200, {"Content-Type": "application/json"}, raw
-
-    return route
+    return recorded_route(source, mutate)
 
 
 class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802 - http.server API
         parts = urlsplit(self.path)
         self.server.hits.append((parts.path, parse_qsl(parts.query), dict(self.headers)))
-        route = self.server.routes.get(parts.path)
+        key = parts.path
+        if key.startswith("/products/") and key.endswith("/ticker") and key not in self.server.routes:
+            key = "/products/{id}/ticker"
+        route = self.server.routes.get(key)
         if route is None:
             status, headers, body = 404, {"Content-Type": "text/plain"}, b"no such route"
+        elif getattr(route, "multi", False):
+            status, headers, body = route(parts.path, parse_qsl(parts.query))
         else:
             status, headers, body = route()
         self.send_response(status)
@@ -126,7 +235,15 @@ class PriceServer:
         return self.httpd.hits
 
     def serve(self, source: str, route: Route) -> None:
-        self.routes[PATHS[source]] = route
+        """``route`` answers ``source``'s requests (every Coinbase product, both Backpack endpoints)."""
+        if source == "coinbase":
+            self.routes.pop(PATHS[source], None)
+            self.routes["/products/{id}/ticker"] = route
+        elif source == "backpack":
+            self.routes[PATHS[source]] = route
+            self.routes["/api/v1/tickers"] = route
+        else:
+            self.routes[PATHS[source]] = route
 
 
 @pytest.fixture
@@ -147,9 +264,10 @@ def price_server(settings):
 
 @pytest.fixture
 def recorded_server(price_server):
-    """Every source answers its recorded payload, unchanged (use with FROZEN_NOW)."""
-    for source, name in RECORDED.items():
-        price_server.serve(source, json_route(name))
+    """Every source answers its recorded payload, unchanged (use with FROZEN_NOW), for every
+    token asked (SOL's entry as recorded; the others a scaled copy of it)."""
+    for source in RECORDED:
+        price_server.serve(source, recorded_route(source))
     return price_server
 
 

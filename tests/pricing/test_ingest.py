@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db
 # and jupiter's documented 147.47893… (an outlier: dropped). Median of the five kept = 79.085.
 EXPECTED_PRICE = Decimal("79.08500000")
 EXPECTED_SOURCES = ["pyth", "backpack", "coinbase", "kraken", "binance"]
+SOL = "SOL-USD"
 
 
 def test_ingest_prices_once_produces_the_expected_index_and_the_api_returns_it(live_server_fresh, api_client):
@@ -48,15 +49,16 @@ def test_ingest_prices_once_produces_the_expected_index_and_the_api_returns_it(l
     assert body["dispersion"] == "0.000316"  # (79.095 - 79.07) / 79.085
     assert body["computed_at"].endswith("Z")
     paths = {hit[0] for hit in live_server_fresh.hits}
-    assert len(paths) == 6, "every source was polled"
+    assert {p.split("/")[1] for p in paths} == {"v2", "price", "api", "products", "0"}, "every source was polled"
+    assert {"/api/v1/tickers", "/api/v3/ticker/bookTicker"} <= paths
 
 
 def test_recorded_payloads_with_a_frozen_clock_give_the_same_index(recorded_server):
     """Unmodified recorded payloads (timestamps 2026-02-05T23:59:50Z) are fresh at the frozen clock."""
     report = price_ingest_run(now=FROZEN_NOW)
     assert report.ok, report.reason
-    assert report.quote.price == EXPECTED_PRICE
-    assert list(report.quote.sources) == EXPECTED_SOURCES
+    assert report.indexes[SOL].quote.price == EXPECTED_PRICE
+    assert list(report.indexes[SOL].quote.sources) == EXPECTED_SOURCES
     record = price_latest_record()
     assert record["prices"]["jupiter"] == "147.4789340738336"
     assert record["rejected"]["jupiter"].startswith("outlier")
@@ -66,7 +68,7 @@ def test_stale_pyth_payload_is_left_out_at_the_frozen_clock(recorded_server):
     """Pyth's 1000 s-old publish_time is rejected; the others still make the index."""
     recorded_server.serve("pyth", json_route("pyth_hermes_v2_latest_sol_stale_constructed.json"))
     report = price_ingest_run(now=FROZEN_NOW)
-    assert "pyth" not in report.quote.sources
+    assert "pyth" not in report.indexes[SOL].quote.sources
     health = SourceHealth.objects.get(name="pyth")
     assert health.last_status == "rejected" and "old" in health.last_error
 
@@ -108,6 +110,7 @@ def test_every_accepted_tick_is_published_and_signalled(live_server_fresh):
     assert event["data"]["price"] == "79.08500000"
     assert event["data"]["sources"] == EXPECTED_SOURCES
     assert event["data"]["mode"] == "live" and "bid" in event["data"] and "ask" in event["data"]
+    quotes = [q for q in quotes if q.symbol == SOL]
     assert len(quotes) == 1 and quotes[0].price == EXPECTED_PRICE and quotes[0].source_label.startswith("pyth,")
 
 
@@ -150,7 +153,7 @@ def test_a_single_surviving_source_is_below_quorum(recorded_server):
     for source in ("pyth", "jupiter", "backpack", "coinbase", "binance"):
         recorded_server.serve(source, lambda: (500, {}, b"oops"))
     report = price_ingest_run(now=FROZEN_NOW)
-    assert not report.ok and "1 of 2" in report.reason
+    assert not report.ok and "1 of 2" in report.indexes[SOL].reason
     assert price_latest_record() is None
 
 
@@ -182,7 +185,7 @@ def test_sources_endpoint_reports_health_of_each_source(recorded_server, api_cli
     assert pyth["status"] == "ok" and pyth["last_price"] == "79.081234560000" and pyth["successes"] == 1
     assert pyth["last_latency_ms"] is not None
     jupiter = body["sources"][1]
-    assert jupiter["status"] == "rejected" and jupiter["last_error"].startswith("outlier")
+    assert jupiter["status"] == "rejected" and jupiter["last_error"].startswith("SOL-USD: outlier")
     assert body["last_cycle"]["ok"] is True and body["last_cycle"]["price"] == "79.08500000"
 
 
@@ -200,7 +203,7 @@ def test_ticks_fold_into_the_minute_candle(recorded_server):
     price_ingest_run(now=FROZEN_NOW)
     recorded_server.serve("kraken", lambda: (500, {}, b""))
     price_ingest_run(now=FROZEN_NOW + timedelta(seconds=2))
-    candle = Candle.objects.get()
+    candle = Candle.objects.get(symbol=SOL)
     assert candle.start == FROZEN_NOW and candle.ticks == 2 and candle.sources == 5 and candle.mode == "live"
 
 
@@ -273,7 +276,7 @@ def test_two_sources_that_disagree_pause_trading_with_a_clear_reason(recorded_se
         recorded_server.serve(source, lambda: (500, {}, b"oops"))
     recorded_server.serve("coinbase", _coinbase_at("100"))
     recorded_server.serve("kraken", _kraken_at("103.9"))
-    report = price_ingest_run(now=FROZEN_NOW)
+    report = price_ingest_run(now=FROZEN_NOW).indexes[SOL]
     assert not report.ok
     assert report.reason.startswith("no price: sources disagree: coinbase 100, kraken 103.9")
     assert price_latest_record() is None
@@ -286,8 +289,8 @@ def test_two_sources_that_disagree_pause_trading_with_a_clear_reason(recorded_se
     assert last["ok"] is False and last["reason"] == report.reason
     for name in ("coinbase", "kraken"):
         assert last["sources"][name]["status"] == "rejected" and "disagree" in last["sources"][name]["error"]
-        health = SourceHealth.objects.get(name=name)
-        assert health.last_status == "rejected" and "disagree" in health.last_error
+        health = SourceHealth.objects.get(name=name)  # its other tokens' prices were used: ok, SOL's problem noted
+        assert health.last_status == "ok" and health.last_error.startswith("SOL-USD: sources disagree")
 
 
 def test_two_sources_that_agree_still_make_the_index(recorded_server):
@@ -297,4 +300,4 @@ def test_two_sources_that_agree_still_make_the_index(recorded_server):
     recorded_server.serve("coinbase", _coinbase_at("100"))
     recorded_server.serve("kraken", _kraken_at("101.9"))
     report = price_ingest_run(now=FROZEN_NOW)
-    assert report.ok and report.quote.price == Decimal("100.95000000")
+    assert report.indexes[SOL].ok and report.indexes[SOL].quote.price == Decimal("100.95000000")

@@ -11,7 +11,7 @@ from django.core.cache import cache
 from pricing.offline import Tape, TapeError, load_ohlc_csv, synthetic_next
 from pricing.selectors import price_get_latest
 from pricing.services import price_ingest_run
-from pricing.services.ingest import REPLAY_ORIGIN_KEY
+from pricing.services.offline_feed import REPLAY_ORIGIN_KEY
 from tests.conftest import SHARED
 from tests.pricing.conftest import FROZEN_NOW
 
@@ -30,20 +30,20 @@ def test_replay_of_the_shared_csv_drives_the_index(settings, api_client):
     settings.PRICE_REPLAY_START = 0
     bars = load_ohlc_csv(CSV)
 
-    first = price_ingest_run(now=FROZEN_NOW)
+    first = price_ingest_run(now=FROZEN_NOW).indexes["SOL-USD"]
     assert first.ok and first.quote.price == bars[0].open  # 2.85 at the start of the tape
     assert first.quote.mode == "replay" and first.quote.sources == ("replay:SOLUSDT_1h.csv",)
 
-    later = price_ingest_run(now=FROZEN_NOW + timedelta(minutes=1))
+    later = price_ingest_run(now=FROZEN_NOW + timedelta(minutes=1)).indexes["SOL-USD"]
     assert later.quote.price == bars[1].open  # 2.9515: the next hourly bar
 
     # a third of the way into bar 1 (a down bar: open -> high -> low -> close) the price is its high
-    third = price_ingest_run(now=FROZEN_NOW + timedelta(minutes=1, seconds=20))
+    third = price_ingest_run(now=FROZEN_NOW + timedelta(minutes=1, seconds=20)).indexes["SOL-USD"]
     assert third.quote.price == bars[1].high
 
     # on the real clock (a fresh replay origin), the API serves the replayed price, marked as not live
     cache.delete(REPLAY_ORIGIN_KEY)
-    assert price_ingest_run().quote.price == bars[0].open
+    assert price_ingest_run().indexes["SOL-USD"].quote.price == bars[0].open
     body = api_client.get("/api/v1/market/price").json()
     assert body["mode"] == "replay" and body["price"] == "2.85000000"
     assert body["sources"] == ["replay:SOLUSDT_1h.csv"]
@@ -71,15 +71,19 @@ def test_a_missing_tape_is_a_clear_ingest_failure(settings, tmp_path):
     settings.PRICE_MODE = "replay"
     settings.PRICE_REPLAY_CSV = str(tmp_path / "nope.csv")
     report = price_ingest_run(now=FROZEN_NOW)
-    assert not report.ok and "replay source failed" in report.reason
+    assert not report.indexes["SOL-USD"].ok and "replay source failed" in report.indexes["SOL-USD"].reason
+    assert report.indexes["BONK-USD"].ok, "the other tokens walk on"
 
 
 def test_synthetic_walk_is_seeded_and_reproducible(settings):
-    """The same seed gives the same path; every tick is marked synthetic."""
+    """The same seed gives the same path; every tick is marked synthetic. PRICE_SYNTHETIC_* set
+    explicitly drive SOL-USD's walk (its registry row otherwise)."""
     settings.PRICE_MODE = "synthetic"
     settings.PRICE_SYNTHETIC_SEED = "demo"
     settings.PRICE_SYNTHETIC_START = Decimal("150")
-    path = [price_ingest_run(now=FROZEN_NOW + timedelta(seconds=2 * i)).quote.price for i in range(5)]
+    settings.PRICE_SYNTHETIC_VOLATILITY = Decimal("0.0005")
+    runs = [price_ingest_run(now=FROZEN_NOW + timedelta(seconds=2 * i)) for i in range(5)]
+    path = [run.indexes["SOL-USD"].quote.price for run in runs]
     expected, price = [], Decimal("150")
     for step in range(1, 6):
         price = synthetic_next(price=price, step=step, seed="demo", volatility=settings.PRICE_SYNTHETIC_VOLATILITY)

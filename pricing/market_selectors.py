@@ -1,0 +1,88 @@
+"""Reads behind the markets API: every market's rules, status and latest price with its 24 h
+change. One cache round trip for the prices (two when some index has no fresh record) and one
+query for the candles of a day ago, whatever the number of markets."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+from pricing.markets import MarketSpec, market_get, market_list
+from pricing.models import Candle
+from pricing.selectors import PriceMark, price_marks_get, price_mode_of
+
+DAY = timedelta(hours=24)
+# The candle "a day ago" is the last 1-minute candle starting at most 24 h ago, if one started
+# within this window before that instant (else the change is unknown: null).
+DAY_AGO_WINDOW = timedelta(hours=1)
+CHANGE_QUANTUM = Decimal("0.000001")
+
+
+def _text(value: Decimal | None) -> str | None:
+    """A registry decimal as plain text without trailing zeros (``0.001``, ``1000000``)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
+def prices_day_ago(index_symbols: list[str], *, now: datetime) -> dict[str, Decimal]:
+    """Each index's close of the last 1-minute candle that started at most 24 h before ``now``
+    (within ``DAY_AGO_WINDOW``), in its running mode: one query."""
+    cutoff = now - DAY
+    modes = {symbol: price_mode_of(symbol) for symbol in index_symbols}
+    rows = (
+        Candle.objects.filter(
+            symbol__in=index_symbols, mode__in=set(modes.values()), start__gt=cutoff - DAY_AGO_WINDOW, start__lte=cutoff
+        )
+        .order_by("start")
+        .values_list("symbol", "mode", "close")
+    )
+    found: dict[str, Decimal] = {}
+    for symbol, mode, close in rows:
+        if modes.get(symbol) == mode:
+            found[symbol] = close  # ordered by start: the last one wins
+    return found
+
+
+def _market_out(market: MarketSpec, mark: PriceMark | None, day_ago: Decimal | None) -> dict:
+    base = market.base
+    change = None
+    if mark is not None and day_ago:
+        change = str(((mark.price - day_ago) / day_ago).quantize(CHANGE_QUANTUM))
+    return {
+        "symbol": market.symbol,
+        "kind": market.kind,
+        "status": market.status,
+        "base": {"code": base.code, "name": base.name, "mint": base.mint, "decimals": base.decimals},
+        "quote": market.quote,
+        "index_symbol": market.index_symbol,
+        "rules": {
+            "qty_step": _text(market.qty_step),
+            "min_qty": _text(market.min_qty),
+            "min_notional": _text(market.min_notional),
+            "max_notional": _text(market.max_notional),
+            "price_tick": _text(market.price_tick),
+            "max_leverage": _text(market.max_leverage),
+            "mmr": _text(market.mmr),
+        },
+        "price": str(mark.price) if mark is not None else None,
+        "price_mode": mark.mode if mark is not None else None,
+        "price_computed_at": mark.computed_at if mark is not None else None,
+        "stale": mark is None or mark.stale,
+        "change_24h": change,
+        "price_24h_ago": str(day_ago) if day_ago is not None else None,
+    }
+
+
+def market_overview_list(*, markets: list[MarketSpec] | None = None, now: datetime | None = None) -> list[dict]:
+    """Every listed market (or ``markets``) as the API shows it: rules, status, the index's latest
+    price (the last known one flagged ``stale`` when no fresh record) and its change over ~24 h."""
+    now = now or datetime.now(timezone.utc)
+    markets = market_list() if markets is None else markets
+    indexes = list(dict.fromkeys(m.index_symbol for m in markets))
+    marks = price_marks_get(indexes, now=now)
+    day_ago = prices_day_ago(indexes, now=now) if indexes else {}
+    return [_market_out(m, marks.get(m.index_symbol), day_ago.get(m.index_symbol)) for m in markets]
+
+
+def market_overview_get(symbol: str, *, now: datetime | None = None) -> dict:
+    """One market (delisted ones too) as the API shows it; 404 ``market_not_found`` if unknown."""
+    return market_overview_list(markets=[market_get(symbol)], now=now)[0]
