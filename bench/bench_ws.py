@@ -54,8 +54,8 @@ async def client(
         got = 0
         while got < expected + warmup:
             frame = json.loads(await ws.recv())
-            if frame.get("type") != "price_update":
-                continue
+            if frame.get("type") != "price_update" or "n" not in frame["data"]:
+                continue  # the snapshot on subscribe, or a real tick: not one of the bench's
             if int(frame["data"]["n"]) >= 0:  # negative n = warm-up ticks, not measured
                 latencies.append((time.time_ns() - int(frame["data"]["sent_ns"])) / 1e6)
             got += 1

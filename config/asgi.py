@@ -17,9 +17,11 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from config.realtime_prices import register as register_price_directory  # noqa: E402
 from realtime.auth import WebSocketAuthMiddleware  # noqa: E402
 from realtime.routing import websocket_urlpatterns  # noqa: E402
 
+register_price_directory()  # the market registry and latest prices, for the /ws/ price stream
 # URLRouter's stub wants its check-only _ExtendedURLPattern in an invariant list (typeshed#15080).
 websocket_router = URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]
 application = ProtocolTypeRouter(

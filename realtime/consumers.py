@@ -2,7 +2,9 @@
 groups, relays events published by services, and replays missed user events.
 
 Client frames: ``ping``, ``auth {token}``, ``subscribe``/``unsubscribe``
-``{channels: ["prices", "account"]}`` (or ``channel``), ``resume {after_seq}``.
+``{channels: ["prices", "account"], symbols?: [...]}`` (or ``channel``), ``resume {after_seq}``.
+``symbols`` (market or index symbols) narrows ``prices`` to those tokens' indexes; without it a
+subscribe takes every listed market's index and an unsubscribe drops them all.
 Anything else gets ``{"type": "error", "code", "message"}``; the socket stays up.
 
 Close codes: 4000 idle, 4001 session revoked, 4002 session expired, 4003 invalid ``?token=`` (at
@@ -14,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING
 
@@ -23,9 +26,10 @@ from django.conf import settings
 
 from realtime import auth
 from realtime.connlimits import Cap, caps_for, socket_registry
-from realtime.fanout import fanout_for
-from realtime.groups import cookie_session_group, prices_group, session_group, user_group
+from realtime.groups import cookie_session_group, session_group, user_group
 from realtime.portfolio_feed import portfolio_feed
+from realtime.price_stream import PriceSubscriptions
+from realtime.price_symbols import price_snapshot
 from realtime.publish import event
 from realtime.ratelimit import TokenBucket
 
@@ -42,10 +46,11 @@ CLOSE_TOO_BIG = 1009
 CHANNELS = ("prices", "account")
 
 
-class StreamConsumer(AsyncWebsocketConsumer):
+class StreamConsumer(PriceSubscriptions, AsyncWebsocketConsumer):
     async def connect(self) -> None:
         self.principal: auth.Principal | None = None
         self.subscriptions: set[str] = set()
+        self.price_groups: dict[str, str] = {}  # index symbol -> its group, while subscribed to prices
         self.joined: set[str] = set()
         self.bucket = TokenBucket(rate=settings.WS_RATE_PER_SECOND, burst=settings.WS_RATE_BURST)
         self.violations = 0
@@ -70,7 +75,7 @@ class StreamConsumer(AsyncWebsocketConsumer):
         for task in (getattr(self, "heartbeat_task", None), getattr(self, "expiry_task", None)):
             if task is not None:
                 task.cancel()
-        fanout_for(prices_group()).discard(self)
+        self._leave_prices(list(getattr(self, "price_groups", {})))
         principal: auth.Principal | None = getattr(self, "principal", None)  # None if connect() never ran
         if principal is not None:
             portfolio_feed().discard(principal.user_id, self)
@@ -151,25 +156,40 @@ class StreamConsumer(AsyncWebsocketConsumer):
         if unknown:
             await self._error("unknown_channel", f"Unknown channel {unknown[0][:40]!r}.", {"channels": list(CHANNELS)})
             return
+        indexes: list[str] = []
+        if "prices" in names:
+            found = await self._price_indexes(content, adding=True)
+            if found is None:
+                return  # an error frame was sent; nothing of this frame is subscribed
+            indexes = found
         if "account" in names and not await self._may_read_account():
             return
         for name in names:
-            await self._subscribe(name)
-        await self._send(event("subscribed", {"channels": sorted(self.subscriptions)}))
+            await self._subscribe(name, indexes)
+        await self._send(event("subscribed", self._subscribed_state()))
+        snapshot = await database_sync_to_async(price_snapshot)(indexes) if indexes else []
+        for frame in snapshot:  # the latest price of each index asked for, then live ticks
+            await self._send(frame)
 
     async def _on_unsubscribe(self, content: dict) -> None:
         names = self._channels_of(content)
         if names is None or any(n not in CHANNELS for n in names):
             await self._error("bad_message", 'unsubscribe needs "channels" from ["prices", "account"].')
             return
+        drop: list[str] = []
+        if "prices" in names:
+            found = await self._price_indexes(content, adding=False)
+            if found is None:
+                return
+            drop = found
+        self._leave_prices(drop)
         for name in names:
-            self.subscriptions.discard(name)
-        if "prices" not in self.subscriptions:
-            fanout_for(prices_group()).discard(self)
+            if name != "prices" or not self.price_groups:
+                self.subscriptions.discard(name)
         if "account" not in self.subscriptions and self.principal is not None:
             portfolio_feed().discard(self.principal.user_id, self)
             await self._leave(user_group(self.principal.user_id))
-        await self._send(event("unsubscribed", {"channels": sorted(self.subscriptions)}))
+        await self._send(event("unsubscribed", self._subscribed_state()))
 
     async def _on_resume(self, content: dict) -> None:
         after = content.get("after_seq")
@@ -197,8 +217,8 @@ class StreamConsumer(AsyncWebsocketConsumer):
 
     # --- group events ---------------------------------------------------------------
     async def on_broadcast(self, group: str, payload: dict, text: str) -> None:
-        """A public tick from the process's fan-out (see realtime.fanout)."""
-        if "prices" in self.subscriptions:
+        """A public tick from the process's fan-out (see realtime.fanout) of an index followed."""
+        if "prices" in self.subscriptions and group in self.price_groups.values():
             await self.send(text_data=text)
 
     async def portfolio_tick(self, text: str) -> None:
@@ -275,10 +295,10 @@ class StreamConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             pass
 
-    async def _subscribe(self, name: str) -> None:
+    async def _subscribe(self, name: str, indexes: Sequence[str] = ()) -> None:
         self.subscriptions.add(name)
         if name == "prices":
-            await fanout_for(prices_group()).add(self)
+            await self._join_prices(indexes)
         if name == "account":
             user_id = self._reader_id()
             await self._join(user_group(user_id))

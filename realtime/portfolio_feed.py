@@ -2,9 +2,10 @@
 
 A price tick used to make every account-subscribed socket run its own snapshot (several queries),
 so one user with N sockets cost N snapshots a tick. Here each server process (event loop) has one
-feed: it joins the local price fan-out once, and on a tick schedules at most one snapshot per user
-that has account sockets in this process, no sooner than ``WS_PORTFOLIO_COALESCE_MS`` after that
-user's previous one. The frame is serialised once and sent to each of the user's local sockets.
+feed: it joins the local price fan-out of every listed index once, and on a tick of any of them
+schedules at most one snapshot per user that has account sockets in this process, no sooner than
+``WS_PORTFOLIO_COALESCE_MS`` after that user's previous one. The frame is serialised once and
+sent to each of the user's local sockets.
 
 Bound: per process, at most one snapshot per (user with an account socket here) per
 ``WS_PORTFOLIO_COALESCE_MS``, whatever the number of their sockets or of ticks. Snapshots run
@@ -26,6 +27,7 @@ from django.conf import settings
 from core import hooks
 from realtime.fanout import fanout_for
 from realtime.groups import prices_group
+from realtime.price_symbols import listed_indexes
 from realtime.publish import event, jsonable
 
 logger = logging.getLogger("realtime.portfolio_feed")
@@ -42,8 +44,11 @@ class PortfolioFeed:
         self.sent_at: dict[int, float] = {}  # user -> monotonic time of the last snapshot
 
     async def add(self, user_id: int, socket: Recipient) -> None:
+        """Follow ``socket``'s user; the feed joins every listed index's fan-out (a tick of any
+        token the user may hold or trade schedules their update, still coalesced per user)."""
         self.sockets.setdefault(user_id, set()).add(socket)
-        await fanout_for(prices_group()).add(self)
+        indexes = await database_sync_to_async(listed_indexes)()
+        await asyncio.gather(*(fanout_for(prices_group(index)).add(self) for index in indexes))
 
     def discard(self, user_id: int, socket: Recipient) -> None:
         sockets = self.sockets.get(user_id)

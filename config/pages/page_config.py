@@ -1,8 +1,10 @@
 """The read-only numbers the pages need for their previews (display-only estimates).
 
-Fees, slippage model, lot rules and the leverage parameters come from settings; the leverage
-ones fall back to the documented defaults while the positions settings are not defined.
-Decimals are strings, as everywhere in the API.
+Markets and their rules (lot and tick, notional bounds, leverage and maintenance margin, status)
+come from the market registry (``pricing.markets.market_list()``), one entry per listed market in
+display order, shaped as the markets API's ``MarketOut`` minus the price. Fees and the slippage
+model come from settings; the leverage fee falls back to the documented default while the
+positions settings are not defined. Decimals are strings, as everywhere in the API.
 """
 
 from __future__ import annotations
@@ -12,15 +14,10 @@ from typing import Any
 
 from django.conf import settings
 
+from pricing.markets import MarketSpec, market_list
+
 # First setting name found wins: the positions work may name them either way.
 _FALLBACKS: dict[str, tuple[tuple[str, ...], str]] = {
-    "maintenance_margin_rate": (
-        ("POSITION_MMR", "POSITION_MAINTENANCE_MARGIN_RATE", "TRADING_MMR"),
-        "0.005",
-    ),
-    "max_leverage": (("POSITION_MAX_LEVERAGE", "TRADING_MAX_LEVERAGE"), "20"),
-    "min_notional": (("POSITION_MIN_NOTIONAL",), "1"),
-    "max_notional": (("POSITION_MAX_NOTIONAL",), "1000000"),
     "position_fee_bps": (("POSITION_FEE_BPS", "TRADING_FEE_BPS"), "10"),
 }
 
@@ -37,10 +34,37 @@ def _dec(name: str, default: str) -> str:
     return str(Decimal(str(getattr(settings, name, default))))
 
 
+def _str(value: Decimal | None) -> str | None:
+    """A plain decimal string without exponent or trailing zeros (``1E-9`` -> ``0.000000001``)."""
+    return None if value is None else format(value.normalize(), "f")
+
+
+def market_config(market: MarketSpec) -> dict[str, Any]:
+    """One market as the pages read it: identity, status and rules (no price: that is live)."""
+    return {
+        "symbol": market.symbol,
+        "kind": market.kind,
+        "status": market.status,
+        "base": {"code": market.base.code, "name": market.base.name, "mint": market.base.mint},
+        "quote": market.quote,
+        "index_symbol": market.index_symbol,
+        "rules": {
+            "qty_step": _str(market.qty_step),
+            "min_qty": _str(market.min_qty),
+            "min_notional": _str(market.min_notional),
+            "max_notional": _str(market.max_notional),
+            "price_tick": _str(market.price_tick),
+            "max_leverage": _str(market.max_leverage),
+            "mmr": _str(market.mmr),
+        },
+    }
+
+
 def page_config() -> dict[str, Any]:
     return {
-        "symbol": "SOL-USD",
+        "symbol": "SOL-USD",  # the default market of the trade page
         "perp_symbol": "SOL-PERP",
+        "markets": [market_config(market) for market in market_list()],
         "ws_path": "/ws/",
         "stack_mode": settings.STACK_MODE,
         "price_stale_seconds": int(getattr(settings, "PRICE_STALE_SECONDS", 15)),
@@ -50,10 +74,6 @@ def page_config() -> dict[str, Any]:
             "impact_bps": _dec("TRADING_IMPACT_BPS", "10"),
             "impact_ref_notional": _dec("TRADING_IMPACT_REF_NOTIONAL", "100000"),
             "max_slippage_bps": _dec("TRADING_MAX_SLIPPAGE_BPS", "200"),
-            "min_qty": _dec("TRADING_MIN_QTY", "0.001"),
-            "qty_step": _dec("TRADING_QTY_STEP", "0.001"),
-            "min_notional": _dec("TRADING_MIN_NOTIONAL", "1"),
-            "max_notional": _dec("TRADING_MAX_NOTIONAL", "1000000"),
         },
         "leverage": {key: _setting(names, default) for key, (names, default) in _FALLBACKS.items()},
     }

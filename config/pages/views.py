@@ -19,11 +19,11 @@ from django.views.decorators.http import require_safe
 from config.pages.page_config import page_config
 
 
-def _render(request, template: str, page: str, **extra):
+def _render(request, template: str, page: str, config: dict | None = None, **extra):
     user = request.user if request.user.is_authenticated else None
     context = {
         "page": page,
-        "page_config": page_config(),
+        "page_config": config or page_config(),
         "user_address": getattr(user, "address", None) or (user.get_username() if user else None),
         **extra,
     }
@@ -40,9 +40,21 @@ def signed_in(view):
     return wrapper
 
 
+def _chosen_market(config: dict, requested: str | None) -> dict:
+    """The trade page's market: ``?market=`` when it names a listed market, else the default."""
+    markets = {m["symbol"]: m for m in config["markets"]}
+    chosen = markets.get((requested or "").upper()) or markets.get(config["symbol"])
+    return chosen or next(iter(markets.values()), {})
+
+
 @require_safe
 def trade(request):
-    return _render(request, "pages/trade.html", "trade")
+    config = page_config()
+    market = _chosen_market(config, request.GET.get("market"))
+    token = [m for m in config["markets"] if m.get("index_symbol") == market.get("index_symbol")]
+    spot = next((m for m in token if m["kind"] == "spot"), None)
+    perp = next((m for m in token if m["kind"] == "perp"), None)
+    return _render(request, "pages/trade.html", "trade", config=config, market=market, spot=spot, perp=perp)
 
 
 @require_safe

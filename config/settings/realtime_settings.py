@@ -29,6 +29,9 @@ WS_MAX_SOCKETS_PER_IP = env_int(ENV, "WS_MAX_SOCKETS_PER_IP", 50)
 # A socket's registry entry lives this long unless its process refreshes it (every third of it):
 # a crashed process's sockets stop counting after at most this many seconds.
 WS_SOCKET_TTL_SECONDS = env_int(ENV, "WS_SOCKET_TTL_SECONDS", 60)
+# Price symbols one socket may name in a subscribe/unsubscribe frame (the default subscription,
+# every listed market's index, is the server's own list and not counted against it).
+WS_MAX_SYMBOLS_PER_SOCKET = env_int(ENV, "WS_MAX_SYMBOLS_PER_SOCKET", 50)
 # Resume: at most this many missed events are replayed; older gaps are told to resync from REST.
 WS_RESUME_MAX_EVENTS = env_int(ENV, "WS_RESUME_MAX_EVENTS", 500)
 # User events are kept in PostgreSQL this long for resume, then pruned.

@@ -54,8 +54,12 @@ export function friendly(err) {
       return "No live price right now, so trading is paused. Try again in a few seconds.";
     case "price_stale":
       return `The price feed is stale (${x.age_seconds ? Math.round(x.age_seconds) + " s old" : "too old"}); trading is paused until it recovers.`;
-    case "qty_below_min": return `Quantity is below the minimum${x.min_qty ? ` of ${x.min_qty} SOL` : ""}.`;
-    case "qty_off_step": return `Quantity must be a multiple of ${x.step || x.qty_step || "the lot step"} SOL.`;
+    case "qty_below_min": return `Quantity is below the minimum${x.min_qty ? ` of ${x.min_qty}` : ""}${x.symbol ? ` on ${x.symbol}` : ""}.`;
+    case "qty_off_step": return `Quantity must be a multiple of ${x.step || x.qty_step || "the lot step"}${x.symbol ? ` on ${x.symbol}` : ""}.`;
+    case "price_off_tick": return `Price must be a multiple of ${x.price_tick || x.tick || "the price tick"}${x.symbol ? ` on ${x.symbol}` : ""}.`;
+    case "market_halted": return `${x.symbol || "This market"} is halted: no new orders or positions (closing stays open).`;
+    case "market_not_found": return `No such market${x.symbol ? `: ${x.symbol}` : ""}.`;
+    case "market_kind_mismatch": return `${x.symbol || "This market"} is a ${x.kind || "different"} market: use the ${x.kind === "perp" ? "Leverage" : "Spot"} ticket.`;
     case "notional_below_min": return `Order value is below the minimum${x.min_notional ? ` of $${x.min_notional}` : ""}.`;
     case "notional_above_max": return `Order value is above the maximum${x.max_notional ? ` of $${x.max_notional}` : ""}.`;
     case "idempotency_key_reused": return "This order was already sent with different details; please submit again.";

@@ -3,11 +3,16 @@
 
 import { api, friendly } from "./api.js";
 import { Stream } from "./stream.js";
-import { ageSeconds, dec, h } from "./format.js";
+import { ageSeconds, h } from "./format.js";
+import { currentMarket, fmtPrice } from "./markets.js";
 
 const config = JSON.parse(document.getElementById("page-config").textContent);
 const signedIn = document.body.dataset.signedIn === "1";
-const stream = new Stream({ path: config.ws_path, channels: signedIn ? ["prices", "account"] : ["prices"] });
+// The page's market (the trade page's choice, else the default): the header price and the price
+// stream follow its token index only (the WebSocket `prices` subscription's `symbols`).
+const market = currentMarket();
+const indexSymbol = market?.index_symbol || "SOL-USD";
+const stream = new Stream({ path: config.ws_path, channels: signedIn ? ["prices", "account"] : ["prices"], symbols: [indexSymbol] });
 
 let lastPrice = null; // last price_update data (or /market/price answer)
 let priceError = null;
@@ -43,17 +48,18 @@ function renderBanner() {
 }
 
 function setPrice(data) {
+  if (data.symbol && data.symbol !== indexSymbol) return; // another token's index
   if (lastPrice && Date.parse(data.computed_at) < Date.parse(lastPrice.computed_at)) return;
   lastPrice = data;
   priceError = null;
   const el = document.querySelector('[data-bind="top-price"]');
-  if (el) el.textContent = `$${dec(data.price, 2)}`;
+  if (el) el.textContent = `$${fmtPrice(data.price, market)}`;
   renderBanner();
 }
 
 async function loadPrice() {
   try {
-    setPrice(await api("market/price"));
+    setPrice(await api(`market/price?symbol=${encodeURIComponent(indexSymbol)}`));
   } catch (err) {
     priceError = friendly(err);
     renderBanner();
@@ -98,6 +104,8 @@ export function throttle(fn, ms) {
 
 export const app = {
   config,
+  market,
+  indexSymbol,
   signedIn,
   stream,
   loadPrice,

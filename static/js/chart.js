@@ -13,12 +13,14 @@ const THEME = {
 };
 
 export class CandleChart {
-  constructor(el) {
+  /** symbol: the market or index whose candles to show; precision: places of its prices. */
+  constructor(el, { symbol = "SOL-USD", precision = 2 } = {}) {
     this.el = el;
+    this.symbol = symbol;
     this.chart = createChart(el, THEME);
     this.series = this.chart.addSeries(CandlestickSeries, {
       upColor: "#16c784", downColor: "#f6465d", borderVisible: false, wickUpColor: "#16c784", wickDownColor: "#f6465d",
-      priceFormat: { type: "price", precision: 2, minMove: 0.01 },
+      priceFormat: { type: "price", precision, minMove: 10 ** -precision },
     });
     this.markers = createSeriesMarkers(this.series, []);
     this.fills = [];
@@ -26,9 +28,16 @@ export class CandleChart {
     this.last = null;
   }
 
+  /** Show prices with `dp` places (a sub-cent token needs more than 2). */
+  precision(dp) {
+    if (dp === this.dp) return;
+    this.dp = dp;
+    this.series.applyOptions({ priceFormat: { type: "price", precision: dp, minMove: 10 ** -dp } });
+  }
+
   async load(interval = this.interval) {
     this.interval = interval;
-    const candles = await api(`market/candles?interval=${interval}&limit=500`);
+    const candles = await api(`market/candles?symbol=${encodeURIComponent(this.symbol)}&interval=${interval}&limit=500`);
     const bars = candles.map((c) => ({
       time: Date.parse(c.start) / 1000, open: Number(c.open), high: Number(c.high), low: Number(c.low), close: Number(c.close),
     }));
@@ -71,7 +80,7 @@ export class CandleChart {
       position: f.side === "buy" || f.side === "long" ? "belowBar" : "aboveBar",
       color: f.side === "buy" || f.side === "long" ? "#16c784" : "#f6465d",
       shape: f.side === "buy" || f.side === "long" ? "arrowUp" : "arrowDown",
-      text: `${f.side} ${Number(f.qty).toFixed(3)}`,
+      text: `${f.side} ${Number(f.qty).toLocaleString("en-US", { maximumFractionDigits: 3 })}`,
     })).sort((a, b) => a.time - b.time);
     this.markers.setMarkers(marks);
     this.el.dataset.fillMarkers = String(marks.length);

@@ -7,22 +7,25 @@ export function slippageBps(notional, spot) {
   return Math.min(Number(spot.max_slippage_bps), raw);
 }
 
-/** Spot market order preview. amount is SOL (unit "SOL") or USD (unit "USD"). */
+/** Spot market order preview. amount is in the base asset (any unit but "USD") or USD (unit "USD");
+ *  spot carries the fee and slippage model and the market's qty_step. */
 export function spotPreview({ side, amount, unit, index, spot }) {
   const a = Number(amount);
   if (!(a > 0) || !(index > 0)) return null;
-  const notionalGuess = unit === "SOL" ? a * index : a;
+  const inBase = unit !== "USD";
+  const notionalGuess = inBase ? a * index : a;
   const bps = slippageBps(notionalGuess, spot);
   const price = side === "buy" ? index * (1 + bps / 1e4) : index * (1 - bps / 1e4);
   const step = Number(spot.qty_step);
-  const qty = unit === "SOL" ? a : Math.floor(a / price / step) * step;
+  const qty = inBase ? a : Math.floor(a / price / step) * step;
   const notional = qty * price;
   const fee = (notional * Number(spot.fee_bps)) / 1e4;
   const total = side === "buy" ? notional + fee : notional - fee;
   return { qty, price, notional, fee, total, bps };
 }
 
-/** Leveraged position preview: q = M·L/E; long P_liq = (E − M/q)/(1 − mmr), short (E + M/q)/(1 + mmr). */
+/** Leveraged position preview (lev: position_fee_bps and the perp market's mmr as
+ *  maintenance_margin_rate): q = M·L/E; long P_liq = (E − M/q)/(1 − mmr), short (E + M/q)/(1 + mmr). */
 export function leveragePreview({ side, margin, leverage, index, spot, lev }) {
   const M = Number(margin);
   const L = Number(leverage);

@@ -3,6 +3,7 @@ import { api, friendly } from "./api.js";
 import { app, handleAuthError, throttle, toast } from "./app.js";
 import { EquityChart } from "./chart.js";
 import { dec, decSum, h, pct, rows, signClass, time, usd } from "./format.js";
+import { bySymbol, fmtPrice, fmtQty } from "./markets.js";
 import { PositionsTable, list } from "./positions.js";
 
 const $ = (s) => document.querySelector(s);
@@ -23,8 +24,11 @@ async function loadSummary() {
   set("pf-equity", usd(p.equity));
   set("pf-return", p.return === null ? "—" : pct(p.return), signClass(p.return));
   set("pf-usd", `${usd(p.balances.USD.free)} / ${usd(p.balances.USD.locked)}`);
-  set("pf-sol", `${dec(p.balances.SOL.total, 3)}${p.sol.avg_cost ? ` @ ${usd(p.sol.avg_cost)}` : ""}`);
-  set("pf-unrealized", usd(p.sol.unrealized_pnl, 2, { sign: true }), signClass(p.sol.unrealized_pnl));
+  const sol = (p.holdings || []).find((x) => x.asset === "SOL") || { qty: p.balances.SOL?.total, ...(p.sol || {}) };
+  set("pf-sol", `${dec(sol.qty ?? "0", 3)}${sol.avg_cost ? ` @ ${usd(sol.avg_cost)}` : ""}`);
+  const spotUnrealized = p.holdings ? decSum(p.holdings.map((x) => x.unrealized_pnl)) : p.sol?.unrealized_pnl;
+  set("pf-unrealized", usd(spotUnrealized, 2, { sign: true }), signClass(spotUnrealized));
+  renderHoldings(p);
   set("pf-realized", usd(p.realized_pnl, 2, { sign: true }), signClass(p.realized_pnl));
   set("pf-fees", usd(p.fees_paid));
   const pos = p.positions || {};
@@ -33,6 +37,31 @@ async function loadSummary() {
   chart.push(p.equity);
 }
 const refreshSummary = throttle(loadSummary, 1000);
+
+/** One row per asset held (holdings: asset, market, qty, free, locked, price, value, avg_cost,
+ *  unrealized_pnl, realized_pnl, stale); a stale price is the last known one, flagged. */
+function renderHoldings(p) {
+  const items = p.holdings || [];
+  rows($('[data-testid="holdings-table"] tbody'), items, (x) => {
+    const market = bySymbol.get(x.market);
+    return h("tr", { dataset: { asset: x.asset, stale: x.stale ? "1" : "0" }, class: x.stale ? "stale" : null },
+      h("td", {}, x.asset),
+      h("td", {}, x.market ? h("a", { href: `/trade/?market=${encodeURIComponent(x.market)}` }, x.market) : "—"),
+      h("td", { class: "num" }, fmtQty(x.qty, market)),
+      h("td", { class: "num" }, fmtQty(x.free, market)),
+      h("td", { class: "num" }, fmtQty(x.locked, market)),
+      h("td", { class: "num", "data-testid": "holding-price" }, x.price === null || x.price === undefined ? "—" : `$${fmtPrice(x.price, market)}`,
+        x.stale ? h("span", { class: "badge warn", "data-testid": "holding-stale", title: "No fresh price: valued at the last known one" }, " stale") : null),
+      h("td", { class: "num" }, usd(x.value)),
+      h("td", { class: "num" }, x.avg_cost ? `$${fmtPrice(x.avg_cost, market)}` : "—"),
+      h("td", { class: `num ${signClass(x.unrealized_pnl)}` }, usd(x.unrealized_pnl, 2, { sign: true })),
+      h("td", { class: `num ${signClass(x.realized_pnl)}` }, usd(x.realized_pnl, 2, { sign: true })));
+  }, p.holdings ? "No assets besides USD." : "Per-asset holdings are not available on this server yet.", 10);
+  const stale = p.valuation?.stale_symbols || items.filter((x) => x.stale).map((x) => x.market);
+  const banner = $('[data-testid="pf-stale"]');
+  banner.hidden = !stale.length;
+  banner.textContent = stale.length ? `No fresh price for ${stale.join(", ")}: valued at the last known price.` : "";
+}
 
 async function loadHistory() {
   try {

@@ -4,6 +4,7 @@ import { api, friendly, newClientOrderId } from "./api.js";
 import { app, handleAuthError, throttle, toast } from "./app.js";
 import { positionPnl } from "./estimates.js";
 import { dec, h, pct, rows, signClass, usd } from "./format.js";
+import { bySymbol, fmtPrice, fmtQty } from "./markets.js";
 
 export const list = (d) => (Array.isArray(d) ? d : (d && d.results) || []);
 
@@ -42,18 +43,23 @@ export class PositionsTable {
   }
 
   render() {
-    const mark = app.price ? Number(app.price.price) : null;
     rows(this.tbody, this.positions, (p) => {
+      const market = bySymbol.get(p.symbol || "SOL-PERP");
+      const base = market?.base.code || "SOL";
+      // the page's live index marks only the positions on that index
+      const live = app.price && (market?.index_symbol || "SOL-USD") === app.indexSymbol ? app.price.price : null;
+      const mark = live === null ? null : Number(live);
+      const price = (v) => (v === null || v === undefined ? "—" : `$${fmtPrice(v, market)}`);
       const pnl = p.unrealized_pnl ?? (mark ? String(positionPnl(p, mark)) : null);
       const estimated = p.unrealized_pnl === undefined || p.unrealized_pnl === null;
       const qtyInput = h("input", { type: "text", inputmode: "decimal", "aria-label": "Quantity to close", placeholder: "qty", "data-testid": "close-qty", value: this.typed.get(p.id) || null });
       qtyInput.addEventListener("input", () => this.typed.set(p.id, qtyInput.value));
       return h("tr", { dataset: { positionId: p.id, side: p.side } },
-        h("td", {}, h("span", { class: `badge ${p.side}` }, `${p.side} ${dec(p.leverage, 0)}×`)),
-        h("td", { class: "num" }, dec(p.qty, 3)),
-        h("td", { class: "num" }, usd(p.entry_price)),
-        h("td", { class: "num" }, usd(p.mark_price ?? app.price?.price)),
-        h("td", { class: "num", "data-testid": "position-liq" }, usd(p.liquidation_price)),
+        h("td", {}, h("span", { class: `badge ${p.side}` }, `${p.side} ${dec(p.leverage, 0)}×`), " ", h("span", { class: "muted", "data-testid": "position-symbol" }, p.symbol || "SOL-PERP")),
+        h("td", { class: "num", title: base }, fmtQty(p.qty, market)),
+        h("td", { class: "num" }, price(p.entry_price)),
+        h("td", { class: "num" }, price(p.mark_price ?? live)),
+        h("td", { class: "num", "data-testid": "position-liq" }, price(p.liquidation_price)),
         h("td", { class: "num" }, usd(p.margin)),
         h("td", { class: "num" }, p.margin_ratio !== undefined && p.margin_ratio !== null ? pct(p.margin_ratio, 2, {}) : "—"),
         h("td", { class: `num ${signClass(pnl)}`, "data-testid": "position-pnl" }, usd(pnl, 2, { sign: true }), estimated ? h("small", { class: "muted" }, " est.") : null),
@@ -66,7 +72,7 @@ export class PositionsTable {
   }
 
   async close(position, qty) {
-    if (qty !== undefined && !(Number(qty) > 0)) { toast("Enter the quantity to close (SOL).", "err"); return; }
+    if (qty !== undefined && !(Number(qty) > 0)) { toast("Enter the quantity to close.", "err"); return; }
     // One client_order_id per intended close: a retry after a network error reuses it, so the
     // server replays the close instead of closing twice.
     const key = `${position.id}:${qty || "all"}`;
@@ -77,7 +83,8 @@ export class PositionsTable {
       const result = await api(`positions/${position.id}/close`, { method: "POST", body });
       this.pendingClose = null;
       const realized = result.close?.realized_pnl ?? result.position?.realized_pnl ?? result.realized_pnl;
-      const what = result.close?.kind === "liquidation" ? "Liquidated (the price had crossed its liquidation price):" : qty ? `Closed ${qty} SOL of` : "Closed";
+      const base = bySymbol.get(position.symbol || "SOL-PERP")?.base.code || "SOL";
+      const what = result.close?.kind === "liquidation" ? "Liquidated (the price had crossed its liquidation price):" : qty ? `Closed ${qty} ${base} of` : "Closed";
       toast(`${what} ${position.side} ${dec(position.leverage, 0)}×${realized !== undefined ? ` · realized PnL ${usd(realized, 2, { sign: true })}` : ""}`);
       document.dispatchEvent(new CustomEvent("position-closed", { detail: result }));
     } catch (err) {

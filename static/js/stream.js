@@ -10,9 +10,11 @@ const SLOW_RETRY = new Set([1008, 4008]);
 const SLOW_RETRY_MS = 30_000;
 
 export class Stream {
-  constructor({ path = "/ws/", channels = ["prices"] } = {}) {
+  constructor({ path = "/ws/", channels = ["prices"], symbols = null } = {}) {
     this.url = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${path}`;
     this.channels = channels;
+    this.symbols = symbols; // market or index symbols for `prices`; null = every listed market's index
+    this.lastPriceAt = new Map(); // index symbol -> newest computed_at shown
     this.handlers = new Map();
     this.lastSeq = null; // last account-event seq seen, for resume
     this.attempt = 0;
@@ -39,7 +41,7 @@ export class Stream {
     ws.onopen = () => {
       // attempt is reset on "subscribed", not here: a socket the server accepts and then closes
       // (over a cap) must keep backing off instead of reconnecting every 500 ms
-      this.send({ type: "subscribe", channels: this.channels });
+      this.send({ type: "subscribe", channels: this.channels, ...(this.symbols ? { symbols: this.symbols } : {}) });
       if (this.lastSeq !== null && this.channels.includes("account")) this.send({ type: "resume", after_seq: this.lastSeq });
       this.pinger = setInterval(() => this.send({ type: "ping" }), PING_MS);
     };
@@ -47,10 +49,11 @@ export class Stream {
       let frame;
       try { frame = JSON.parse(msg.data); } catch { return; }
       if (frame.type === "price_update") {
-        // a late or replayed tick must never move the price backwards in time
+        // a late or replayed tick (or the snapshot on subscribe) never moves an index back in time
         const at = Date.parse(frame.data?.computed_at);
-        if (this.lastPriceAt && at < this.lastPriceAt) return;
-        this.lastPriceAt = at;
+        const symbol = frame.data?.symbol || "SOL-USD";
+        if (at < (this.lastPriceAt.get(symbol) ?? -Infinity)) return;
+        this.lastPriceAt.set(symbol, at);
       }
       if (typeof frame.seq === "number" && USER_EVENTS.has(frame.type)) this.lastSeq = Math.max(this.lastSeq ?? 0, frame.seq);
       if (frame.type === "resumed" && typeof frame.data?.last_seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, frame.data.last_seq);

@@ -91,6 +91,7 @@ def test_events_are_published_only_after_commit(monkeypatch):
     ]
 
 
+@pytest.mark.django_db(transaction=True)  # autocommit: no test-wide atomic block around the call
 def test_emit_many_outside_a_transaction_is_refused():
     """Like ledger_post: the caller's transaction is required (the seqs would outlive a failed change)."""
     with pytest.raises(RuntimeError):
