@@ -241,21 +241,3 @@ def positions_routes_exist() -> bool:
         return True
     except Resolver404:
         return False
-
-
-@pytest.fixture(autouse=True)
-def _seeded_markets(request):
-    """The seeded market rows for every database test here: put back when an earlier transactional
-    test's flush left none (the root conftest's serialized rollback does not always restore them)."""
-    if request.node.get_closest_marker("django_db") is None:
-        yield
-        return
-    request.getfixturevalue("_django_db_helper")
-    from pricing.markets import registry_clear
-    from pricing.models import Market, Token
-    from pricing.seed_data import seed_markets
-
-    if not Market.objects.exists():
-        seed_markets(Token, Market)
-        registry_clear()
-    yield
