@@ -130,7 +130,7 @@ summary at the current index (``portfolio.feed.portfolio_ws_snapshot``)."""
 # --- portfolio calls ------------------------------------------------------------------------
 
 
-def _position_totals(*, account_ids: list[int] | None, price: Decimal | None) -> dict[int, Any]:
+def _position_totals(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> dict[int, Any]:
     """Without trading no account has open positions."""
     return {}
 

@@ -4,7 +4,9 @@ Portfolio never imports trading. Trading owns the ``Position`` model and its mat
 registers its implementation of ``core.hooks.position_totals`` in ``TradingConfig.ready`` (like
 its reconcile checks):
 
-    fn(*, account_ids: list[int] | None, price: Decimal | None) -> {account_id: PositionTotals}
+    fn(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> {account_id: PositionTotals}
+
+(``prices``: index symbol -> valuation price; a position whose index is missing counts margin only.)
 
 The summary, the leaderboard, equity snapshots and ``portfolio_update`` ask
 ``position_totals_get`` for margin used and unrealized PnL per account. Without an
@@ -37,5 +39,9 @@ EMPTY = PositionTotals()
 
 
 def position_totals_get(*, account_ids: list[int] | None, price: Decimal | None) -> dict[int, PositionTotals]:
-    """``{account_id: PositionTotals}`` for accounts with open positions (others are ``EMPTY``)."""
-    return hooks.position_totals(account_ids=account_ids, price=price)
+    """``{account_id: PositionTotals}`` for accounts with open positions (others are ``EMPTY``).
+
+    Transitional (perps branch): ``price`` is SOL's index; the lead's per-asset valuation passes
+    every index's price (``prices``) instead."""
+    prices = {} if price is None else {"SOL-USD": price}
+    return hooks.position_totals(account_ids=account_ids, prices=prices)

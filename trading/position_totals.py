@@ -2,7 +2,12 @@
 
 Registered from ``TradingConfig.ready`` so portfolio (summary, leaderboard, snapshots, events)
 values positions without importing trading. One aggregate query per call; unrealized PnL is
-computed in SQL and floored per position at ``-margin``.
+computed in SQL, each position at its own market's index price, and floored per position at
+``-margin``.
+
+``prices`` maps INDEX symbols (``SOL-USD``) to valuation prices. An account with a position whose
+index is not in ``prices`` counts its margin only: ``unrealized_pnl`` and ``notional`` are
+``None`` for that account (``prices={}``: margin and count only).
 """
 
 from __future__ import annotations
@@ -11,37 +16,55 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value, When
 from django.db.models.functions import Greatest
 
 from portfolio.positions import PositionTotals
 from trading.models import Position, PositionSide, PositionStatus
+from trading.perp_markets import perp_markets_by_index
 
 _DEC = DecimalField(max_digits=38, decimal_places=9)
 
 
-def position_totals(*, account_ids: list[int] | None, price: Decimal | None) -> dict[int, PositionTotals]:
+def _marks(prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """``{market symbol: price}`` for the perp markets whose index is priced."""
+    return {
+        symbol: prices[index]
+        for index, symbols in perp_markets_by_index().items()
+        if index in prices
+        for symbol in symbols
+    }
+
+
+def position_totals(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> dict[int, PositionTotals]:
     qs = Position.objects.filter(status=PositionStatus.OPEN)
     if account_ids is not None:
         qs = qs.filter(account_id__in=account_ids)
-    aggregates = {"n": Count("id"), "margin_sum": Sum("margin")}
-    if price is not None:
-        mark = Value(price, output_field=_DEC)
+    aggregates: dict[str, Any] = {"n": Count("id"), "margin_sum": Sum("margin")}
+    marks = _marks(prices) if prices else {}
+    if marks:
+        mark = Case(
+            *[When(symbol=symbol, then=Value(price, output_field=_DEC)) for symbol, price in marks.items()],
+            default=Value(None, output_field=_DEC),
+            output_field=_DEC,
+        )
         pnl = Case(
             When(side=PositionSide.LONG, then=ExpressionWrapper(F("qty") * (mark - F("entry_price")), _DEC)),
             default=ExpressionWrapper(F("qty") * (F("entry_price") - mark), _DEC),
             output_field=_DEC,
         )
+        aggregates["priced"] = Count("id", filter=Q(symbol__in=list(marks)))
         aggregates["upnl"] = Sum(Greatest(pnl, ExpressionWrapper(-F("margin"), _DEC), output_field=_DEC))
         aggregates["notional_sum"] = Sum(ExpressionWrapper(F("qty") * mark, _DEC))
     out = {}
     # The aggregates are chosen at run time, so the rows' keys are not known statically.
     rows: Iterable[Mapping[str, Any]] = qs.values("account_id").annotate(**aggregates).order_by()
     for row in rows:
+        priced = row.get("priced", 0) == row["n"]
         out[row["account_id"]] = PositionTotals(
             open_count=row["n"],
             margin=row["margin_sum"] or Decimal(0),
-            notional=row.get("notional_sum"),
-            unrealized_pnl=row.get("upnl"),
+            notional=row["notional_sum"] if priced else None,
+            unrealized_pnl=row["upnl"] if priced else None,
         )
     return out
