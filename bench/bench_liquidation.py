@@ -15,7 +15,15 @@ copy of it (``CREATE DATABASE ... TEMPLATE``) and times a tick at 85 that liquid
   worker process does), timed until it returns (all committed and published).
 
 The first copy also times a tick at 95 that liquidates none (median of 50) and prints the
-EXPLAIN of the crossed query. Every copy then runs ``manage.py reconcile`` (any breach fails the
+EXPLAIN of the crossed query.
+
+With 10 markets (issue 17; BENCH_MARKETS="1,10" runs both books, each on its own template): the
+same 100,000 positions spread over 10 active perp markets (the registry's perps plus bench-only
+token rows), 10,000 each. The quiet tick is one index's (SOL-USD at 95, the nine other markets'
+positions in the table); the busy tick is a tick at 85 on each of the 10 indexes, sent at once
+(fanout: ten ``trading.liquidate_on_tick`` tasks; inline: the ten runs one after the other), each
+liquidating its own markets' 1,000 crossed positions: the same 10,000 liquidations and 20,000
+events as the one-market book, timed the same way. Every copy then runs ``manage.py reconcile`` (any breach fails the
 bench) and is dropped. CPU figures: this process (inline) or the worker's processes (fanout), and
 the whole PostgreSQL server (read from /proc).
 
@@ -24,8 +32,8 @@ market), BENCH_REPEATS (3), BENCH_MODES ("fanout,inline"), BENCH_WORKERS (2), BE
 (1: a CHECKPOINT and 2 s of quiet before each busy tick, so the WAL written by copying the
 template never sets off a checkpoint inside the timed tick; every page the tick touches then
 writes a full-page image, as right after any checkpoint; 0: no checkpoint),
-POSITION_LIQUIDATION_BATCH, POSITION_LIQUIDATION_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
-(redis://127.0.0.1:6379/9).
+POSITION_LIQUIDATION_BATCH, POSITION_LIQUIDATION_LANES, BENCH_MARKETS ("1,10": the books to run,
+by number of active markets), BENCH_PG_ADMIN_URL, BENCH_REDIS_URL (redis://127.0.0.1:6379/9).
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ USERS = int(os.environ.get("BENCH_USERS", str(POSITIONS)))  # net positions: one
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "fanout,inline").split(",") if m.strip()]
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+BOOKS = [int(m) for m in os.environ.get("BENCH_MARKETS", "1,10").split(",") if m.strip()]
+MARKETS = int(os.environ.get("BENCH_BOOK_MARKETS", "1"))  # in a child: the book it runs on
 
 
 def database_url(name: str) -> str:
@@ -77,24 +87,38 @@ def child_env(name: str, **extra: str) -> dict[str, str]:
 
 
 def main() -> None:
+    reference = cpu_reference()
+    summaries = []
+    for markets in BOOKS:
+        summaries += book_run(markets)
+    print(f"CPU reference (10M Python additions): {reference:.2f} s before the runs, {cpu_reference():.2f} s after")
+    for line in summaries:
+        print(line)
+
+
+def book_run(markets: int) -> list[str]:
+    """Seed a template with the book on ``markets`` markets, run every repeat and mode on copies."""
     import psycopg
 
     template = f"solpaper_bench_liq_{uuid.uuid4().hex[:8]}"
     copies: list[str] = []
+    book = {"BENCH_BOOK_MARKETS": str(markets)}
 
     def admin(sql: str) -> None:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(sql)
 
-    reference = cpu_reference()
     admin(f'CREATE DATABASE "{template}"')
     results: dict[str, list[dict]] = {mode: [] for mode in MODES}
     try:
-        env = child_env(template)
+        env = child_env(template, **book)
         subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
         started = time.perf_counter()
         subprocess.run([sys.executable, __file__, "--seed"], cwd=ROOT, env=env, check=True)
-        print(f"seeded {POSITIONS} open positions for {USERS} users in {time.perf_counter() - started:.1f} s")
+        print(
+            f"== {markets} market(s): seeded {POSITIONS} open positions for {USERS} users "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         for run in range(REPEATS):
             for mode in MODES:
                 name = f"{template}_{mode}{run}"
@@ -103,7 +127,7 @@ def main() -> None:
                 out = subprocess.run(
                     [sys.executable, __file__, f"--{mode}", "--quiet" if run == 0 and mode == MODES[0] else "--busy"],
                     cwd=ROOT,
-                    env=child_env(name),
+                    env=child_env(name, **book),
                     check=True,
                     stdout=subprocess.PIPE,
                     text=True,
@@ -118,29 +142,44 @@ def main() -> None:
     finally:
         for name in [*copies, template]:
             admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    print(f"CPU reference (10M Python additions): {reference:.2f} s before the runs, {cpu_reference():.2f} s after")
+    label = "" if markets == 1 else f" [{markets} markets: one tick per index, all at once]"
+    summaries = []
     for mode, runs in results.items():
         if runs:
             walls = [r["wall"] for r in runs]
-            print(
-                f"{mode}: tick that liquidates 10% -- median {statistics.median(walls):.2f} s over {len(runs)} runs "
-                f"(min {min(walls):.2f}, max {max(walls):.2f}): " + ", ".join(f"{w:.2f}" for w in walls)
+            summaries.append(
+                f"{mode}: tick that liquidates 10%{label} -- median {statistics.median(walls):.2f} s over "
+                f"{len(runs)} runs (min {min(walls):.2f}, max {max(walls):.2f}): "
+                + ", ".join(f"{w:.2f}" for w in walls)
             )
+    return summaries
 
 
 # --- measurement (child processes, inside django.setup()) -----------------------------------
 
 
-def _set_price(price) -> None:
+def _indexes() -> list[str]:
+    """The indexes of the book's markets (SOL-USD first)."""
+    from liquidation_seed import bench_markets
+
+    from pricing.markets import registry_clear, registry_get
+
+    registry_clear()
+    markets = registry_get().markets
+    return list(dict.fromkeys(markets[symbol].index_symbol for symbol in bench_markets(MARKETS)))
+
+
+def _set_price(price, indexes: list[str] | None = None) -> None:
     from datetime import datetime, timezone
 
     from django.core.cache import cache
 
-    from pricing.selectors import LATEST_PRICE_KEY
+    from pricing.selectors import latest_price_key
 
     now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    record = {"symbol": "SOL-USD", "price": str(price), "sources": ["bench"], "computed_at": now, "mode": "live"}
-    cache.set(LATEST_PRICE_KEY, record, timeout=300)
+    for index in indexes or ["SOL-USD"]:
+        record = {"symbol": index, "price": str(price), "sources": ["bench"], "computed_at": now, "mode": "live"}
+        cache.set(latest_price_key(index), record, timeout=300)
 
 
 def _quiet_ticks() -> None:
@@ -154,28 +193,35 @@ def _quiet_ticks() -> None:
     quiet = []
     for _ in range(50):
         t0 = time.perf_counter()
-        report = liquidation_run(price=D(95), computed_at=datetime.now(timezone.utc))
+        report = liquidation_run(price=D(95), computed_at=datetime.now(timezone.utc), index_symbol="SOL-USD")
         quiet.append((time.perf_counter() - t0) * 1000)
         assert report.liquidated == [] and report.skipped is None and report.dispatched == 0
     print(
-        f"tick that liquidates none (P=95): median {statistics.median(quiet):.2f} ms, "
+        f"tick that liquidates none (P=95, SOL-USD, {MARKETS} market(s) in the book): "
+        f"median {statistics.median(quiet):.2f} ms, "
         f"p95 {sorted(quiet)[int(len(quiet) * 0.95) - 1]:.2f} ms, max {max(quiet):.2f} ms (50 runs)"
     )
     for price in (D(95), D(85)):
-        query = Position.objects.filter(status="open", side="long", liquidation_price__gte=price).values("id")
+        query = Position.objects.filter(
+            status="open", symbol="SOL-PERP", side="long", liquidation_price__gte=price
+        ).values("id")
         print(f"EXPLAIN long leg at P={price}:", " | ".join(query.explain().splitlines()[:2]))
 
 
-def _lanes_expected(price) -> list[int]:
-    """The lane sizes the tick's task will make (the engine's own rule, run here first)."""
+def _lanes_expected(price, indexes: list[str]) -> list[int]:
+    """The lane sizes the ticks' tasks will make (the engine's own rule, run here first)."""
     from django.conf import settings
 
+    from trading.perp_markets import perp_markets_by_index
     from trading.services.liquidation import _lanes_wanted, liquidation_candidate_rows
     from trading.services.liquidation_lanes import lanes_split
 
-    rows = liquidation_candidate_rows(price=price)
-    lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS)
-    return [len(lane) for lane in lanes]
+    sizes = []
+    for index in indexes:
+        rows = liquidation_candidate_rows(price=price, symbols=perp_markets_by_index()[index])
+        lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS)
+        sizes += [len(lane) for lane in lanes]
+    return sizes
 
 
 def _checkpoint_if_asked() -> None:
@@ -217,27 +263,31 @@ def inline(quiet: bool) -> None:
     from trading.services.liquidation import liquidation_run
 
     settings.POSITION_LIQUIDATION_LANES = 1
+    indexes = _indexes()
     gc.collect()
     if quiet:
         _quiet_ticks()
-    _set_price(D(85))
+    _set_price(D(85), indexes)
     events_before = UserEvent.objects.count()
     _checkpoint_if_asked()
     lsn = wal_lsn()
     cpu0, pg0 = time.process_time(), postgres_cpu()
     t0 = time.perf_counter()
-    report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc))
+    liquidated = 0
+    for index in indexes:  # one tick per index, one after the other
+        report = liquidation_run(price=D(85), computed_at=datetime.now(timezone.utc), index_symbol=index)
+        assert report.lanes == 1 and report.dispatched == 0, report
+        liquidated += len(report.liquidated)
     wall = time.perf_counter() - t0
     cpu = {"this process": time.process_time() - cpu0, "PostgreSQL server": postgres_cpu() - pg0}
-    assert report.lanes == 1 and report.dispatched == 0, report
     _finish(
         mode="inline",
         wall=wall,
-        liquidated=len(report.liquidated),
+        liquidated=liquidated,
         events=UserEvent.objects.count() - events_before,
         cpu=cpu,
         wal=wal_since(lsn),
-        extra="; one lane",
+        extra=f"; one lane; {len(indexes)} index tick(s)",
     )
 
 
@@ -253,6 +303,7 @@ def fanout(quiet: bool) -> None:
     from realtime.models import UserEvent
     from trading.models import Position, PositionStatus
 
+    indexes = _indexes()
     if quiet:
         _quiet_ticks()
     name = os.environ["BENCH_DB"]
@@ -290,8 +341,8 @@ def fanout(quiet: bool) -> None:
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
         time.sleep(0.2)
-        _set_price(D(85))
-        lanes = _lanes_expected(D(85))
+        _set_price(D(85), indexes)
+        lanes = _lanes_expected(D(85), indexes)
         assert lanes, "the seeded book has nothing for a tick at 85 to cross"
         events_before = UserEvent.objects.count()
         _checkpoint_if_asked()
@@ -299,7 +350,9 @@ def fanout(quiet: bool) -> None:
         cpu0, pg0 = cpu_seconds(children), postgres_cpu()
         crossed = Position.objects.filter(status=PositionStatus.OPEN, side="long", liquidation_price__gte=85)
         t0 = time.perf_counter()
-        broker.send_task("trading.liquidate_on_tick", args=(str(D(85)), datetime.now(timezone.utc).isoformat()))
+        for index in indexes:  # one tick per index, all sent at once
+            tick = (str(D(85)), datetime.now(timezone.utc).isoformat(), index)
+            broker.send_task("trading.liquidate_on_tick", args=tick)
         deadline = t0 + 120
         while crossed.exists():  # every batch committed
             assert time.perf_counter() < deadline and worker.poll() is None, "the worker did not liquidate in time"
@@ -322,7 +375,7 @@ def fanout(quiet: bool) -> None:
             cpu=cpu,
             wal=wal_since(lsn),
             extra=f"; lanes {'+'.join(map(str, lanes))} of POSITION_LIQUIDATION_LANES="
-            f"{settings.POSITION_LIQUIDATION_LANES}",
+            f"{settings.POSITION_LIQUIDATION_LANES}; {len(indexes)} index tick(s)",
         )
         assert received["count"] == stored, (received["count"], stored)
     finally:
@@ -339,7 +392,7 @@ if __name__ == "__main__":
         if "--seed" in sys.argv:
             from liquidation_seed import seed
 
-            seed(positions=POSITIONS, users=USERS)
+            seed(positions=POSITIONS, users=USERS, markets=MARKETS)
         elif "--inline" in sys.argv:
             inline("--quiet" in sys.argv)
         else:

@@ -1,10 +1,13 @@
-"""The bench's book: ``positions`` open SOL-PERP positions of ``users`` users, bulk-inserted.
-Positions are net (one open position per user and market), so ``users`` >= ``positions``.
+"""The bench's book: ``positions`` open positions of ``users`` users, bulk-inserted, on SOL-PERP
+or spread over ``markets`` perp markets (the registry's perps, then bench-only tokens with a perp
+each: ``bench_markets``). Positions are net (one open position per user and market), so
+``users`` >= ``positions``.
 
-Half long, half short, mmr 0, entry 100, margin 100; long liquidation prices spread over
-[65, 90), short ones over [110, 135) (so a tick at 85 crosses 10% of them, at 95 none). Each
-user has the grant and every open's margin lock in the ledger, so ``manage.py reconcile``
-passes on the seeded books. Run inside ``django.setup()``.
+Half long, half short, mmr 0, entry 100, margin 100 (on every market: the engine reads only the
+liquidation prices); long liquidation prices spread over [65, 90), short ones over [110, 135),
+the same on each market (so a tick at 85 on an index crosses 10% of its markets' positions, at 95
+none). Each user has the grant and every open's margin lock in the ledger, so ``manage.py
+reconcile`` passes on the seeded books. Run inside ``django.setup()``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,33 @@ from __future__ import annotations
 import uuid
 
 
-def seed(*, positions: int, users: int) -> None:
+def bench_markets(count: int) -> list[str]:
+    """``count`` active perp markets: the registry's perps (SOL-PERP first), then bench-only tokens
+    (``BN0``, ``BN1`` ...) with a perp each, added as rows (no code change)."""
+    from decimal import Decimal as D
+
+    from pricing.models import Market, Token
+
+    perps = list(Market.objects.filter(kind="perp").order_by("sort_order").values_list("symbol", flat=True))
+    n = 0
+    while len(perps) < count:
+        code = f"BN{n}"
+        token, _ = Token.objects.get_or_create(
+            code=code, defaults={"name": f"Bench {n}", "mint": f"Bench{n}Mint", "decimals": 6,
+                                 "synthetic_start": D(100)},
+        )  # fmt: skip
+        Market.objects.get_or_create(
+            symbol=f"{code}-PERP",
+            defaults={"kind": "perp", "base": token, "qty_step": D("0.001"), "min_qty": D("0.001"),
+                      "price_tick": D("0.000001"), "max_leverage": D(20), "mmr": D("0.005"), "sort_order": 200 + n},
+        )  # fmt: skip
+        perps.append(f"{code}-PERP")
+        n += 1
+    Market.objects.filter(symbol__in=perps[:count]).update(status="active")
+    return perps[:count]
+
+
+def seed(*, positions: int, users: int, markets: int = 1) -> None:
     from decimal import Decimal as D
 
     from django.db import transaction
@@ -32,6 +61,7 @@ def seed(*, positions: int, users: int) -> None:
     if users < positions:
         raise ValueError("net positions: one open SOL-PERP position per user, so users >= positions")
     per_user = 1
+    symbols = bench_markets(markets)
     cycle = max(1, min(2500, positions // 2))  # liquidation prices repeat every `cycle` pairs
     margin = D(100)
     grants = system_account_get(code="grants")
@@ -86,6 +116,7 @@ def seed(*, positions: int, users: int) -> None:
                 account=account,
                 client_order_id=f"b{i}",
                 request_hash="bench",
+                symbol=symbols[i // 2 % len(symbols)],  # pairs (a long and a short) per market
                 side=side,
                 leverage=(qty * 100 / margin).quantize(D("0.01")),
                 mmr=D(0),

@@ -59,7 +59,11 @@ class Hook(Generic[P, R]):
 
 
 class Tick(Protocol):
-    """What a hook needs of an accepted price (``pricing.selectors.PriceQuote`` is one)."""
+    """What a hook needs of an accepted price (``pricing.selectors.PriceQuote`` is one): which
+    index (``SOL-USD``), its price and when it was computed."""
+
+    @property
+    def symbol(self) -> str: ...
 
     @property
     def price(self) -> Decimal: ...

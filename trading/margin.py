@@ -1,13 +1,16 @@
 """Pure maths of isolated-margin, linear, USD-settled perpetual positions (no Django).
 
-Symbols: margin ``M`` (USD), leverage ``L``, entry ``E``, quantity ``q`` (SOL), index ``P``,
-maintenance margin rate ``mmr``.
+Symbols: margin ``M`` (USD), leverage ``L``, entry ``E``, quantity ``q`` (the market's base
+asset), index ``P``, maintenance margin rate ``mmr``. Every rule comes from the market
+(``PerpRules``, built from the registry row by ``trading.perp_markets.perp_rules``).
 
-* ``q = M * L / E`` (floored to lamports); the taker fee is charged on the notional ``M * L``.
+* Fill prices (entry, exit) are the index moved against the taker, rounded against the taker to
+  the market's ``price_tick``.
+* ``q = M * L / E`` (floored to the token's smallest unit); the taker fee is charged on ``M * L``.
 * Unrealized PnL: long ``q * (P - E)``, short ``q * (E - P)``; equity ``M + uPnL``.
 * Liquidation when equity falls to the maintenance margin ``mmr * q * P``:
   long ``P_liq = (E - M/q) / (1 - mmr)``, short ``P_liq = (E + M/q) / (1 + mmr)``.
-  Rounded to ``PRICE_QUANT`` towards the entry (long up, short down): never later than the formula.
+  Rounded to the market's ``price_tick`` towards the entry (long up, short down): never later than the formula.
 * Bankruptcy price (equity 0): long ``E - M/q``, short ``E + M/q``.
 * Liquidation at tick ``P``: the trader loses ``M`` and never more; the house takes the PnL
   at ``P`` and ``insurance`` gets ``M + PnL`` (negative when the price gapped past bankruptcy).
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from core.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd, usd_up
-from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
+from trading.execution import RuleViolation, SlippageModel, slippage_bps
 
 LONG, SHORT = "long", "short"
 ZERO = Decimal(0)
@@ -31,6 +34,8 @@ ZERO = Decimal(0)
 
 @dataclass(frozen=True)
 class PerpRules:
+    """One perp market's rules (defaults: SOL-PERP's precision)."""
+
     max_leverage: Decimal
     mmr: Decimal
     fee_bps: Decimal
@@ -38,6 +43,9 @@ class PerpRules:
     qty_step: Decimal
     min_notional: Decimal
     max_notional: Decimal
+    price_tick: Decimal = PRICE_QUANT  # fill and liquidation prices round to it
+    qty_quant: Decimal = SOL_QUANT  # a margin-sized open floors its quantity to it (the token's unit)
+    asset: str = "SOL"  # the base asset, named in messages
 
 
 @dataclass(frozen=True)
@@ -100,13 +108,33 @@ def bankruptcy_price(side: str, entry: Decimal, margin: Decimal, qty: Decimal) -
     return entry - margin / qty if side == LONG else entry + margin / qty
 
 
-def liquidation_price(side: str, entry: Decimal, margin: Decimal, qty: Decimal, mmr: Decimal) -> Decimal:
-    """The index at which equity equals the maintenance margin (never below 0 for a long)."""
+def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """``price`` on the grid of ``tick`` (a power of ten or any positive step), up or down."""
+    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return (steps * tick).quantize(tick)
+
+
+def fill_price(side: str, index_price: Decimal, bps: Decimal, tick: Decimal = PRICE_QUANT) -> Decimal:
+    """The index moved ``bps`` against the taker (a buy pays more), rounded against it to ``tick``."""
+    if side == "buy":
+        return to_tick(index_price * (1 + bps / BPS), tick, up=True)
+    return to_tick(index_price * (1 - bps / BPS), tick, up=False)
+
+
+def on_tick(price: Decimal, tick: Decimal) -> bool:
+    return price % tick == 0
+
+
+def liquidation_price(
+    side: str, entry: Decimal, margin: Decimal, qty: Decimal, mmr: Decimal, tick: Decimal = PRICE_QUANT
+) -> Decimal:
+    """The index at which equity equals the maintenance margin (never below 0 for a long), on
+    the market's ``tick`` towards the entry."""
     if side == LONG:
         raw = (entry - margin / qty) / (1 - mmr)
-        return max(ZERO, raw.quantize(PRICE_QUANT, rounding=ROUND_CEILING))
+        return max(ZERO, to_tick(raw, tick, up=True))
     raw = (entry + margin / qty) / (1 + mmr)
-    return raw.quantize(PRICE_QUANT, rounding=ROUND_FLOOR)
+    return to_tick(raw, tick, up=False)
 
 
 def is_crossed(side: str, liq_price: Decimal, price: Decimal) -> bool:
@@ -168,7 +196,7 @@ def _check_size(rules: PerpRules, qty: Decimal, notional: Decimal) -> None:
     if qty < rules.min_qty or qty <= 0:
         raise RuleViolation(
             "qty_below_min",
-            f"Position quantity is below the minimum of {rules.min_qty} SOL.",
+            f"Position quantity is below the minimum of {rules.min_qty} {rules.asset}.",
             min_qty=dec_str(rules.min_qty),
             qty=dec_str(qty),
         )
@@ -209,18 +237,18 @@ def plan_open(
     if margin is not None:
         notional = margin * leverage
         bps = slippage_bps(model, notional)
-        entry = fill_price(taker_side(side, opening=True), index_price, bps)
-        qty = (notional / entry).quantize(SOL_QUANT, rounding=ROUND_DOWN)
+        entry = fill_price(taker_side(side, opening=True), index_price, bps, rules.price_tick)
+        qty = (notional / entry).quantize(rules.qty_quant, rounding=ROUND_DOWN)
     elif qty is not None:
         if qty % rules.qty_step != 0:
             raise RuleViolation(
                 "qty_off_step",
-                f"Position quantity must be a multiple of {rules.qty_step} SOL.",
+                f"Position quantity must be a multiple of {rules.qty_step} {rules.asset}.",
                 qty_step=dec_str(rules.qty_step),
                 qty=dec_str(qty),
             )
         bps = slippage_bps(model, qty * index_price)
-        entry = fill_price(taker_side(side, opening=True), index_price, bps)
+        entry = fill_price(taker_side(side, opening=True), index_price, bps, rules.price_tick)
         return plan_open_at(
             side=side, index_price=index_price, entry_price=entry, qty=qty, leverage=leverage, rules=rules
         )
@@ -256,7 +284,7 @@ def _open_plan(
         notional=notional,
         fee=usd_up(notional * rules.fee_bps / BPS),
         slippage_bps=effective,
-        liquidation_price=liquidation_price(side, entry, margin, qty, rules.mmr),
+        liquidation_price=liquidation_price(side, entry, margin, qty, rules.mmr, rules.price_tick),
     )
 
 
@@ -270,11 +298,12 @@ def plan_close(
     index_price: Decimal,
     fee_bps: Decimal,
     model: SlippageModel,
+    price_tick: Decimal = PRICE_QUANT,
 ) -> ClosePlan:
-    """Close ``close_qty`` of a position at the index moved against the taker, with the fee
-    (``plan_close_at`` at the slipped price)."""
+    """Close ``close_qty`` of a position at the index moved against the taker (rounded against it
+    to ``price_tick``), with the fee (``plan_close_at`` at the slipped price)."""
     bps = slippage_bps(model, close_qty * index_price)
-    exit_price = fill_price(taker_side(side, opening=False), index_price, bps)
+    exit_price = fill_price(taker_side(side, opening=False), index_price, bps, price_tick)
     return plan_close_at(
         side=side, entry=entry, qty=qty, margin=margin, close_qty=close_qty, index_price=index_price,
         exit_price=exit_price, fee_bps=fee_bps,

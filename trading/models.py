@@ -130,11 +130,11 @@ class OrderRejection(StoredRejection):
         ]
 
 
-# --- leveraged positions (SOL-PERP, isolated margin) -------------------------------------
+# --- leveraged positions (any perp market of the registry, isolated margin) ----------------
 
-
-class PerpSymbol(models.TextChoices):
-    SOL_PERP = "SOL-PERP", "SOL-PERP"
+# A perp market's symbol (``pricing.Market.symbol``): free text, validated by the registry
+# (``pricing.markets.market_for_trading``) when a command names it.
+PERP_SYMBOL_FIELD: dict = {"max_length": 24, "default": "SOL-PERP"}
 
 
 class PositionSide(models.TextChoices):
@@ -177,7 +177,7 @@ class Position(models.Model):
     )
     client_order_id = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
-    symbol = models.CharField(max_length=16, choices=PerpSymbol.choices, default=PerpSymbol.SOL_PERP)
+    symbol = models.CharField(**PERP_SYMBOL_FIELD)
     side = models.CharField(max_length=5, choices=PositionSide.choices)
     status = models.CharField(max_length=10, choices=PositionStatus.choices, default=PositionStatus.OPEN)
     leverage = models.DecimalField(**LEVERAGE_FIELD)
@@ -219,11 +219,14 @@ class Position(models.Model):
             ),
         ]
         indexes = [
-            # The engine's crossed-positions query: long liq >= P, short liq <= P (range on the last
-            # column). Partial (open rows only), like the per-account one: an ended position leaves
-            # both, so a liquidation or close writes two index entries fewer.
+            # The engine's crossed-positions query, per market: symbol = S, long liq >= P, short
+            # liq <= P (equality on the first two columns, range on the last). Partial (open rows
+            # only), like the per-account one: an ended position leaves both, so a liquidation or
+            # close writes two index entries fewer.
             models.Index(
-                fields=["side", "liquidation_price"], name="position_open_side_liq", condition=Q(status="open")
+                fields=["symbol", "side", "liquidation_price"],
+                name="position_open_sym_side_liq",
+                condition=Q(status="open"),
             ),
             models.Index(fields=["user", "status", "opened_at"], name="position_user_status_opened"),
             models.Index(fields=["account"], name="position_open_account", condition=Q(status="open")),
@@ -304,7 +307,7 @@ class PositionOrder(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", db_index=False)
     client_order_id = models.CharField(max_length=64)
     request_hash = models.CharField(max_length=64)
-    symbol = models.CharField(max_length=16, choices=PerpSymbol.choices, default=PerpSymbol.SOL_PERP)
+    symbol = models.CharField(**PERP_SYMBOL_FIELD)
     side = models.CharField(max_length=4, choices=Side.choices)  # the taker side: buy or sell
     action = models.CharField(max_length=12, choices=PositionOrderAction.choices)
     qty = models.DecimalField(**MONEY)  # filled

@@ -10,16 +10,29 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import Decimal
 
-from core.money import PRICE_QUANT, dec_str, usd_up
-from trading.execution import RuleViolation, check_lot
-from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price
+from core.money import dec_str, usd_up
+from trading.execution import RuleViolation
+from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price, to_tick
 
 
 def check_close_qty(*, close_qty: Decimal, rules: PerpRules) -> None:
     """A partial close names a lot, like an order: at least ``min_qty``, a multiple of ``qty_step``."""
-    check_lot(close_qty, min_qty=rules.min_qty, qty_step=rules.qty_step, what="The quantity to close")
+    if close_qty < rules.min_qty:
+        raise RuleViolation(
+            "qty_below_min",
+            f"The quantity to close is below the minimum of {rules.min_qty} {rules.asset}.",
+            min_qty=dec_str(rules.min_qty),
+            qty=dec_str(close_qty),
+        )
+    if close_qty % rules.qty_step != 0:
+        raise RuleViolation(
+            "qty_off_step",
+            f"The quantity to close must be a multiple of {rules.qty_step} {rules.asset}.",
+            qty_step=dec_str(rules.qty_step),
+            qty=dec_str(close_qty),
+        )
 
 
 def net_split(*, position_qty: Decimal, order_qty: Decimal, min_qty: Decimal) -> tuple[Decimal, Decimal]:
@@ -48,11 +61,11 @@ def plan_increase(
     *, side: str, entry: Decimal, qty: Decimal, margin: Decimal, mmr: Decimal, add: OpenPlan, rules: PerpRules
 ) -> IncreasePlan:
     """An order on the position's own side adds to it: the quantities and margins add up, the entry
-    is the size-weighted average (rounded against the trader), the liquidation price is recomputed.
+    is the size-weighted average (rounded against the trader to the market's tick), the liquidation price is recomputed.
     The whole position must stay within ``max_notional``."""
     total = qty + add.qty
     raw = (qty * entry + add.qty * add.entry_price) / total
-    average = raw.quantize(PRICE_QUANT, rounding=ROUND_CEILING if side == LONG else ROUND_FLOOR)
+    average = to_tick(raw, rules.price_tick, up=side == LONG)
     notional = total * average
     if notional > rules.max_notional:
         raise RuleViolation(
@@ -68,5 +81,5 @@ def plan_increase(
         margin=new_margin,
         entry_price=average,
         leverage=leverage,
-        liquidation_price=liquidation_price(side, average, new_margin, total, mmr),
+        liquidation_price=liquidation_price(side, average, new_margin, total, mmr, rules.price_tick),
     )

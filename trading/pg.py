@@ -105,15 +105,18 @@ class Liquidated(NamedTuple):
 _RETURNED = ", ".join(["id::text", *Liquidated._fields[1:-1]])
 
 
-def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime | None) -> list[Liquidated]:
+def _transition_pg(
+    *, ids: list, price: Decimal, now: datetime, before: datetime | None, symbols: list[str]
+) -> list[Liquidated]:
     """ONE statement: it takes each row lock and, under READ COMMITTED, re-evaluates the condition
     on the latest row version, so a close or an increase that committed first makes the row drop
-    out. The statuses come from the transition table (``POSITION_TRANSITIONS``)."""
+    out. The statuses come from the transition table (``POSITION_TRANSITIONS``); only positions of
+    the tick's markets (``symbols``) qualify."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Position._meta.db_table} SET status = %s, closed_at = %s, updated_at = %s, exit_price = %s, "
             "realized_pnl = realized_pnl - margin "
-            f"WHERE id IN {_UUIDS} AND status = ANY(%s::text[]) "
+            f"WHERE id IN {_UUIDS} AND status = ANY(%s::text[]) AND symbol = ANY(%s::text[]) "
             "AND ((side = %s AND liquidation_price >= %s) OR (side = %s AND liquidation_price <= %s)) "
             "AND (%s::timestamptz IS NULL OR updated_at <= %s::timestamptz) "
             f"RETURNING {_RETURNED}",
@@ -124,6 +127,7 @@ def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime
                 price,
                 json_param(ids),
                 _LIQUIDATABLE,
+                symbols,
                 PositionSide.LONG,
                 price,
                 PositionSide.SHORT,
@@ -136,9 +140,13 @@ def _transition_pg(*, ids: list, price: Decimal, now: datetime, before: datetime
         return sorted((Liquidated._make((*row, now)) for row in cursor.fetchall()), key=lambda p: p.id)
 
 
-def _transition_orm(*, ids: list, price: Decimal, now: datetime, before: datetime | None) -> list[Position]:
+def _transition_orm(
+    *, ids: list, price: Decimal, now: datetime, before: datetime | None, symbols: list[str]
+) -> list[Position]:
     """Lock, re-check in Python, take the transition through ``position_transition``, one update."""
-    locked = Position.objects.select_for_update(of=("self",)).filter(pk__in=ids, status__in=_LIQUIDATABLE)
+    locked = Position.objects.select_for_update(of=("self",)).filter(
+        pk__in=ids, status__in=_LIQUIDATABLE, symbol__in=symbols
+    )
     if before is not None:
         locked = locked.filter(updated_at__lte=before)
     crossed = [p for p in locked.order_by("pk") if is_crossed(p.side, p.liquidation_price, price)]

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 
-from core.money import PRICE_QUANT
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.selectors import price_get_latest
 from trading.errors import PositionNotFound
 from trading.margin import bankruptcy_price, position_mark
 from trading.models import Position, PositionEvent, PositionStatus
+from trading.perp_markets import index_symbol_of, price_tick_of
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -34,11 +35,29 @@ def position_get(*, user: User, position_id: UUID) -> Position:
     return position
 
 
-def mark_price_or_none() -> tuple[Decimal | None, str]:
+def mark_price_or_none(symbol: str = "SOL-PERP") -> tuple[Decimal | None, str]:
+    """The fresh index price of the market ``symbol``, or ``None`` and why (``price_stale`` ...)."""
+    index = index_symbol_of(symbol)
+    if index is None:
+        return None, "market_not_found"
     try:
-        return price_get_latest().price, "ok"
+        return price_get_latest(symbol=index).price, "ok"
     except (PriceUnavailable, PriceStale) as exc:
         return None, exc.code
+
+
+def mark_prices_for(positions: Iterable[Position]) -> dict[str, Decimal]:
+    """``{market symbol: fresh index price}`` for the markets of ``positions`` (one read per index
+    on the page; a market without a fresh price is left out: its positions show no mark)."""
+    indexes = {symbol: index_symbol_of(symbol) for symbol in {p.symbol for p in positions}}
+    wanted = sorted({index for index in indexes.values() if index})
+    fresh: dict[str, Decimal] = {}
+    for index in wanted:
+        try:
+            fresh[index] = price_get_latest(symbol=index).price
+        except (PriceUnavailable, PriceStale):
+            continue
+    return {symbol: fresh[index] for symbol, index in indexes.items() if index in fresh}
 
 
 def position_live(position: Position, price: Decimal | None) -> dict[str, Any]:
@@ -75,17 +94,22 @@ def position_formula(position: Position) -> dict[str, Any]:
         "qty": position.qty,
         "mmr": position.mmr,
         "leverage": position.leverage,
-        "bankruptcy_price": bankruptcy_price(side, position.entry_price, position.margin, position.qty).quantize(
-            PRICE_QUANT
+        "bankruptcy_price": _nearest_tick(
+            bankruptcy_price(side, position.entry_price, position.margin, position.qty), price_tick_of(position.symbol)
         ),
         "liquidation_price": position.liquidation_price,
         "formula": f"{side}: liquidation_price = {formula}",
     }
 
 
+def _nearest_tick(price: Decimal, tick: Decimal) -> Decimal:
+    """A reported price on the market's tick, banker's rounding."""
+    return ((price / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick).quantize(tick)
+
+
 def position_detail_get(*, user: User, position_id: UUID) -> dict[str, Any]:
     position = position_get(user=user, position_id=position_id)
-    price, price_status = mark_price_or_none()
+    price, price_status = mark_price_or_none(position.symbol)
     return {
         "position": position,
         "live": {**position_live(position, price), "price_status": price_status},

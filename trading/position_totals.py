@@ -2,7 +2,12 @@
 
 Registered from ``TradingConfig.ready`` so portfolio (summary, leaderboard, snapshots, events)
 values positions without importing trading. One aggregate query per call; unrealized PnL is
-computed in SQL and floored per position at ``-margin``.
+computed in SQL, each position at its own market's index price, and floored per position at
+``-margin``.
+
+``prices`` maps INDEX symbols (``SOL-USD``) to valuation prices. An account with a position whose
+index is not in ``prices`` counts its margin only: ``unrealized_pnl`` and ``notional`` are
+``None`` for that account (``prices={}``: margin and count only).
 """
 
 from __future__ import annotations
@@ -16,31 +21,36 @@ from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Su
 from django.db.models.functions import Greatest
 
 from portfolio.positions import PositionTotals
-from pricing.markets import registry_get
 from trading.models import Position, PositionSide, PositionStatus
+from trading.perp_markets import perp_markets_by_index
 
 _DEC = DecimalField(max_digits=38, decimal_places=9)
 
 
-def _marks(prices: dict[str, Decimal]) -> Case | None:
-    """Each perp market's valuation price (its index's), as one ``CASE symbol`` expression."""
-    whens = [
-        When(symbol=market.symbol, then=Value(prices[market.index_symbol], output_field=_DEC))
-        for market in registry_get().markets.values()
-        if market.is_perp and market.index_symbol in prices
-    ]
-    return Case(*whens, default=Value(None, output_field=_DEC), output_field=_DEC) if whens else None
+def _marks(prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """``{market symbol: price}`` for the perp markets whose index is priced."""
+    return {
+        symbol: prices[index]
+        for index, symbols in perp_markets_by_index().items()
+        if index in prices
+        for symbol in symbols
+    }
 
 
 def position_totals(*, account_ids: list[int] | None, prices: dict[str, Decimal]) -> dict[int, PositionTotals]:
-    """One aggregate query, grouped by account and market, folded per account here. An account
-    with a position whose index has no price gets ``unrealized_pnl``/``notional`` ``None``."""
+    """One aggregate query, grouped by account and market, folded per account here (``symbols``:
+    the markets of the account's open positions)."""
     qs = Position.objects.filter(status=PositionStatus.OPEN)
     if account_ids is not None:
         qs = qs.filter(account_id__in=account_ids)
     aggregates: dict[str, Any] = {"n": Count("id"), "margin_sum": Sum("margin")}
-    mark = _marks(prices)
-    if mark is not None:
+    marks = _marks(prices) if prices else {}
+    if marks:
+        mark = Case(
+            *[When(symbol=symbol, then=Value(price, output_field=_DEC)) for symbol, price in marks.items()],
+            default=Value(None, output_field=_DEC),
+            output_field=_DEC,
+        )
         pnl = Case(
             When(side=PositionSide.LONG, then=ExpressionWrapper(F("qty") * (mark - F("entry_price")), _DEC)),
             default=ExpressionWrapper(F("qty") * (F("entry_price") - mark), _DEC),
@@ -55,13 +65,12 @@ def position_totals(*, account_ids: list[int] | None, prices: dict[str, Decimal]
         parts[row["account_id"]].append(row)
     out = {}
     for account_id, markets in parts.items():
-        upnl = [row.get("upnl") for row in markets]
-        notional = [row.get("notional_sum") for row in markets]
+        priced = all(row["symbol"] in marks for row in markets)
         out[account_id] = PositionTotals(
             open_count=sum(row["n"] for row in markets),
             margin=sum((row["margin_sum"] or Decimal(0) for row in markets), Decimal(0)),
-            notional=None if None in notional else sum(notional, Decimal(0)),
-            unrealized_pnl=None if None in upnl else sum(upnl, Decimal(0)),
+            notional=sum((row["notional_sum"] for row in markets), Decimal(0)) if priced else None,
+            unrealized_pnl=sum((row["upnl"] for row in markets), Decimal(0)) if priced else None,
             symbols=tuple(sorted(row["symbol"] for row in markets)),
         )
     return out

@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, cast
 
-from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -14,6 +13,7 @@ from rest_framework.views import APIView
 from accounts.permissions import CanTrade, IsAuthenticatedRead
 from core.pagination import StrictCursorPagination
 from core.parsers import StrictJSONParser
+from pricing.markets import registry_get
 from trading.fields import (
     NoExtraFieldsMixin,
     StrictCharField,
@@ -24,9 +24,9 @@ from trading.fields import (
 )
 from trading.idempotency import REPLAYED_HEADER
 from trading.margin import leverage_breach
-from trading.models import PerpSymbol, Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
+from trading.models import Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
 from trading.position_selectors import (
-    mark_price_or_none,
+    mark_prices_for,
     position_detail_get,
     position_event_list,
     position_list,
@@ -37,12 +37,23 @@ from trading.services.positions import position_close, position_open
 MAX_LEVERAGE_INPUT = Decimal("1000000")
 SideField = inline_choice_field(PositionSide.choices)
 StatusField = inline_choice_field(PositionStatus.choices)
-SymbolField = inline_choice_field(PerpSymbol.choices)
+MARGIN_OR_QTY = "Give margin (USD) or qty (the market's base asset)."
+SYMBOL_MAX_LENGTH = 24  # pricing.Market.symbol
 
 
-def check_leverage(value: Decimal) -> Decimal:
-    """The leverage rule (``trading.margin.leverage_breach``) as the field's validation error."""
-    breach = leverage_breach(value, settings.POSITION_MAX_LEVERAGE)
+def symbol_field() -> StrictCharField:
+    """A perp market's symbol: free text here; the registry answers 404 ``market_not_found`` /
+    422 ``market_kind_mismatch`` / ``market_halted`` (``pricing.markets.market_for_trading``)."""
+    return StrictCharField(max_length=SYMBOL_MAX_LENGTH)
+
+
+def check_leverage(value: Decimal, symbol: str | None = None) -> Decimal:
+    """The leverage rule (``trading.margin.leverage_breach``) as the field's validation error:
+    at least 1, and at most the market's ``max_leverage`` when ``symbol`` is a known perp market
+    (an unknown one is the service's 404)."""
+    market = registry_get().markets.get(symbol) if symbol else None
+    max_leverage = market.max_leverage if market is not None and market.max_leverage is not None else None
+    breach = leverage_breach(value, max_leverage if max_leverage is not None else MAX_LEVERAGE_INPUT)
     if breach is not None:
         raise serializers.ValidationError(breach.message, code=breach.code)
     return value
@@ -54,7 +65,7 @@ def leverage_field() -> StrictDecimalField:
 
 @extend_schema_serializer(component_name="Position")
 class PositionOutputSerializer(serializers.ModelSerializer):
-    symbol = SymbolField(read_only=True)
+    symbol = serializers.CharField(read_only=True)
     side = SideField(read_only=True)
     status = StatusField(read_only=True)
 
@@ -110,7 +121,8 @@ class PositionLiveSerializer(PositionOutputSerializer):
     def _live(self, obj) -> dict:
         cache = cast(dict[str, Any], self.context).setdefault("_live", {})
         if obj.pk not in cache:
-            cache[obj.pk] = _Live(position_live(obj, self.context.get("price"))).data
+            price = cast(dict[str, Any], self.context).get("prices", {}).get(obj.symbol)
+            cache[obj.pk] = _Live(position_live(obj, price)).data
         return cache[obj.pk]
 
     def get_mark_price(self, obj) -> str | None:
@@ -147,7 +159,7 @@ class PositionsApi(APIView):
 
     @extend_schema_serializer(component_name="PositionInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
-        symbol = SymbolField()
+        symbol = symbol_field()
         side = SideField()
         margin = StrictDecimalField(max_decimal_places=6, max_value=Decimal("1000000000000"), required=False)
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
@@ -155,7 +167,8 @@ class PositionsApi(APIView):
         client_order_id = StrictCharField(required=False, max_length=64)
 
         def validate_leverage(self, value: Decimal) -> Decimal:
-            return check_leverage(value)
+            symbol = self.initial_data.get("symbol") if isinstance(self.initial_data, dict) else None
+            return check_leverage(value, symbol if isinstance(symbol, str) else None)
 
         def validate_client_order_id(self, value: str) -> str:
             return client_order_id_check(value)
@@ -163,7 +176,7 @@ class PositionsApi(APIView):
         def validate(self, attrs):
             if ("margin" in attrs) == ("qty" in attrs):
                 raise serializers.ValidationError(
-                    {"margin": [serializers.ErrorDetail("Give margin (USD) or qty (SOL).", code="margin_or_qty")]}
+                    {"margin": [serializers.ErrorDetail(MARGIN_OR_QTY, code="margin_or_qty")]}
                 )
             return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
@@ -187,8 +200,7 @@ class PositionsApi(APIView):
         page = paginator.paginate_queryset(
             position_list(user=request.user, **filters.validated_data), request, view=self
         )
-        price, _status = mark_price_or_none()
-        data = PositionLiveSerializer(page, many=True, context={"price": price}).data
+        data = PositionLiveSerializer(page, many=True, context={"prices": mark_prices_for(page or [])}).data
         return paginator.get_paginated_response(data)
 
 
@@ -268,7 +280,7 @@ class PositionDetailApi(APIView):
     def get(self, request, position_id):
         detail = position_detail_get(user=request.user, position_id=position_id)
         context = {
-            "price": detail["live"]["mark_price"],
+            "prices": {detail["position"].symbol: detail["live"]["mark_price"]},
             "price_status": detail["live"]["price_status"],
             "inputs": detail["inputs"],
         }

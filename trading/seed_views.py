@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django.conf import settings
+from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.response import Response
@@ -25,10 +26,10 @@ from trading.fields import (
     StrictCharField,
     StrictDecimalField,
     client_order_id_check,
-    inline_choice_field,
 )
-from trading.models import PositionStatus
-from trading.position_selectors import position_list, position_live
+from trading.models import Position, PositionStatus
+from trading.perp_markets import perp_symbol_for_asset
+from trading.position_selectors import mark_prices_for, position_list, position_live
 from trading.position_views import SideField, check_leverage, leverage_field
 from trading.services.positions import position_close, position_open
 
@@ -50,10 +51,11 @@ class SeedPositionSerializer(serializers.Serializer):
     timestamp = serializers.SerializerMethodField()
 
     def get_asset(self, obj) -> str:
-        return "SOL"
+        return str(obj.symbol).removesuffix("-PERP")
 
     def get_unrealizedPnL(self, obj) -> str | None:  # noqa: N802
-        pnl = position_live(obj, self.context.get("price"))["unrealized_pnl"]  # None: no price, or not open
+        price = self.context.get("prices", {}).get(obj.symbol)
+        pnl = position_live(obj, price)["unrealized_pnl"]  # None: no price, or not open
         return None if pnl is None else format(pnl, "f")
 
     def get_timestamp(self, obj) -> str:
@@ -73,18 +75,20 @@ class SeedStateApi(APIView):
     @extend_schema(operation_id="seed_state", responses={200: OutputSerializer})
     def get(self, request):
         summary = portfolio_summary_get(user=request.user)
-        positions = position_list(user=request.user, status=PositionStatus.OPEN).order_by("opened_at", "id")
-        price = summary["price"]
+        positions: QuerySet[Position] = position_list(user=request.user, status=PositionStatus.OPEN)
+        opened = list(positions.order_by("opened_at", "id"))
         balances = {
             asset: {k: format(v, "f") for k, v in amounts.items()} for asset, amounts in summary["balances"].items()
         }
-        rows = SeedPositionSerializer(positions, many=True, context={"price": price}).data
+        rows = SeedPositionSerializer(opened, many=True, context={"prices": mark_prices_for(opened)}).data
         return Response({"balances": balances, "positions": rows})
 
 
 class SeedPositionOpenApi(APIView):
     """``POST /api/v1/positions/open`` ``{"margin", "asset": "SOL", "type": "long"|"short", "leverage",
-    "slippage", "currentPrice"}`` (optional ``clientOrderId`` makes it idempotent)."""
+    "slippage", "currentPrice"}`` (optional ``clientOrderId`` makes it idempotent). ``asset`` names
+    the perp market on that token (``BONK`` -> ``BONK-PERP``; none: 404 ``market_not_found``);
+    ``currentPrice`` must be on the market's tick (422 ``price_off_tick``)."""
 
     permission_classes = [CanTrade]
     parser_classes = [StrictJSONParser]
@@ -92,7 +96,7 @@ class SeedPositionOpenApi(APIView):
     @extend_schema_serializer(component_name="SeedPositionOpenInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):
         margin = StrictDecimalField(max_decimal_places=6, max_value=Decimal("1000000000000"))
-        asset = inline_choice_field([("SOL", "SOL")])()
+        asset = StrictCharField(max_length=16)
         type = SideField()
         leverage = leverage_field()
         slippage = StrictDecimalField(max_decimal_places=4, max_value=Decimal("100"), allow_zero=True)
@@ -100,7 +104,8 @@ class SeedPositionOpenApi(APIView):
         clientOrderId = StrictCharField(required=False, max_length=64)  # noqa: N815
 
         def validate_leverage(self, value: Decimal) -> Decimal:
-            return check_leverage(value)
+            asset = self.initial_data.get("asset") if isinstance(self.initial_data, dict) else None
+            return check_leverage(value, f"{asset}-PERP" if isinstance(asset, str) else None)
 
         def validate_clientOrderId(self, value: str) -> str:  # noqa: N802
             return client_order_id_check(value)
@@ -112,6 +117,7 @@ class SeedPositionOpenApi(APIView):
         data = serializer.validated_data
         opened = position_open(
             user=request.user,
+            symbol=perp_symbol_for_asset(data["asset"]),
             side=data["type"],
             margin=data["margin"],
             leverage=data["leverage"],

@@ -27,14 +27,11 @@ TRADING_LOCK_TIMEOUT_MS = env_int(ENV, "TRADING_LOCK_TIMEOUT_MS", 3000)
 # trading/sql/fill_market_order_v1.sql); 0 takes the Python path SQLite always takes (same answers).
 TRADING_FILL_IN_ONE_CALL = env_bool(ENV, "TRADING_FILL_IN_ONE_CALL", True)
 
-# --- leveraged positions (SOL-PERP, isolated margin; docs/positions.md) ---
-POSITION_MAX_LEVERAGE = env_decimal(ENV, "POSITION_MAX_LEVERAGE", "20")
-# Maintenance margin rate: liquidation when equity <= mmr * qty * price (0 = at bankruptcy).
-POSITION_MMR = env_decimal(ENV, "POSITION_MMR", "0.005")
+# --- leveraged positions (every perp market, isolated margin; docs/positions.md) ---
+# Each market's rules (max leverage, maintenance margin rate, lot, notional, price tick) are its
+# registry row (pricing.Market, admin); the fee and the slippage model are global.
 # Taker fee on the position notional (open and close), bps; defaults to the spot fee.
 POSITION_FEE_BPS = env_decimal(ENV, "POSITION_FEE_BPS", str(TRADING_FEE_BPS))
-POSITION_MIN_NOTIONAL = env_decimal(ENV, "POSITION_MIN_NOTIONAL", "1")
-POSITION_MAX_NOTIONAL = env_decimal(ENV, "POSITION_MAX_NOTIONAL", "1000000")
 # Seed routes: tolerance (percent) for /positions/close's currentPrice (open sends its own slippage).
 POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAGE_PCT", "1")
 # Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).

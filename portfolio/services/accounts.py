@@ -68,7 +68,7 @@ def _start_amounts() -> dict[str, Decimal]:
 
 def _starting_equity(price: Decimal | None) -> Decimal:
     amounts = _start_amounts()
-    prices = {} if price is None else {Asset.SOL: price}
+    prices: dict[str, Decimal] = {} if price is None else {Asset.SOL: price}
     return equity_value(cash=amounts[Asset.USD], holdings={Asset.SOL: amounts[Asset.SOL]}, prices=prices)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from tests.trading.helpers import set_price
@@ -32,3 +32,40 @@ def user_events(user, event_type: str) -> list[dict]:
     from realtime.models import UserEvent
 
     return [e.payload for e in UserEvent.objects.filter(user=user, type=event_type).order_by("seq")]
+
+
+def market_set(symbol: str = "SOL-PERP", **fields) -> None:
+    """Change a market's registry row (``mmr=D(0)``, ``status="halted"`` ...) and save it (the
+    save clears the registry cache: the next command reads the new rules)."""
+    from pricing.models import Market
+
+    market = Market.objects.get(symbol=symbol)
+    for name, value in fields.items():
+        setattr(market, name, value)
+    market.save()
+
+
+def set_index_price(index_symbol: str, price: Decimal, *, age_seconds: float = 0) -> datetime:
+    """Put ``price`` in place as the latest record of ``index_symbol`` (``BONK-USD``) the way the
+    pricing selector reads it, without running the engine; returns its ``computed_at``."""
+    from django.core.cache import cache
+
+    from core.timefmt import iso_utc
+    from pricing.selectors import last_price_key, latest_price_key
+
+    computed_at = datetime.now(timezone.utc) - timedelta(seconds=age_seconds)
+    record = {
+        "symbol": index_symbol, "price": str(price), "bid": None, "ask": None, "sources": ["pyth", "coinbase"],
+        "computed_at": iso_utc(computed_at, timespec="microseconds"), "mode": "synthetic",
+    }  # fmt: skip
+    cache.set(latest_price_key(index_symbol), record, timeout=300)
+    cache.set(last_price_key(index_symbol), record, timeout=None)
+    return computed_at
+
+
+def index_tick(index_symbol: str, price: Decimal) -> list[str]:
+    """An accepted tick of ``index_symbol`` at ``price`` run through the engine (inline)."""
+    from trading.services.liquidation import liquidation_run
+
+    computed_at = set_index_price(index_symbol, price)
+    return liquidation_run(price=price, computed_at=computed_at, index_symbol=index_symbol).liquidated

@@ -15,6 +15,7 @@ from kombu.exceptions import OperationalError
 from portfolio.services.ledger import system_shard
 from tests.portfolio.helpers import assert_books_ok, make_user
 from tests.trading.helpers import set_price
+from tests.trading.position_helpers import market_set
 from trading.models import Position, PositionStatus
 from trading.services import liquidation
 from trading.services.liquidation import liquidation_lane_run, liquidation_run
@@ -71,7 +72,7 @@ def test_any_split_is_complete_disjoint_and_whole(users, lanes, shards):
 def no_slippage(settings):
     settings.TRADING_SPREAD_BPS = D(0)
     settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_MMR = D(0)
+    market_set("SOL-PERP", mmr=D(0))
     settings.POSITION_FEE_BPS = D(0)
 
 

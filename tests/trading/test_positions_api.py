@@ -9,7 +9,7 @@ import pytest
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of
 from tests.trading.helpers import set_price
-from tests.trading.position_helpers import open_body, open_position, user_events
+from tests.trading.position_helpers import market_set, open_body, open_position, user_events
 from trading.models import Position, PositionStatus
 
 pytestmark = pytest.mark.django_db
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def no_slippage(settings):
     settings.TRADING_SPREAD_BPS = D(0)
     settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_MMR = D("0.005")
+    market_set("SOL-PERP", mmr=D("0.005"))
     settings.POSITION_FEE_BPS = D(10)
 
 

@@ -9,7 +9,7 @@ import pytest
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of
 from tests.trading.helpers import set_price
-from tests.trading.position_helpers import open_body, open_position
+from tests.trading.position_helpers import market_set, open_body, open_position
 from trading.models import Position
 
 pytestmark = pytest.mark.django_db
@@ -38,10 +38,11 @@ def test_bad_leverage_is_400_naming_the_field(trader, user, price150, value, cod
 @pytest.mark.parametrize(
     ("field", "value", "code"),
     [("margin", "0", "not_positive"), ("margin", "-5", "not_positive"), ("margin", "x", "invalid"),
-     ("side", "up", "invalid_choice"), ("symbol", "SOL-USD", "invalid_choice"), ("fee", "0", "unknown_field")],
+     ("side", "up", "invalid_choice"), ("symbol", 7, "invalid"), ("fee", "0", "unknown_field")],
 )  # fmt: skip
 def test_other_bad_fields(trader, user, price150, field, value, code):
-    """Bad margin, side, symbol or an unknown field: 400 naming it."""
+    """Bad margin, side, symbol (not text) or an unknown field: 400 naming it. (A symbol the
+    registry does not know is 404 market_not_found: test_positions_markets.)"""
     before = balances_of(user)
     response = trader.post("/api/v1/positions", open_body(**{field: value}), format="json")
     assert response.status_code == 400
@@ -68,8 +69,8 @@ def test_margin_above_free_balance_is_422_and_changes_nothing(trader, user, pric
 
 
 def test_notional_above_the_maximum_is_422(trader, user, price150, settings):
-    """Margin x leverage above POSITION_MAX_NOTIONAL is the rule notional_above_max."""
-    settings.POSITION_MAX_NOTIONAL = D(10000)
+    """Margin x leverage above the market's max_notional is the rule notional_above_max."""
+    market_set("SOL-PERP", max_notional=D(10000))
     before = balances_of(user)
     response = trader.post("/api/v1/positions", open_body(margin="1000", leverage="20"), format="json")
     assert response.status_code == 422 and response.json()["code"] == "notional_above_max"

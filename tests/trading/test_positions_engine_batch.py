@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal as D
+from uuid import UUID
 
 import pytest
 from django.db import connection
@@ -15,13 +16,14 @@ from portfolio.models import LedgerTransaction
 from realtime.models import UserEvent
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
-from tests.trading.position_helpers import user_events
+from tests.trading.position_helpers import market_set, user_events
 from trading.models import Position, PositionEvent
 from trading.pg import PORTABLE
 from trading.services.liquidation import liquidation_run, positions_liquidate
 from trading.services.liquidation_batch import liquidate_batch
 from trading.services.positions import position_close, position_open
 
+SOL = ["SOL-PERP"]
 pytestmark = pytest.mark.django_db
 
 
@@ -29,11 +31,11 @@ pytestmark = pytest.mark.django_db
 def no_slippage(settings):
     settings.TRADING_SPREAD_BPS = D(0)
     settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_MMR = D(0)
+    market_set("SOL-PERP", mmr=D(0))
     settings.POSITION_FEE_BPS = D(0)
 
 
-def _open(user, side: str, leverage: str, n: int) -> str:
+def _open(user, side: str, leverage: str, n: int) -> UUID:
     opened = position_open(user=user, side=side, leverage=D(leverage), margin=D(100), client_order_id=f"b-{n}")
     return opened.position.id
 
@@ -85,18 +87,18 @@ def test_a_batch_liquidates_exactly_the_open_crossed_positions():
     one history row and one ledger transaction each; the events carry the new state."""
     ids, expected, owners = _book(3)
     set_price(D(89))
-    done = positions_liquidate(ids=ids, price=D(89), computed_at=datetime.now(timezone.utc))
+    done = positions_liquidate(ids=ids, price=D(89), symbols=SOL, computed_at=datetime.now(timezone.utc))
     assert sorted(done) == sorted(str(i) for i, status in expected.items() if status == "liquidated")
     _check(expected, owners)
     event = user_events(owners[0], "position_liquidated")[0]["data"]
     assert (event["status"], event["price"], event["margin_lost"]) == ("liquidated", "89.000000000", "100.000000000")
-    assert positions_liquidate(ids=ids, price=D(89)) == []  # a second run finds nothing
+    assert positions_liquidate(ids=ids, price=D(89), symbols=SOL) == []  # a second run finds nothing
 
 
 def test_the_portable_path_gives_the_same_outcome():
     """The ORM path (SQLite, embedded mode) run here on PostgreSQL: same positions, rows and events."""
     ids, expected, owners = _book(2)
-    done = liquidate_batch(ids=ids, price=D(89), computed_at=None, sql=PORTABLE)
+    done = liquidate_batch(ids=ids, price=D(89), computed_at=None, symbols=SOL, sql=PORTABLE)
     assert len(done) == 2
     _check(expected, owners)
 
@@ -108,7 +110,7 @@ def test_statements_per_batch_do_not_grow_with_its_size():
         ids, _expected, _owners = _book(groups)
         set_price(D(89))
         with CaptureQueriesContext(connection) as queries:
-            assert len(positions_liquidate(ids=ids, price=D(89))) == groups
+            assert len(positions_liquidate(ids=ids, price=D(89), symbols=SOL)) == groups
         counts.append(len(queries.captured_queries))
     assert counts[0] == counts[1], counts
 

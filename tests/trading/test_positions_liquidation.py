@@ -13,7 +13,7 @@ from portfolio.models import Balance, LedgerAccount, LedgerTransaction
 from pricing.selectors import quote_from_record
 from tests.portfolio.helpers import assert_books_ok, balances_of
 from tests.trading.helpers import clear_price, set_price
-from tests.trading.position_helpers import open_position, tick, user_events
+from tests.trading.position_helpers import market_set, open_position, tick, user_events
 from trading.models import Position, PositionEvent, PositionStatus
 from trading.services.liquidation import liquidation_candidates, liquidation_run
 from trading.tasks import liquidation_sweep
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def no_slippage(settings):
     settings.TRADING_SPREAD_BPS = D(0)
     settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_MMR = D("0.005")
+    market_set("SOL-PERP", mmr=D("0.005"))
     settings.POSITION_FEE_BPS = D(10)
 
 
@@ -82,7 +82,7 @@ def test_gap_through_bankruptcy_is_paid_by_insurance(trader, user):
 @pytest.mark.parametrize(("leverage", "mmr", "liq"), [("2", "0", "50"), ("5", "0.005", "80.402011"), ("20", "0", "95")])
 def test_longs_at_several_leverages_liquidate_exactly_at_their_price(trader, user, settings, leverage, mmr, liq):
     """Each leverage's liquidation price is hand-computed; a tick 1 micro-dollar above leaves it, at it liquidates."""
-    settings.POSITION_MMR = D(mmr)
+    market_set("SOL-PERP", mmr=D(mmr))
     set_price(D(100))
     position = open_position(trader, leverage=leverage)
     assert D(position["liquidation_price"]) == D(liq)
@@ -128,20 +128,25 @@ def test_sweep_is_the_backstop(trader, user):
     assert_books_ok()
 
 
-def test_candidates_use_the_status_side_liquidation_index(trader, client_for):
-    """The crossed-positions query is two range scans of position_open_side_liq (not a table scan)."""
+def test_candidates_use_the_symbol_side_liquidation_index(trader, client_for):
+    """The crossed-positions query is range scans of position_open_sym_side_liq, the market in the
+    index condition (not a table scan, nor another market's entries)."""
     from tests.portfolio.helpers import make_user
 
     set_price(D(100))
     open_position(trader)
     open_position(client_for(make_user()), side="short", client_order_id="p-2")
-    assert len(liquidation_candidates(price=D(50))) == 1
-    qs = Position.objects.filter(status="open", side="long", liquidation_price__gte=D(50)).values("id")
+    assert len(liquidation_candidates(price=D(50), symbols=["SOL-PERP"])) == 1
+    assert liquidation_candidates(price=D(50), symbols=["BONK-PERP"]) == []
+    qs = Position.objects.filter(status="open", symbol="SOL-PERP", side="long", liquidation_price__gte=D(50)).values(
+        "id"
+    )
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE trading_position")
         cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows would otherwise be scanned
     plan = qs.explain()
-    assert "position_open_side_liq" in plan and "Index Cond" in plan and "liquidation_price" in plan, plan
+    assert "position_open_sym_side_liq" in plan and "Index Cond" in plan, plan
+    assert "symbol" in plan and "liquidation_price" in plan, plan
 
 
 def test_batched_events_continue_the_users_seq(trader, user):

@@ -12,7 +12,7 @@ from pricing.offline import load_ohlc_csv
 from tests.conftest import SHARED
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
-from tests.trading.position_helpers import tick
+from tests.trading.position_helpers import market_set, tick
 from trading.margin import is_crossed
 from trading.models import Position, PositionEvent
 from trading.services.positions import position_open
@@ -44,7 +44,7 @@ def _most_volatile_window(bars):
 def test_replay_liquidates_exactly_the_crossed_positions_at_the_first_crossing_tick(settings):
     """Twenty traders (net positions: one each), long and short at ten leverages, on the most
     volatile window of the recorded path."""
-    settings.POSITION_MMR = D("0.005")
+    market_set("SOL-PERP", mmr=D("0.005"))
     bars = _most_volatile_window(load_ohlc_csv(SHARED / "data" / "SOLUSDT_1h.csv"))
     ticks = _ticks(bars)
     set_price(ticks[0])

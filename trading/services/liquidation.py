@@ -1,17 +1,20 @@
-"""The liquidation engine: on every accepted tick, liquidate the positions whose liquidation
-price the tick crossed, at the tick's price (docs/positions.md).
+"""The liquidation engine: on every accepted tick of an index (``SOL-USD``, ``BONK-USD``),
+liquidate the positions of the perp markets on that index (``SOL-PERP``) whose liquidation price
+the tick crossed, at the tick's price (docs/positions.md). A tick never touches another market's
+positions: every statement carries ``symbol = ANY(<the index's perp markets>)``.
 
 * Gate: never on a stale or superseded price. The tick's own ``computed_at`` must be within
-  ``PRICE_STALE_SECONDS``, ``price_get_latest()`` must answer (pricing is live), and the tick must
+  ``PRICE_STALE_SECONDS``, ``price_get_latest(symbol=<index>)`` must answer, and the tick must
   still be the latest accepted price (the latest record is not newer and has the tick's price): a
   tick that waited in the queue while a newer one was accepted does nothing (``superseded``); the
   newer tick (its own task, or the sweep) acts at its own price.
 * A tick acts only on positions whose liquidation price was set before it (``updated_at <=
   computed_at``): a late tick never liquidates a position opened, increased or reduced after it,
   at a price that position never traded at. The next tick or the sweep judges those.
-* Candidates: one query on the partial index ``(side, liquidation_price) WHERE status = 'open'``:
-  open longs with ``liquidation_price >= P`` and open shorts with ``liquidation_price <= P`` (two
-  index range scans, never a scan of all positions), in (user, id) order.
+* Candidates: one query on the partial index ``(symbol, side, liquidation_price) WHERE status =
+  'open'``: the index's markets' open longs with ``liquidation_price >= P`` and open shorts with
+  ``liquidation_price <= P`` (range scans per market and side, never a scan of all positions, nor
+  of another market's), in (user, id) order.
 * Each batch of up to ``POSITION_LIQUIDATION_BATCH`` candidates is one durable transaction
   of a fixed number of statements, whatever its size (PostgreSQL; docs/positions.md):
   lock the owners' USD balance rows (one statement, by id); transition the positions with ONE
@@ -36,6 +39,7 @@ price the tick crossed, at the tick's price (docs/positions.md).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -51,15 +55,21 @@ from trading.models import (
     PositionSide,
     PositionStatus,
 )
+from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation_batch import liquidate_batch
 from trading.services.liquidation_lanes import lanes_split
 
 logger = logging.getLogger("trading.liquidation")
 
 
+DEFAULT_INDEX = "SOL-USD"
+
+
 @dataclass
 class LiquidationReport:
     price: Decimal
+    index_symbol: str = DEFAULT_INDEX
+    symbols: tuple[str, ...] = ()  # the perp markets on the index the tick ran for
     candidates: int = 0
     liquidated: list[str] = field(default_factory=list)  # by this process (the first lane)
     skipped: str | None = None  # "price_stale" / "price_unavailable" when the gate refused
@@ -67,27 +77,36 @@ class LiquidationReport:
     dispatched: int = 0  # candidates handed to other lanes (``trading.liquidate_lane`` tasks)
 
 
-def liquidation_candidate_rows(*, price: Decimal, before: datetime | None = None) -> list[tuple]:
-    """``(id, user_id)`` of crossed open positions: a UNION of the two range scans of the partial
-    index on open ``(side, liquidation_price)``. In (user, id) order, so a user's positions fall in
-    one batch (one ``portfolio_update`` per user, not one per batch it would be spread over).
-    ``before``: only positions whose liquidation price was set at or before it (the tick's time)."""
-    since = {} if before is None else {"updated_at__lte": before}
+def liquidation_candidate_rows(
+    *, price: Decimal, symbols: Sequence[str], before: datetime | None = None
+) -> list[tuple]:
+    """``(id, user_id)`` of crossed open positions of the markets ``symbols`` (one index's perps):
+    a UNION of the range scans of the partial index on open ``(symbol, side, liquidation_price)``.
+    In (user, id) order, so a user's positions fall in one batch (one ``portfolio_update`` per
+    user, not one per batch it would be spread over). ``before``: only positions whose
+    liquidation price was set at or before it (the tick's time)."""
+    if not symbols:
+        return []
+    since: dict[str, object] = {} if before is None else {"updated_at__lte": before}
+    market = {"symbol": symbols[0]} if len(symbols) == 1 else {"symbol__in": list(symbols)}
     open_long = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price, **since
+        status=PositionStatus.OPEN, side=PositionSide.LONG, liquidation_price__gte=price, **market, **since
     ).values_list("id", "user_id")
     open_short = Position.objects.filter(
-        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price, **since
+        status=PositionStatus.OPEN, side=PositionSide.SHORT, liquidation_price__lte=price, **market, **since
     ).values_list("id", "user_id")
     return list(open_long.union(open_short, all=True).order_by("user_id", "id"))
 
 
-def liquidation_candidates(*, price: Decimal, before: datetime | None = None) -> list:
-    """Ids of crossed open positions, in (user, id) order."""
-    return [position_id for position_id, _user_id in liquidation_candidate_rows(price=price, before=before)]
+def liquidation_candidates(*, price: Decimal, symbols: Sequence[str], before: datetime | None = None) -> list:
+    """Ids of crossed open positions of ``symbols``, in (user, id) order."""
+    rows = liquidation_candidate_rows(price=price, symbols=symbols, before=before)
+    return [position_id for position_id, _user_id in rows]
 
 
-def price_gate(*, price: Decimal, computed_at: datetime, now: datetime | None = None) -> str | None:
+def price_gate(
+    *, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX, now: datetime | None = None
+) -> str | None:
     """``None`` when the tick may liquidate, else the reason it may not: ``price_stale`` /
     ``price_unavailable`` (no fresh latest price, or the tick itself is old) or ``superseded``
     (re-checked against the latest record: the tick is no longer the latest accepted price, i.e. a
@@ -96,7 +115,7 @@ def price_gate(*, price: Decimal, computed_at: datetime, now: datetime | None = 
     if age > settings.PRICE_STALE_SECONDS or age < -5:
         return "price_stale"
     try:
-        latest = price_get_latest(now=now)
+        latest = price_get_latest(symbol=index_symbol, now=now)
     except PriceStale:
         return "price_stale"
     except PriceUnavailable:
@@ -106,29 +125,36 @@ def price_gate(*, price: Decimal, computed_at: datetime, now: datetime | None = 
     return None
 
 
-def liquidation_run(*, price: Decimal, computed_at: datetime, now: datetime | None = None) -> LiquidationReport:
-    """Liquidate every position the tick ``price`` (computed at ``computed_at``) crossed."""
-    report = LiquidationReport(price=price)
-    report.skipped = price_gate(price=price, computed_at=computed_at, now=now)
-    if report.skipped:
-        logger.warning("liquidation skipped at %s: %s", price, report.skipped)
+def liquidation_run(
+    *, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX, now: datetime | None = None
+) -> LiquidationReport:
+    """Liquidate every position of the perp markets on ``index_symbol`` that its tick ``price``
+    (computed at ``computed_at``) crossed."""
+    symbols = tuple(perp_markets_by_index().get(index_symbol, ()))
+    report = LiquidationReport(price=price, index_symbol=index_symbol, symbols=symbols)
+    if not symbols:
         return report
-    rows = liquidation_candidate_rows(price=price, before=computed_at)
+    report.skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, now=now)
+    if report.skipped:
+        logger.warning("liquidation on %s skipped at %s: %s", index_symbol, price, report.skipped)
+        return report
+    rows = liquidation_candidate_rows(price=price, symbols=symbols, before=computed_at)
     report.candidates = len(rows)
     lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS) if rows else []
     report.lanes = len(lanes)
     for lane in lanes[1:]:
-        if _lane_dispatch(ids=lane, price=price, computed_at=computed_at):
+        if _lane_dispatch(ids=lane, price=price, computed_at=computed_at, index_symbol=index_symbol):
             report.dispatched += len(lane)
         else:  # no broker: this process does it too
             lanes[0] += lane
     if lanes:
-        report.liquidated = positions_liquidate_all(ids=lanes[0], price=price, computed_at=computed_at)
+        report.liquidated = positions_liquidate_all(ids=lanes[0], price=price, computed_at=computed_at, symbols=symbols)
     if report.liquidated or report.dispatched:
         logger.info(
-            "liquidated %d of %d candidates at %s (%d handed to %d other lanes)",
+            "liquidated %d of %d candidates on %s at %s (%d handed to %d other lanes)",
             len(report.liquidated),
             len(rows),
+            index_symbol,
             price,
             report.dispatched,
             max(0, report.lanes - 1),
@@ -136,13 +162,17 @@ def liquidation_run(*, price: Decimal, computed_at: datetime, now: datetime | No
     return report
 
 
-def positions_liquidate_all(*, ids: list, price: Decimal, computed_at: datetime | None) -> list[str]:
+def positions_liquidate_all(
+    *, ids: list, price: Decimal, computed_at: datetime | None, symbols: Sequence[str]
+) -> list[str]:
     """``positions_liquidate`` in batches of ``POSITION_LIQUIDATION_BATCH``. (The leaderboard picks
     the liquidated accounts up from the ledger within seconds: ``portfolio.leaderboard_changes``.)"""
     size = max(1, settings.POSITION_LIQUIDATION_BATCH)
     done: list[str] = []
     for start in range(0, len(ids), size):
-        done += positions_liquidate(ids=ids[start : start + size], price=price, computed_at=computed_at)
+        done += positions_liquidate(
+            ids=ids[start : start + size], price=price, computed_at=computed_at, symbols=symbols
+        )
     return done
 
 
@@ -161,32 +191,38 @@ def _lanes_wanted(candidates: int) -> int:
 LIQUIDATE_LANE_TASK = "trading.liquidate_lane"
 
 
-def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime) -> bool:
+def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime, index_symbol: str) -> bool:
     """Enqueue ``trading.liquidate_lane`` for ``ids``; False (logged) if the broker refused."""
     try:
-        enqueue(LIQUIDATE_LANE_TASK, [str(i) for i in ids], str(price), computed_at.isoformat())
+        enqueue(LIQUIDATE_LANE_TASK, [str(i) for i in ids], str(price), computed_at.isoformat(), index_symbol)
         return True
     except Exception:
         logger.warning("could not enqueue a liquidation lane of %d positions; running it here", len(ids), exc_info=True)
         return False
 
 
-def liquidation_lane_run(*, ids: list, price: Decimal, computed_at: datetime) -> list[str]:
+def liquidation_lane_run(
+    *, ids: list, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX
+) -> list[str]:
     """A lane handed over by a tick: the same gate (the tick's price must still be fresh), then
     the batches. Returns the ids liquidated."""
-    skipped = price_gate(price=price, computed_at=computed_at)
+    skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol)
     if skipped:
-        logger.warning("liquidation lane of %d skipped at %s: %s", len(ids), price, skipped)
+        logger.warning("liquidation lane of %d on %s skipped at %s: %s", len(ids), index_symbol, price, skipped)
         return []
-    return positions_liquidate_all(ids=ids, price=price, computed_at=computed_at)
+    symbols = perp_markets_by_index().get(index_symbol, [])
+    return positions_liquidate_all(ids=ids, price=price, computed_at=computed_at, symbols=symbols)
 
 
-def positions_liquidate(*, ids: list, price: Decimal, computed_at: datetime | None = None) -> list[str]:
-    """Liquidate those of ``ids`` still open and crossed at ``price``; returns the liquidated ids."""
-    if not ids:
+def positions_liquidate(
+    *, ids: list, price: Decimal, symbols: Sequence[str], computed_at: datetime | None = None
+) -> list[str]:
+    """Liquidate those of ``ids`` (positions of the markets ``symbols``) still open and crossed at
+    ``price``; returns the liquidated ids."""
+    if not ids or not symbols:
         return []
     try:
-        return liquidate_batch(ids=ids, price=price, computed_at=computed_at)
+        return liquidate_batch(ids=ids, price=price, computed_at=computed_at, symbols=symbols)
     except Exception:
         if len(ids) == 1:
             raise
@@ -194,7 +230,7 @@ def positions_liquidate(*, ids: list, price: Decimal, computed_at: datetime | No
         done: list[str] = []
         for position_id in ids:
             try:
-                done += liquidate_batch(ids=[position_id], price=price, computed_at=computed_at)
+                done += liquidate_batch(ids=[position_id], price=price, computed_at=computed_at, symbols=symbols)
             except Exception:
                 logger.exception("liquidation of position %s failed", position_id)
         return done

@@ -10,6 +10,7 @@ write the history rows; store the events, published after commit. The statements
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import NamedTuple, cast
@@ -18,12 +19,13 @@ from django.db import transaction
 
 from portfolio.events import portfolio_update_data
 from portfolio.models import Balance, LedgerAccount, LedgerReason, SpotHolding
-from portfolio.positions import EMPTY, position_totals_get
+from portfolio.positions import EMPTY
 from portfolio.services import Posting, ledger_post_many_ids, system_account_get
 from realtime.publish import RawJSON, raw_json, user_events_emit_many
 from trading.events import position_liquidated_json
 from trading.margin import LiquidationPlan, plan_liquidation
 from trading.pg import BatchStatements, batch_statements
+from trading.position_totals import position_totals
 from trading.services.position_book import liquidation_legs, liquidation_memo
 
 logger = logging.getLogger("trading.liquidation")
@@ -32,10 +34,17 @@ Event = tuple[int, str, RawJSON]  # ``(user_id, type, data's JSON text)``: plain
 
 
 def liquidate_batch(
-    *, ids: list, price: Decimal, computed_at: datetime | None, sql: BatchStatements | None = None
+    *,
+    ids: list,
+    price: Decimal,
+    computed_at: datetime | None,
+    symbols: Sequence[str],
+    sql: BatchStatements | None = None,
 ) -> list[str]:
     """Liquidate those of ``ids`` still open and crossed at ``price`` (and, given the tick's time
-    ``computed_at``, whose liquidation price was set by then); the ids liquidated, as text.
+    ``computed_at``, whose liquidation price was set by then) that trade on one of the markets
+    ``symbols`` (the tick's index's perps: re-checked in the transition, a tick never touches
+    another market's position); the ids liquidated, as text.
     ``sql``: the statement set (default: the connection's; tests run the ORM twins on PostgreSQL
     too)."""
     sql = sql or batch_statements()
@@ -46,7 +55,7 @@ def liquidate_batch(
     with transaction.atomic(durable=True):
         sql.owners_lock(account_ids=list(accounts))
         now = datetime.now(timezone.utc)
-        crossed = sql.transition(ids=ids, price=price, now=now, before=computed_at)
+        crossed = sql.transition(ids=ids, price=price, now=now, before=computed_at, symbols=list(symbols))
         if not crossed:
             return []
         plans = [
@@ -59,7 +68,9 @@ def liquidate_batch(
                     legs=liquidation_legs(account=accounts[p.account_id], house=house, insurance=insurance, plan=plan),
                     reference_type="position",
                     reference_id=str(p.id),
-                    memo=liquidation_memo(side=p.side, qty=p.qty, price=price, liq=p.liquidation_price),
+                    memo=liquidation_memo(
+                        side=p.side, qty=p.qty, symbol=p.symbol, price=price, liq=p.liquidation_price
+                    ),
                     shard_key=p.user_id,
                 )
                 for p, plan in zip(crossed, plans, strict=True)
@@ -141,7 +152,7 @@ def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccoun
     holdings: dict[int, tuple] = {}
     for row in holding_rows:
         holdings[row[0]] = (*holdings.get(row[0], ()), row)
-    totals = position_totals_get(account_ids=ids, prices={})
+    totals = position_totals(account_ids=ids, prices={})  # margin and count only: no valuation here
 
     def data(account_id: int, account: LedgerAccount) -> RawJSON:
         return raw_json(

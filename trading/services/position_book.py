@@ -51,8 +51,8 @@ def liquidation_legs(
     ]
 
 
-def liquidation_memo(*, side: str, qty: Decimal, price: Decimal, liq: Decimal) -> str:
-    return f"liquidation of {side} {qty} SOL-PERP @ {price} (liq {liq})"
+def liquidation_memo(*, side: str, qty: Decimal, symbol: str, price: Decimal, liq: Decimal) -> str:
+    return f"liquidation of {side} {qty} {symbol} @ {price} (liq {liq})"
 
 
 def position_liquidate_locked(
@@ -69,7 +69,9 @@ def position_liquidate_locked(
         legs=liquidation_legs(account=account, house=house, insurance=insurance, plan=plan),
         reference_type="position",
         reference_id=str(position.id),
-        memo=liquidation_memo(side=position.side, qty=position.qty, price=price, liq=position.liquidation_price),
+        memo=liquidation_memo(
+            side=position.side, qty=position.qty, symbol=position.symbol, price=price, liq=position.liquidation_price
+        ),
         shard_key=position.user_id,
     )
     now = timezone.now()
@@ -189,8 +191,10 @@ def position_reduce(
     fees: LedgerAccount,
     insurance: LedgerAccount,
     plan: ClosePlan,
+    price_tick: Decimal,
 ) -> PositionEvent:
-    """Close ``plan.qty`` of the locked position (all of it when nothing remains)."""
+    """Close ``plan.qty`` of the locked position (all of it when nothing remains); what remains
+    gets its liquidation price again, on the market's ``price_tick``."""
     txn = ledger_post(
         reason=LedgerReason.REALIZED_PNL,
         legs=[
@@ -216,7 +220,7 @@ def position_reduce(
     else:
         position.qty, position.margin = plan.remaining_qty, plan.remaining_margin
         position.liquidation_price = liquidation_price(
-            position.side, position.entry_price, position.margin, position.qty, position.mmr
+            position.side, position.entry_price, position.margin, position.qty, position.mmr, price_tick
         )
     position.save()
     return _history(

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from accounts.models import User
 from core.money import dec_str
+from pricing.markets import MarketHalted
 from pricing.selectors import PriceQuote
 from trading.errors import CloseLeavesDust, CloseQtyTooLarge, PositionNotOpen, SlippageExceeded
 from trading.events import portfolio_update_emit, position_update_emit
@@ -85,14 +86,19 @@ class Step:
 
 
 def net_order_write(
-    command: Command[PositionOrder], books: Books, prepared: Prepared[OpenPlan], *, symbol: str, rules: PerpRules
-) -> Step:
-    """An order of ``plan.side`` on the trader's net position on ``symbol``."""
+    command: Command[PositionOrder], books: Books, prepared: Prepared[OpenPlan], *, symbol: str, rules: PerpRules,
+    halted: bool = False,
+) -> Step:  # fmt: skip
+    """An order of ``plan.side`` on the trader's net position on ``symbol``. On a ``halted``
+    market only what reduces or closes goes through (422 ``market_halted``, nothing written,
+    for an open or an increase; a flip only closes)."""
     plan, quote = prepared.plan, prepared.quote
     current = open_position_lock(user=command.user, symbol=symbol)
     if current is not None and is_crossed(current.side, current.liquidation_price, quote.price):
         _liquidate(current, books, quote)
         current = None
+    if halted and (current is None or current.side == plan.side):
+        raise MarketHalted(extra={"symbol": symbol})  # a DomainError: rolled back, not stored
     if current is None:
         position, event = _create(command, books, prepared, symbol=symbol, rules=rules, plan=plan)
         return Step(PositionOrderAction.OPEN, position, event, plan.qty, plan.entry_price, plan.fee)
@@ -103,12 +109,12 @@ def net_order_write(
         )  # fmt: skip
         event = position_increase(position=current, account=books.account, fees=books.fees, plan=plan, grown=grown)
         return Step(PositionOrderAction.INCREASE, current, event, plan.qty, plan.entry_price, plan.fee)
-    return _reduce_or_flip(command, books, prepared, current, symbol=symbol, rules=rules)
+    return _reduce_or_flip(command, books, prepared, current, symbol=symbol, rules=rules, halted=halted)
 
 
 def _reduce_or_flip(
     command: Command[PositionOrder], books: Books, prepared: Prepared[OpenPlan], current: Position, *,
-    symbol: str, rules: PerpRules,
+    symbol: str, rules: PerpRules, halted: bool,
 ) -> Step:  # fmt: skip
     """An order against the position: it reduces or closes it, and what is left of the order
     (when the size rules allow it) opens a position on the order's side: a flip."""
@@ -119,10 +125,10 @@ def _reduce_or_flip(
         index_price=plan.index_price, exit_price=plan.entry_price, fee_bps=rules.fee_bps,
     )  # fmt: skip
     event = position_reduce(position=current, account=books.account, house=books.house, fees=books.fees,
-                            insurance=books.insurance, plan=closing)  # fmt: skip
+                            insurance=books.insurance, plan=closing, price_tick=rules.price_tick)  # fmt: skip
     action = PositionOrderAction.REDUCE if closing.remaining_qty else PositionOrderAction.CLOSE
     step = Step(action, current, event, close_qty, plan.entry_price, closing.fee, closing.realized_pnl)
-    rest = _flip_rest(plan=plan, qty=open_qty, rules=rules)
+    rest = None if halted else _flip_rest(plan=plan, qty=open_qty, rules=rules)
     if rest is None:
         return step
     position_update_emit(position=current, reason="closed")
@@ -179,7 +185,7 @@ def close_write(
     plan = _close_plan(position=position, qty=qty, quote=quote, rules=rules)
     tolerance.check(buys=taker_side(position.side, opening=False) == "buy", fill=plan.exit_price)
     event = position_reduce(position=position, account=books.account, house=books.house, fees=books.fees,
-                            insurance=books.insurance, plan=plan)  # fmt: skip
+                            insurance=books.insurance, plan=plan, price_tick=rules.price_tick)  # fmt: skip
     action = PositionOrderAction.CLOSE if plan.remaining_qty == 0 else PositionOrderAction.REDUCE
     return Step(action, position, event, plan.qty, plan.exit_price, plan.fee, plan.realized_pnl)
 
@@ -194,6 +200,7 @@ def _close_plan(*, position: Position, qty: Decimal | None, quote: PriceQuote, r
     return plan_close(
         side=position.side, entry=position.entry_price, qty=position.qty, margin=position.margin,
         close_qty=close_qty, index_price=quote.price, fee_bps=rules.fee_bps, model=slippage_model(),
+        price_tick=rules.price_tick,
     )  # fmt: skip
 
 

@@ -17,15 +17,16 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
-
 from accounts.models import User
+from pricing.markets import MarketHalted, market_for_trading
+from pricing.models import MarketKind, MarketStatus
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.errors import PositionNotFound
 from trading.idempotency import fingerprint
-from trading.margin import OpenPlan, PerpRules, plan_open, taker_side
+from trading.margin import OpenPlan, plan_open, taker_side
 from trading.models import Position, PositionEvent, PositionOrder, PositionRejection
 from trading.netting import check_close_qty
+from trading.perp_markets import check_price_on_tick, perp_market_of, perp_rules
 from trading.services.command import Books, Command, Locked, Outcomes, Prepared, command_run
 from trading.services.orders import slippage_model
 from trading.services.position_steps import Tolerance, close_write, net_order_write, step_record
@@ -44,18 +45,6 @@ class ClosedPosition:
     position: Position
     event: PositionEvent  # a close, or the liquidation a crossed position settled as
     replayed: bool = False
-
-
-def perp_rules() -> PerpRules:
-    return PerpRules(
-        max_leverage=settings.POSITION_MAX_LEVERAGE,
-        mmr=settings.POSITION_MMR,
-        fee_bps=settings.POSITION_FEE_BPS,
-        min_qty=settings.TRADING_MIN_QTY,
-        qty_step=settings.TRADING_QTY_STEP,
-        min_notional=settings.POSITION_MIN_NOTIONAL,
-        max_notional=settings.POSITION_MAX_NOTIONAL,
-    )
 
 
 def position_request_hash(
@@ -80,22 +69,32 @@ def position_open(
     reference_price: Decimal | None = None,
     slippage_pct: Decimal | None = None,
 ) -> OpenedPosition:
-    """An order of ``side`` (long buys, short sells) on ``symbol``: opens, increases, reduces,
-    closes or flips the user's net position. Idempotent by ``client_order_id`` (generated for the
-    seed route when absent); a ``DomainError`` writes nothing but a stored rejection."""
+    """An order of ``side`` (long buys, short sells) on the perp market ``symbol``: opens,
+    increases, reduces, closes or flips the user's net position. Idempotent by
+    ``client_order_id`` (generated for the seed route when absent); a rule of the maths writes
+    nothing but a stored rejection.
+
+    The market (registry): unknown or delisted 404 ``market_not_found``, spot 422
+    ``market_kind_mismatch``; halted: an order that opens or adds is 422 ``market_halted``
+    (nothing stored), one that reduces or closes goes through, and a flip only closes."""
+    market = market_for_trading(symbol, kind=MarketKind.PERP, opening=False)
+    check_price_on_tick(reference_price, market, field="currentPrice")
     digest = position_request_hash(symbol=symbol, side=side, leverage=leverage, margin=margin, qty=qty)
     command = Command(POSITION_OUTCOMES, user=user, client_order_id=client_order_id or _auto_id(), digest=digest)
-    rules = perp_rules()
+    rules = perp_rules(market)
+    halted = market.status == MarketStatus.HALTED
 
     def prepare(_books: Books) -> Prepared[OpenPlan]:
-        quote = price_get_latest()  # 503 price_unavailable / price_stale: nothing stored
+        if halted and not _holds_other_side(user=user, symbol=symbol, side=side):
+            raise MarketHalted(extra={"symbol": symbol})  # re-checked under the lock (net_order_write)
+        quote = price_get_latest(symbol=market.index_symbol)  # 503 price_unavailable / stale: nothing stored
         plan = plan_open(side=side, index_price=quote.price, leverage=leverage, margin=margin, qty=qty, rules=rules,
                          model=slippage_model())  # fmt: skip
         Tolerance(reference_price, slippage_pct).check(buys=side == "long", fill=plan.entry_price)
         return Prepared(quote, plan)
 
     def write(books: Books, prepared: Prepared[OpenPlan], _locked: Locked) -> PositionOrder:
-        step = net_order_write(command, books, prepared, symbol=symbol, rules=rules)
+        step = net_order_write(command, books, prepared, symbol=symbol, rules=rules, halted=halted)
         return step_record(
             command, books, step, side=taker_side(side, opening=True), index_price=prepared.plan.index_price
         )
@@ -122,17 +121,21 @@ def position_close(
     position the index has crossed is settled as its liquidation (the answer's event says so).
     Idempotent by ``client_order_id`` (generated when absent: the seed route and the admin).
     """
-    position = Position.objects.filter(pk=position_id, user=user).only("side").first()
+    position = Position.objects.filter(pk=position_id, user=user).only("side", "symbol").first()
     if position is None:
         raise PositionNotFound(extra={"position_id": str(position_id)})
+    market = perp_market_of(position.symbol)  # any status: closing is never blocked
+    check_price_on_tick(reference_price, market, field="currentPrice")
     digest = close_request_hash(position_id=position_id, qty=qty)
     command = Command(POSITION_OUTCOMES, user=user, client_order_id=client_order_id or _auto_id(), digest=digest)
-    rules = perp_rules()
+    rules = perp_rules(market)
 
     def prepare(_books: Books) -> Prepared[None]:
         if qty is not None:
             check_close_qty(close_qty=qty, rules=rules)
-        return Prepared(quote or price_get_latest(), None)
+        if quote is not None and quote.symbol != market.index_symbol:
+            raise ValueError(f"a {quote.symbol} quote cannot close a {market.symbol} position")
+        return Prepared(quote or price_get_latest(symbol=market.index_symbol), None)
 
     def write(books: Books, prepared: Prepared[None], _locked: Locked) -> PositionOrder:
         tolerance = Tolerance(reference_price, slippage_pct)
@@ -144,6 +147,12 @@ def position_close(
     if record.event is None:  # only open orders backfilled from before net positions lack one
         raise RuntimeError(f"position order {record.pk} of a close has no event")
     return ClosedPosition(record.position, record.event, replayed)
+
+
+def _holds_other_side(*, user: User, symbol: str, side: str) -> bool:
+    """Does the user hold an open position on ``symbol`` that an order of ``side`` would reduce?
+    (No lock: a cheap early answer for a halted market; the write re-checks under the lock.)"""
+    return Position.objects.filter(user=user, symbol=symbol, status="open").exclude(side=side).exists()
 
 
 def _auto_id() -> str:

@@ -21,7 +21,7 @@ def back(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("trading", "0006_fill_market_order_function"), ("portfolio", "0003_assets_per_registry")]
+    dependencies = [("trading", "0007_positions_per_market"), ("portfolio", "0003_assets_per_registry")]
 
     operations = [
         migrations.AlterField(model_name="fill", name="symbol", field=models.CharField(max_length=24)),
