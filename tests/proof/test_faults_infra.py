@@ -397,6 +397,7 @@ def test_celery_worker_killed_mid_liquidation_liquidates_exactly_once(figures):
 # --- fixed-input regression: database errors outside DRF ---------------------------------------
 
 
+@pytest.mark.django_db  # the page reads the market registry; only the session's load fails
 @pytest.mark.parametrize("error", ["OperationalError", "InterfaceError"])
 @pytest.mark.parametrize(("path", "accept"), [("/trade/", "text/html"), ("/admin/", "application/json")])
 def test_a_page_whose_session_load_loses_the_database_answers_503_not_500(client, monkeypatch, error, path, accept):
