@@ -13,26 +13,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.money import dec_str, usd_up
-from trading.execution import RuleViolation
+from trading.execution import RuleViolation, check_lot
 from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price, to_tick
 
 
 def check_close_qty(*, close_qty: Decimal, rules: PerpRules) -> None:
     """A partial close names a lot, like an order: at least ``min_qty``, a multiple of ``qty_step``."""
-    if close_qty < rules.min_qty:
-        raise RuleViolation(
-            "qty_below_min",
-            f"The quantity to close is below the minimum of {rules.min_qty} {rules.asset}.",
-            min_qty=dec_str(rules.min_qty),
-            qty=dec_str(close_qty),
-        )
-    if close_qty % rules.qty_step != 0:
-        raise RuleViolation(
-            "qty_off_step",
-            f"The quantity to close must be a multiple of {rules.qty_step} {rules.asset}.",
-            qty_step=dec_str(rules.qty_step),
-            qty=dec_str(close_qty),
-        )
+    check_lot(
+        close_qty, min_qty=rules.min_qty, qty_step=rules.qty_step, what="The quantity to close", asset=rules.asset
+    )
 
 
 def net_split(*, position_qty: Decimal, order_qty: Decimal, min_qty: Decimal) -> tuple[Decimal, Decimal]:
