@@ -23,6 +23,7 @@ const levRules = { position_fee_bps: cfg.leverage.position_fee_bps, maintenance_
 const ours = new Set([spotMarket?.symbol, perpMarket?.symbol].filter(Boolean));
 const state = { portfolio: null, spotSide: "buy", unit: "base", levSide: "long", pendingSpot: null, pendingLev: null };
 const money = (v) => `$${fmtPrice(v, market)}`; // a price of this market, at its precision
+$('[data-testid="spot-amount"]').placeholder = (0).toFixed(qtyDp); // "0" for BONK's lot of 1, "0.001" steps: "0.000"
 
 // --- picker, price header + chart --------------------------------------------------------------
 const picker = new MarketPicker($('[data-testid="market-picker"]'));
@@ -106,6 +107,9 @@ document.querySelectorAll("[role=tablist]").forEach((list) => {
       if (d) { ev.preventDefault(); show(tabs[(i + d + tabs.length) % tabs.length], true); }
     });
   });
+  // A perp market opens on its own ticket (the leverage one); a spot market on the spot one.
+  const leverage = tabs.find((t) => t.id === "tab-lev");
+  if (market.kind === "perp" && leverage) show(leverage);
 });
 
 // --- balances ------------------------------------------------------------------------------------
