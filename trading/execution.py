@@ -13,7 +13,7 @@ yields ``notional - fee`` (notional rounded down).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_DOWN, ROUND_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, ROUND_UP, Decimal
 
 from core.money import BPS, PRICE_QUANT, dec_str, usd_down, usd_up
 
@@ -65,27 +65,18 @@ def slippage_bps(model: SlippageModel, notional: Decimal) -> Decimal:
     return min(model.max_bps, model.spread_bps / 2 + impact)
 
 
-def to_tick(value: Decimal, tick: Decimal, rounding: str) -> Decimal:
-    """``value`` on the ``tick`` grid, rounded with ``rounding`` (a tick such as 0.000000001 or 0.005)."""
-    return (value / tick).to_integral_value(rounding=rounding) * tick
+def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
+    """``price`` on the grid of ``tick`` (a power of ten or any positive step), up or down."""
+    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
+    return (steps * tick).quantize(tick)
 
 
 def fill_price(side: str, index_price: Decimal, bps: Decimal, tick: Decimal = PRICE_QUANT) -> Decimal:
-    """The taker's price on the market's tick: a buy rounded up, a sell down (never below one tick)."""
+    """The index moved ``bps`` against the taker (a buy pays more), rounded against it to ``tick``:
+    the market's price tick (spot orders and positions alike)."""
     if side == "buy":
-        return to_tick(index_price * (1 + bps / BPS), tick, ROUND_UP).quantize(tick)
-    return max(tick, to_tick(index_price * (1 - bps / BPS), tick, ROUND_DOWN)).quantize(tick)
-
-
-def check_tick(price: Decimal, *, tick: Decimal, what: str = "price") -> None:
-    """A client-sent price must sit on the market's tick grid (422 ``price_off_tick``)."""
-    if price <= 0 or price % tick != 0:
-        raise RuleViolation(
-            "price_off_tick",
-            f"The {what} must be a positive multiple of the market's tick {dec_str(tick)}.",
-            price_tick=dec_str(tick),
-            price=dec_str(price),
-        )
+        return to_tick(index_price * (1 + bps / BPS), tick, up=True)
+    return to_tick(index_price * (1 - bps / BPS), tick, up=False)
 
 
 def _floor_to_step(value: Decimal, step: Decimal) -> Decimal:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_DOWN, ROUND_FLOOR, Decimal
 
 from core.money import BPS, PRICE_QUANT, SOL_QUANT, USD_QUANT, dec_str, usd, usd_up
-from trading.execution import RuleViolation, SlippageModel, slippage_bps
+from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps, to_tick
 
 LONG, SHORT = "long", "short"
 ZERO = Decimal(0)
@@ -106,19 +106,6 @@ def unrealized_pnl(side: str, entry: Decimal, qty: Decimal, price: Decimal) -> D
 
 def bankruptcy_price(side: str, entry: Decimal, margin: Decimal, qty: Decimal) -> Decimal:
     return entry - margin / qty if side == LONG else entry + margin / qty
-
-
-def to_tick(price: Decimal, tick: Decimal, *, up: bool) -> Decimal:
-    """``price`` on the grid of ``tick`` (a power of ten or any positive step), up or down."""
-    steps = (price / tick).to_integral_value(rounding=ROUND_CEILING if up else ROUND_FLOOR)
-    return (steps * tick).quantize(tick)
-
-
-def fill_price(side: str, index_price: Decimal, bps: Decimal, tick: Decimal = PRICE_QUANT) -> Decimal:
-    """The index moved ``bps`` against the taker (a buy pays more), rounded against it to ``tick``."""
-    if side == "buy":
-        return to_tick(index_price * (1 + bps / BPS), tick, up=True)
-    return to_tick(index_price * (1 - bps / BPS), tick, up=False)
 
 
 def on_tick(price: Decimal, tick: Decimal) -> bool:

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from core.money import dec_str, usd_up
-from trading.execution import RuleViolation, check_lot
-from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price, to_tick
+from trading.execution import RuleViolation, check_lot, to_tick
+from trading.margin import LONG, ZERO, OpenPlan, PerpRules, liquidation_price
 
 
 def check_close_qty(*, close_qty: Decimal, rules: PerpRules) -> None:
