@@ -113,6 +113,7 @@ class LedgerReason(models.TextChoices):
     RESET = "reset", "account reset (new epoch)"
     ADJUSTMENT = "adjustment", "ops adjustment"
     MARGIN = "margin", "margin lock/release"
+    HOLD = "hold", "resting order's funds held/released"
     REALIZED_PNL = "realized_pnl", "position PnL"
     FUNDING = "funding", "funding payment"
     LIQUIDATION = "liquidation", "liquidation"

@@ -60,3 +60,15 @@ class CloseLeavesDust(DomainError):
     status = 422
     code = "close_leaves_dust"
     message = "This partial close would leave less than the minimum quantity open; close all or less."
+
+
+class OrderNotFound(DomainError):
+    status = 404
+    code = "not_found"
+    message = "No such order."
+
+
+class OrderNotCancelable(DomainError):
+    status = 409
+    code = "not_cancelable"
+    message = "The order is no longer open (filled, canceled or expired)."

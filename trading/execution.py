@@ -83,7 +83,7 @@ def _floor_to_step(value: Decimal, step: Decimal) -> Decimal:
     return (value / step).to_integral_value(rounding=ROUND_DOWN) * step
 
 
-def _check_notional(rules: MarketRules, notional: Decimal) -> None:
+def check_notional(rules: MarketRules, notional: Decimal) -> None:
     if notional < rules.min_notional:
         raise RuleViolation(
             "notional_below_min",
@@ -140,7 +140,7 @@ def plan_market_order(
         bps = slippage_bps(model, qty * index_price)
         price = fill_price(side, index_price, bps, rules.price_tick)
     elif notional is not None and qty is None:
-        _check_notional(rules, notional)
+        check_notional(rules, notional)
         bps = slippage_bps(model, notional)
         price = fill_price(side, index_price, bps, rules.price_tick)
         qty = _floor_to_step(notional / price, rules.qty_step)
@@ -150,7 +150,7 @@ def plan_market_order(
         raise ValueError("exactly one of qty and notional")
     raw = qty * price
     exec_notional = usd_up(raw) if side == "buy" else usd_down(raw)
-    _check_notional(rules, exec_notional)
+    check_notional(rules, exec_notional)
     fee = usd_up(exec_notional * fee_bps / BPS)
     effective_bps = (abs(price - index_price) / index_price * BPS).quantize(BPS_QUANT, rounding=ROUND_UP)
     return Execution(

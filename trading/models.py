@@ -25,13 +25,37 @@ class Side(models.TextChoices):
 
 class OrderType(models.TextChoices):
     MARKET = "market", "market"
+    LIMIT = "limit", "limit"
+
+
+class TimeInForce(models.TextChoices):
+    """How long a limit order may rest: until canceled, until ``expire_at``, or not at all (fills
+    are whole, so ``ioc`` and ``fok`` both mean "fill now or cancel")."""
+
+    GTC = "gtc", "good till canceled"
+    GTD = "gtd", "good till date (expire_at)"
+    IOC = "ioc", "immediate or cancel"
+    FOK = "fok", "fill or kill"
 
 
 class OrderStatus(models.TextChoices):
-    """A market order fills whole inside the transaction that creates it, so ``filled`` is its only
-    state; resting orders (issue 18) bring their states and transition table."""
+    """A market order is born ``filled``; a limit order is born ``filled`` (marketable on
+    arrival), ``canceled`` (ioc/fok that could not fill) or ``new`` (resting, its funds held), and a
+    resting one ends ``filled``, ``canceled`` or ``expired``. ``trading.services.order_states``
+    makes every change, by ``ORDER_TRANSITIONS``."""
 
+    NEW = "new", "new (resting)"
     FILLED = "filled", "filled"
+    CANCELED = "canceled", "canceled"
+    EXPIRED = "expired", "expired"
+
+
+ORDER_TRANSITIONS: dict[str, set[str]] = {
+    OrderStatus.NEW: {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED},
+    OrderStatus.FILLED: set(),
+    OrderStatus.CANCELED: set(),
+    OrderStatus.EXPIRED: set(),
+}
 
 
 class Order(models.Model):
@@ -47,6 +71,14 @@ class Order(models.Model):
     filled_qty = models.DecimalField(**MONEY, default=0)
     filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.FILLED)
+    limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, blank=True, default="")
+    expire_at = models.DateTimeField(null=True, blank=True)
+    post_only = models.BooleanField(default=False)
+    # What a resting order holds of the trader's funds (locked in the ledger): USD for a buy (its
+    # worst-case cost), the base asset for a sell; 0 once it is final.
+    held_asset = models.CharField(max_length=16, blank=True, default="")
+    held = models.DecimalField(**MONEY, default=0)
     fee = models.DecimalField(**MONEY, default=0)
     slippage_bps = models.DecimalField(**BPS_FIELD, default=0)
     index_price = models.DecimalField(**MONEY, null=True, blank=True)
@@ -55,10 +87,17 @@ class Order(models.Model):
     request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
     filled_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)  # canceled or expired
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "client_order_id"], name="order_unique_user_client_order_id"),
+            models.CheckConstraint(
+                name="order_limit_has_price_and_qty",
+                condition=~Q(type="limit") | Q(limit_price__gt=0, qty__isnull=False),
+            ),
+            models.CheckConstraint(name="order_held_non_negative", condition=Q(held__gte=0)),
+            models.CheckConstraint(name="order_holds_only_while_new", condition=Q(status="new") | Q(held=0)),
             models.CheckConstraint(name="order_qty_positive", condition=Q(qty__isnull=True) | Q(qty__gt=0)),
             models.CheckConstraint(
                 name="order_notional_positive", condition=Q(notional__isnull=True) | Q(notional__gt=0)
@@ -69,7 +108,18 @@ class Order(models.Model):
             ),
             models.CheckConstraint(name="order_filled_qty_non_negative", condition=Q(filled_qty__gte=0)),
         ]
-        indexes = [models.Index(fields=["user", "created_at"], name="order_user_created")]
+        indexes = [
+            models.Index(fields=["user", "created_at"], name="order_user_created"),
+            # The trigger engine's crossed-orders query (open orders only: a fill or cancel leaves it).
+            models.Index(
+                fields=["symbol", "side", "limit_price", "created_at"],
+                name="order_open_sym_side_limit",
+                condition=Q(status="new"),
+            ),
+            models.Index(
+                fields=["expire_at"], name="order_open_expiry", condition=Q(status="new", time_in_force="gtd")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.side} {self.qty or self.notional} {self.symbol} ({self.status})"
@@ -85,7 +135,7 @@ class Fill(models.Model):
     price = models.DecimalField(**MONEY)
     notional = models.DecimalField(**MONEY)
     fee = models.DecimalField(**MONEY)
-    liquidity = models.CharField(max_length=5, default="taker")
+    liquidity = models.CharField(max_length=5, default="taker")  # "maker" for a resting limit's fill
     ledger_txn = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="fill")
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -1,6 +1,9 @@
-"""Trading's reconcile checks: every filled order has its fills and ledger rows."""
+"""Trading's reconcile checks: every filled order has its fills and ledger rows; what is locked is
+exactly the open positions' margin and the open orders' holds."""
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
@@ -38,22 +41,32 @@ def fills_have_ledger_rows() -> list[str]:
     return out[:50]
 
 
-def open_margin_matches_locked() -> list[str]:
-    """Per user account: locked USD == the margin of its open positions (nothing else locks USD)."""
+def locked_matches_margin_and_holds() -> list[str]:
+    """Per user account and asset: locked == the margin of its open positions (USD) + what its
+    open orders hold (USD for buys, the base asset for sells); nothing else locks."""
     from portfolio.models import Asset, Balance, LedgerAccount
     from portfolio.reconcile import exact_sums
     from trading.models import Position, PositionStatus
 
     open_positions = Position.objects.filter(status=PositionStatus.OPEN)
-    user_usd = Balance.objects.filter(asset=Asset.USD, account__kind=LedgerAccount.Kind.USER)
-    by = ("account_id",)
-    margin = {key[0]: row["m"] for key, row in exact_sums(open_positions, by=by, m=Sum("margin")).items()}
-    locked = {key[0]: row["l"] for key, row in exact_sums(user_usd, by=by, l=Sum("locked")).items()}
+    margin = exact_sums(open_positions, by=("account_id",), m=Sum("margin"))
+    holds = exact_sums(
+        Order.objects.filter(status=OrderStatus.NEW).exclude(held=0), by=("user_id", "held_asset"), h=Sum("held")
+    )
+    account_of = dict(LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER).values_list("user_id", "pk"))
+    expected: dict[tuple[int, str], Decimal] = {}
+    for (account_id,), row in margin.items():
+        expected[(account_id, Asset.USD)] = row["m"]
+    for (user_id, asset), row in holds.items():
+        key = (account_of.get(user_id, -1), asset)
+        expected[key] = expected.get(key, Decimal(0)) + row["h"]
+    users = Balance.objects.filter(account__kind=LedgerAccount.Kind.USER)
+    locked = {key: row["l"] for key, row in exact_sums(users, by=("account_id", "asset"), l=Sum("locked")).items()}
     out = []
-    for account_id in sorted(set(margin) | set(locked)):
-        m, lk = margin.get(account_id) or 0, locked.get(account_id) or 0
-        if m != lk:
-            out.append(f"account {account_id}: open margin {m} != locked USD {lk}")
+    for key in sorted(set(expected) | set(locked)):
+        want, have = expected.get(key) or 0, locked.get(key) or 0
+        if want != have:
+            out.append(f"account {key[0]} {key[1]}: margin + holds {want} != locked {have}")
     return out[:50]
 
 
@@ -101,6 +114,6 @@ def trading_checks() -> dict[str, Check]:
     return {
         "filled_orders_have_fills": filled_orders_have_fills,
         "fills_have_ledger_rows": fills_have_ledger_rows,
-        "open_margin_matches_locked": open_margin_matches_locked,
+        "locked_matches_margin_and_holds": locked_matches_margin_and_holds,
         "positions_have_ledger_rows": positions_have_ledger_rows,
     }

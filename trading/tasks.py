@@ -1,4 +1,5 @@
-"""Trading tasks: the liquidation engine per index tick, its lanes, and its periodic backstop sweep."""
+"""Trading tasks: per index tick the liquidation engine (with its lanes) and then the trigger
+engine of resting orders; the periodic backstop sweep (liquidations, triggers, gtd expiry)."""
 
 from __future__ import annotations
 
@@ -11,32 +12,44 @@ from django.conf import settings
 
 from core.hooks import Tick
 from pricing.errors import PriceStale, PriceUnavailable
+from pricing.markets import registry_get
 from pricing.selectors import price_get_latest
 from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
+from trading.services.order_end import orders_expire_due
+from trading.services.order_triggers import order_triggers_run
 
 logger = logging.getLogger("trading.liquidation")
 
 
 @shared_task(name="trading.liquidate_on_tick", ignore_result=True, acks_late=True)
-def liquidate_on_tick(price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX) -> int:
-    """Liquidate what the tick ``price`` of ``index_symbol`` crossed on the perp markets on that
-    index (safe to rerun: each position is re-checked under lock). ``index_symbol`` defaults to
-    SOL's for messages queued before markets."""
+def liquidate_on_tick(
+    price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, bid: str | None = None, ask: str | None = None
+) -> int:
+    """The tick ``price`` of ``index_symbol``: first liquidate what it crossed on the perp markets
+    on that index, then fill the resting orders it crossed on its spot markets (both safe to rerun:
+    each position and order is re-checked under lock). ``index_symbol`` defaults to SOL's for
+    messages queued before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
-    report = liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol)
-    return len(report.liquidated)
+    liquidated = 0
+    if index_symbol in perp_markets_by_index():
+        liquidated = len(
+            liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
+        )
+    order_triggers_run(
+        index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
+        bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
+    )  # fmt: skip
+    return liquidated
 
 
 def liquidate_on_price_tick(*, quote: Tick) -> None:
     """The ``price_tick_accepted`` hook (``core.hooks``, registered in ``TradingConfig.ready``):
-    run ``trading.liquidate_on_tick`` for the tick's index, inline when eager or when
-    ``POSITION_ENGINE_ASYNC`` is off, else on a worker. An index no perp market trades on
-    (a spot-only token) queues nothing."""
+    run ``trading.liquidate_on_tick`` for the tick's index (liquidations, then resting orders),
+    inline when eager or when ``POSITION_ENGINE_ASYNC`` is off, else on a worker."""
     index_symbol = quote.symbol
-    if index_symbol not in perp_markets_by_index():
-        return
-    args = (str(quote.price), quote.computed_at.isoformat(), index_symbol)
+    bid, ask = (str(value) if value is not None else None for value in (quote.bid, quote.ask))
+    args = (str(quote.price), quote.computed_at.isoformat(), index_symbol, bid, ask)
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
         liquidate_on_tick.run(*args)
     else:
@@ -53,7 +66,13 @@ def liquidate_lane(ids: list[str], price: str, computed_at: str, index_symbol: s
 @shared_task(name="trading.liquidation_sweep", ignore_result=True)
 def liquidation_sweep() -> int:
     """Backstop for a missed tick: every perp market's index at its own latest fresh price (an
-    index without a fresh price is skipped; the others still run)."""
+    index without a fresh price is skipped; the others still run); then every index's resting
+    orders at its fresh price, and the expiry of ``gtd`` orders whose time passed."""
+    try:
+        orders_expire_due()
+    except Exception:
+        logger.exception("expiry sweep failed")
+    _triggers_sweep()
     done = 0
     for index_symbol in perp_markets_by_index():
         try:
@@ -67,3 +86,21 @@ def liquidation_sweep() -> int:
             continue
         done += len(report.liquidated)
     return done
+
+
+def _triggers_sweep() -> None:
+    """Resting orders of every spot index at its fresh price (a missed tick's fills)."""
+    for index_symbol in {m.index_symbol for m in registry_get().markets.values() if not m.is_perp}:
+        try:
+            quote = price_get_latest(symbol=index_symbol)
+            order_triggers_run(
+                index_symbol=index_symbol,
+                price=quote.price,
+                computed_at=quote.computed_at,
+                bid=quote.bid,
+                ask=quote.ask,
+            )
+        except (PriceUnavailable, PriceStale):
+            continue
+        except Exception:
+            logger.exception("trigger sweep of %s failed", index_symbol)

@@ -22,9 +22,12 @@ from trading.fields import (
     client_order_id_resolve,
 )
 from trading.idempotency import REPLAYED_HEADER
-from trading.models import Fill, Order, OrderStatus, OrderType, Side
+from trading.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.order_fields import data_for_limit, limit_fields_check
 from trading.selectors import fill_list, order_get, order_list
 from trading.services import order_place
+from trading.services.limit_orders import limit_order_place
+from trading.services.order_end import order_cancel, order_cancel_all
 
 TradePermission = CanTrade  # read for GET, trade scope for POST
 ReadPermission = IsAuthenticatedRead
@@ -58,6 +61,13 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "slippage_bps",
             "price_source",
             "index_price",
+            "limit_price",
+            "time_in_force",
+            "expire_at",
+            "post_only",
+            "held_asset",
+            "held",
+            "closed_at",
         ]
 
 
@@ -71,8 +81,10 @@ class FillOutputSerializer(serializers.ModelSerializer):
 
 
 class OrdersApi(APIView):
-    """``POST /api/v1/orders`` places a market order (filled at once or refused);
-    ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``).
+    """``POST /api/v1/orders`` places a market order (filled at once or refused) or a limit order
+    (filled at once, canceled by its time in force, or resting with its funds held);
+    ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``);
+    ``DELETE /api/v1/orders`` cancels every open one (``?symbol=`` to one market's).
 
     Two operations share one URL (REST), so this one view has ``post`` and ``get``, each
     with its own serializer and one service/selector call.
@@ -102,12 +114,17 @@ class OrdersApi(APIView):
         type = serializers.ChoiceField(choices=OrderType.choices)
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
         notional = StrictDecimalField(max_decimal_places=6, max_value=Decimal("1000000000000"), required=False)
+        limit_price = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, required=False)
+        expire_at = serializers.DateTimeField(required=False, help_text="gtd only: when the order expires (future).")
+        post_only = serializers.BooleanField(required=False, help_text="limit only: refused if it would fill now.")
         client_order_id = StrictCharField(required=False, max_length=64)
 
         def validate_client_order_id(self, value: str) -> str:
             return client_order_id_check(value)
 
         def validate(self, attrs):
+            limit_fields_check(attrs)
             if "qty" in attrs and "notional" in attrs:
                 raise serializers.ValidationError(
                     {"qty": [serializers.ErrorDetail("Give qty or notional, not both.", code="qty_notional_exclusive")]}
@@ -124,9 +141,28 @@ class OrdersApi(APIView):
             data=request.data, context={"idempotency_key": request.headers.get("Idempotency-Key")}
         )
         serializer.is_valid(raise_exception=True)
-        placed = order_place(user=request.user, **serializer.validated_data)
+        data = serializer.validated_data
+        if data["type"] == OrderType.LIMIT:
+            placed = limit_order_place(user=request.user, **data_for_limit(data))
+        else:
+            placed = order_place(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
         return Response(OrderOutputSerializer(placed.order).data, status=status.HTTP_201_CREATED, headers=headers)
+
+    @extend_schema_serializer(component_name="OrderCancelAllFilter")
+    class CancelAllSerializer(serializers.Serializer):
+        symbol = serializers.CharField(required=False, max_length=24)
+
+    @extend_schema(
+        operation_id="orders_cancel_all",
+        parameters=[CancelAllSerializer],
+        responses={200: OrderOutputSerializer(many=True)},
+    )
+    def delete(self, request):
+        filters = self.CancelAllSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        canceled = order_cancel_all(user=request.user, **filters.validated_data)
+        return Response(OrderOutputSerializer(canceled, many=True).data)
 
     @extend_schema(
         operation_id="orders_list", parameters=[FilterSerializer], responses={200: OrderOutputSerializer(many=True)}
@@ -140,13 +176,18 @@ class OrdersApi(APIView):
 
 
 class OrderDetailApi(APIView):
-    """``GET /api/v1/orders/{id}``: one of your orders (404 for anyone else's)."""
+    """``GET /api/v1/orders/{id}``: one of your orders (404 for anyone else's);
+    ``DELETE /api/v1/orders/{id}`` cancels it while it rests (409 ``not_cancelable`` once final)."""
 
-    permission_classes = [ReadPermission]
+    permission_classes = [TradePermission]
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer})
     def get(self, request, order_id):
         return Response(OrderOutputSerializer(order_get(user=request.user, order_id=order_id)).data)
+
+    @extend_schema(operation_id="orders_cancel", responses={200: OrderOutputSerializer})
+    def delete(self, request, order_id):
+        return Response(OrderOutputSerializer(order_cancel(user=request.user, order_id=order_id)).data)
 
 
 class TradeListApi(APIView):

@@ -10,6 +10,12 @@ ENV = os.environ
 
 # Taker fee, basis points of the executed notional, charged in USD to the `fees` account.
 TRADING_FEE_BPS = env_decimal(ENV, "TRADING_FEE_BPS", "10")
+# Maker fee: a resting limit order filled at its own price when the market came to it (bps).
+TRADING_MAKER_FEE_BPS = env_decimal(ENV, "TRADING_MAKER_FEE_BPS", "2")
+# Resting orders: at most this many open per user (422 too_many_open_orders), and a limit price at
+# most this many percent away from the index (422 price_out_of_band).
+TRADING_MAX_OPEN_ORDERS = env_int(ENV, "TRADING_MAX_OPEN_ORDERS", 200)
+TRADING_PRICE_BAND_PCT = env_decimal(ENV, "TRADING_PRICE_BAND_PCT", "50")
 # Slippage: spread/2 + impact * sqrt(notional / impact_ref_notional), capped (docs/trading.md).
 TRADING_SPREAD_BPS = env_decimal(ENV, "TRADING_SPREAD_BPS", "2")
 TRADING_IMPACT_BPS = env_decimal(ENV, "TRADING_IMPACT_BPS", "10")

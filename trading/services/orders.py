@@ -20,24 +20,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import User
-from portfolio.events import portfolio_update_data
-from portfolio.models import Asset, Balance, Bucket, LedgerReason
-from portfolio.services import Leg, holding_apply_fill, ledger_post
+from portfolio.models import Asset
 from pricing.markets import MarketSpec, market_for_trading
 from pricing.models import MarketKind
 from pricing.selectors import price_get_latest
-from realtime.publish import user_events_emit_many
-from trading.events import order_fill_data
 from trading.execution import Execution, MarketRules, SlippageModel, plan_market_order
 from trading.idempotency import fingerprint
-from trading.models import Fill, Order, OrderRejection, OrderStatus
+from trading.models import Order, OrderRejection, OrderStatus
 from trading.services.command import Books, Command, Locked, Outcomes, Prepared, command_run
 from trading.services.order_one_call import one_call_enabled, order_fill_one_call
+from trading.services.spot_fill import spot_fill_write
 
 
 @dataclass(frozen=True)
@@ -72,17 +70,6 @@ def request_hash(*, symbol: str, side: str, type: str, qty: Decimal | None, noti
 
 
 ORDER_OUTCOMES = Outcomes(rows=Order, rejections=OrderRejection)
-
-
-def _legs(books: Books, plan: Execution, asset: str) -> list[Leg]:
-    sign = 1 if plan.side == "buy" else -1
-    return [
-        Leg(books.account, asset, sign * plan.qty),
-        Leg(books.house, asset, -sign * plan.qty),
-        Leg(books.account, Asset.USD, plan.cash_delta),
-        Leg(books.house, Asset.USD, sign * plan.notional),
-        Leg(books.fees, Asset.USD, plan.fee),
-    ]
 
 
 def order_place(
@@ -134,45 +121,20 @@ def _fill(
     type: str,
     qty: Decimal | None,
     notional: Decimal | None,
+    **order_fields: Any,
 ) -> Order:
-    """Inside the command's transaction: the order, its ledger posting, its fill, the base asset's
-    book and the two user events (``order_fill`` seq n, ``portfolio_update`` seq n+1, one batch)."""
-    plan, user, account, now = prepared.plan, command.user, books.account, timezone.now()
-    symbol, asset = market.symbol, market.asset
+    """Inside the command's transaction: the order (born filled; ``order_fields`` for a limit
+    order's own), then its fill (``spot_fill_write``)."""
+    plan, now = prepared.plan, timezone.now()
     order = Order.objects.create(
-        user=user, client_order_id=command.client_order_id, symbol=symbol, side=plan.side, type=type, qty=qty,
-        notional=notional, status=OrderStatus.FILLED, filled_qty=plan.qty, filled_avg_price=plan.price,
+        user=command.user, client_order_id=command.client_order_id, symbol=market.symbol, side=plan.side, type=type,
+        qty=qty, notional=notional, status=OrderStatus.FILLED, filled_qty=plan.qty, filled_avg_price=plan.price,
         fee=plan.fee, slippage_bps=plan.slippage_bps, index_price=plan.index_price,
-        price_source=prepared.quote.source_label, epoch=account.epoch, request_hash=command.digest,
-        created_at=now, filled_at=now,
+        price_source=prepared.quote.source_label, epoch=books.account.epoch, request_hash=command.digest,
+        created_at=now, filled_at=now, **order_fields,
     )  # fmt: skip
-    legs = _legs(books, plan, asset)
-    txn = ledger_post(
-        reason=LedgerReason.TRADE, legs=legs, reference_type="order", reference_id=str(order.id),
-        memo=f"{plan.side} {plan.qty} {asset} @ {plan.price}", shard_key=user.pk,
+    spot_fill_write(
+        order=order, plan=plan, account=books.account, house=books.house, fees=books.fees, asset=market.asset,
+        locked=locked, now=now,
     )  # fmt: skip
-    fill = Fill.objects.create(
-        order=order, user=user, symbol=symbol, side=plan.side, qty=plan.qty, price=plan.price,
-        notional=plan.notional, fee=plan.fee, ledger_txn=txn, created_at=now,
-    )  # fmt: skip
-    holding = holding_apply_fill(
-        account=account, asset=asset, side=plan.side, qty=plan.qty, notional=plan.notional, fee=plan.fee
-    )
-    portfolio = portfolio_update_data(account, balances=_balances_after(locked, legs), holdings=[holding])
-    user_events_emit_many(
-        [(user.pk, "order_fill", order_fill_data(order, fill)), (user.pk, "portfolio_update", portfolio)]
-    )
     return order
-
-
-def _balances_after(locked: Locked, legs: list[Leg]) -> list[Balance]:
-    """The user's balance rows as ``ledger_post`` left them, for the event payload, without a
-    re-read: the rows are locked by this transaction from before the posting, so their state is
-    what we read plus our legs. Unsaved copies: nothing here writes a balance."""
-    after = []
-    for (account_id, asset, _shard), row in locked.items():
-        mine = [leg for leg in legs if leg.account.pk == account_id and leg.asset == asset]
-        total = row.total + sum((leg.amount for leg in mine), Decimal(0))
-        held = row.locked + sum((leg.amount for leg in mine if leg.bucket == Bucket.LOCKED), Decimal(0))
-        after.append(Balance(account_id=account_id, asset=asset, total=total, locked=held))
-    return after
