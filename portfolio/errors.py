@@ -20,7 +20,7 @@ class AccountNotOpen(DomainError):
 class ResetBlocked(DomainError):
     status = 409
     code = "reset_blocked"
-    message = "The account has locked funds (open positions); close them before a reset."
+    message = "The account has locked funds (open positions or resting orders); close or cancel them before a reset."
 
 
 class LedgerImbalance(Exception):

@@ -72,13 +72,15 @@ class Order(models.Model):
     filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.FILLED)
     limit_price = models.DecimalField(**MONEY, null=True, blank=True)
-    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, blank=True, default="")
+    # db_default on the columns added for limit orders: the one-call fill's INSERT (a released SQL
+    # function, trading/sql/fill_market_order_v2.sql) names only the columns it knew.
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, blank=True, default="", db_default="")
     expire_at = models.DateTimeField(null=True, blank=True)
-    post_only = models.BooleanField(default=False)
+    post_only = models.BooleanField(default=False, db_default=False)
     # What a resting order holds of the trader's funds (locked in the ledger): USD for a buy (its
     # worst-case cost), the base asset for a sell; 0 once it is final.
-    held_asset = models.CharField(max_length=16, blank=True, default="")
-    held = models.DecimalField(**MONEY, default=0)
+    held_asset = models.CharField(max_length=16, blank=True, default="", db_default="")
+    held = models.DecimalField(**MONEY, default=0, db_default=0)
     fee = models.DecimalField(**MONEY, default=0)
     slippage_bps = models.DecimalField(**BPS_FIELD, default=0)
     index_price = models.DecimalField(**MONEY, null=True, blank=True)
