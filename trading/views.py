@@ -153,16 +153,18 @@ class OrdersApi(APIView):
     class CancelAllSerializer(serializers.Serializer):
         symbol = serializers.CharField(required=False, max_length=24)
 
+    @extend_schema_serializer(component_name="OrdersCanceled")
+    class CanceledSerializer(serializers.Serializer):
+        canceled = OrderOutputSerializer(many=True)
+
     @extend_schema(
-        operation_id="orders_cancel_all",
-        parameters=[CancelAllSerializer],
-        responses={200: OrderOutputSerializer(many=True)},
+        operation_id="orders_cancel_all", parameters=[CancelAllSerializer], responses={200: CanceledSerializer}
     )
     def delete(self, request):
-        filters = self.CancelAllSerializer(data=request.query_params)
+        filters = self.CancelAllSerializer(data=request.query_params.dict())  # "symbol=" is blank, not absent
         filters.is_valid(raise_exception=True)
         canceled = order_cancel_all(user=request.user, **filters.validated_data)
-        return Response(OrderOutputSerializer(canceled, many=True).data)
+        return Response(self.CanceledSerializer({"canceled": canceled}).data)
 
     @extend_schema(
         operation_id="orders_list", parameters=[FilterSerializer], responses={200: OrderOutputSerializer(many=True)}

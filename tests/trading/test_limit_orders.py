@@ -144,7 +144,7 @@ def test_cancel_all_on_one_market_and_gtd_expiry(trader, user):
     _limit(trader, qty="1", limit_price="90", client_order_id="a1")
     _limit(trader, symbol="JUP-USD", qty="100", limit_price="0.7", client_order_id="a2")
     canceled = trader.delete("/api/v1/orders?symbol=SOL-USD")
-    assert [o["client_order_id"] for o in canceled.json()] == ["a1"]
+    assert [o["client_order_id"] for o in canceled.json()["canceled"]] == ["a1"]
     expire_at = datetime.now(timezone.utc) + timedelta(minutes=5)
     gtd = _limit(trader, qty="1", limit_price="90", time_in_force="gtd", expire_at=expire_at.isoformat(),
                  client_order_id="g1").json()  # fmt: skip
