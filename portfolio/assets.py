@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from core.money import USD_QUANT
 from portfolio.models import Asset
 from pricing.markets import registry_get
 from pricing.selectors import PriceMark, price_marks_get
@@ -12,13 +9,6 @@ from pricing.selectors import PriceMark, price_marks_get
 
 def asset_known(asset: str) -> bool:
     return asset == Asset.USD or asset in registry_get().tokens
-
-
-def asset_quantum(asset: str) -> Decimal:
-    """The smallest amount of ``asset``: micro-dollars for USD, ``10**-decimals`` for a token."""
-    if asset == Asset.USD:
-        return USD_QUANT
-    return registry_get().tokens[asset].quantum
 
 
 def asset_marks(assets: set[str] | list[str]) -> dict[str, PriceMark]:

@@ -1,5 +1,6 @@
 """Perp markets as trading reads them from the registry (``pricing.markets``): each market's rules
-for the pure maths, which perp markets trade on an index, and the client-price tick rule.
+for the pure maths, which perp markets trade on an index, and the client-price tick rule (every
+market's: a limit order's ``limit_price`` passes it too).
 
 A position's market is its ``symbol`` (``SOL-PERP``, ``BONK-PERP``); its price is the market's
 index (``SOL-USD``). Closing and liquidation read the market whatever its status (a halted or

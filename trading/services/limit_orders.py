@@ -37,6 +37,7 @@ from trading.execution import Execution, RuleViolation, check_lot, check_notiona
 from trading.idempotency import fingerprint
 from trading.limits import Hold, check_band, hold_for, is_crossed, touch_price, within_limit
 from trading.models import Order, OrderStatus, OrderType, TimeInForce
+from trading.perp_markets import check_price_on_tick
 from trading.services.command import Books, Command, Locked, Prepared, Rejected, command_run
 from trading.services.order_states import order_event_data
 from trading.services.orders import ORDER_OUTCOMES, PlacedOrder, _fill, market_rules, slippage_model
@@ -54,16 +55,6 @@ def limit_request_hash(**fields: object) -> str:
     return fingerprint({"type": OrderType.LIMIT, **fields})
 
 
-def _check_price(market: MarketSpec, limit_price: Decimal) -> None:
-    if limit_price % market.price_tick != 0:
-        raise RuleViolation(
-            "price_off_tick",
-            f"The limit price must be a multiple of the market's tick {market.price_tick.normalize():f}.",
-            price_tick=f"{market.price_tick.normalize():f}",
-            limit_price=f"{limit_price:f}",
-        )
-
-
 def limit_order_place(
     *,
     user: User,
@@ -78,6 +69,7 @@ def limit_order_place(
 ) -> PlacedOrder:
     """Place a limit order: filled at once, canceled (ioc/fok), or resting with its funds held."""
     market = market_for_trading(symbol, kind=MarketKind.SPOT, opening=side == "buy")
+    check_price_on_tick(limit_price, market, field="limit_price")  # 422 price_off_tick, nothing stored
     digest = limit_request_hash(
         symbol=symbol, side=side, qty=qty, limit_price=limit_price, time_in_force=time_in_force,
         expire_at=expire_at.isoformat() if expire_at else None, post_only=post_only,
@@ -87,7 +79,6 @@ def limit_order_place(
     def prepare(_books: Books | None = None) -> Prepared[LimitPlan]:
         quote = price_get_latest(symbol=market.index_symbol)
         rules = market_rules(market)
-        _check_price(market, limit_price)
         check_lot(qty, min_qty=rules.min_qty, qty_step=rules.qty_step, asset=market.asset)
         check_band(limit_price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
         touch = touch_price(side, index=quote.price, bid=quote.bid, ask=quote.ask)

@@ -53,11 +53,17 @@ def _spot_markets(index_symbol: str) -> dict[str, MarketSpec]:
     return {m.symbol: m for m in registry_get().markets.values() if m.index_symbol == index_symbol and not m.is_perp}
 
 
-def crossed_order_ids(*, symbols: list[str], touch: Touch, before: datetime) -> list[UUID]:
-    """The open limit orders of ``symbols`` the tick crosses, oldest first (one indexed query)."""
+def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> list[tuple[UUID, str, int, int, int]]:
+    """``(order id, symbol, user id, ledger account id, epoch)`` of the open limit orders of
+    ``symbols`` the tick crosses, oldest first: one indexed query, the trader's account joined in
+    (its epoch cannot change under an open order: a reset is refused while funds are held)."""
     crossed = Q(side=Side.BUY, limit_price__gte=touch.buy) | Q(side=Side.SELL, limit_price__lte=touch.sell)
     rows = Order.objects.filter(crossed, status=OrderStatus.NEW, symbol__in=symbols, created_at__lte=before)
-    return list(rows.order_by("created_at", "id").values_list("id", flat=True))
+    return list(
+        rows.order_by("created_at", "id").values_list(
+            "id", "symbol", "user_id", "user__ledger_account__id", "user__ledger_account__epoch"
+        )
+    )
 
 
 def order_triggers_run(
@@ -70,13 +76,14 @@ def order_triggers_run(
     if not markets:
         return report
     touch = Touch(index=price, buy=ask if ask is not None else price, sell=bid if bid is not None else price)
-    ids = crossed_order_ids(symbols=list(markets), touch=touch, before=computed_at)
-    if not ids:
+    crossed = crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
+    if not crossed:
         return report
     house, fees = system_account_get(code="house"), system_account_get(code="fees")
-    for order_id in ids:
+    for order_id, symbol, user_id, account_id, epoch in crossed:
+        account = LedgerAccount(pk=account_id, kind=LedgerAccount.Kind.USER, user_id=user_id, epoch=epoch)
         try:
-            done = _fill_resting(order_id, touch=touch, markets=markets, house=house, fees=fees)
+            done = _fill_resting(order_id, touch=touch, market=markets[symbol], account=account, house=house, fees=fees)
         except Exception:
             logger.exception("trigger fill of order %s failed", order_id)
             done = False
@@ -88,13 +95,9 @@ def order_triggers_run(
 
 
 def _fill_resting(
-    order_id: UUID, *, touch: Touch, markets: dict[str, MarketSpec], house: LedgerAccount, fees: LedgerAccount
-) -> bool:
-    found = Order.objects.filter(pk=order_id).values("user_id", "symbol").first()
-    if found is None:
-        return False
-    market = markets[found["symbol"]]
-    account = LedgerAccount.objects.get(user_id=found["user_id"])
+    order_id: UUID, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
+    fees: LedgerAccount,
+) -> bool:  # fmt: skip
     with command_atomic():
         locked = balance_lock(keys=[(account, asset, 0) for asset in sorted({Asset.USD, market.asset})])
         order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
