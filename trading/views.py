@@ -62,12 +62,15 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "price_source",
             "index_price",
             "limit_price",
+            "stop_price",
+            "triggered_at",
             "time_in_force",
             "expire_at",
             "post_only",
             "held_asset",
             "held",
             "closed_at",
+            "replaces",
         ]
 
 
@@ -106,6 +109,7 @@ class OrdersApi(APIView):
         until = serializers.DateTimeField(required=False)
         status = serializers.ChoiceField(choices=OrderStatus.choices, required=False)
         client_order_id = serializers.RegexField(CLIENT_ORDER_ID_PATTERN, required=False)
+        symbol = serializers.CharField(required=False, max_length=24)
 
     @extend_schema_serializer(component_name="OrderInput")
     class InputSerializer(NoExtraFieldsMixin, serializers.Serializer):

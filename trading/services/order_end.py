@@ -59,6 +59,11 @@ def order_cancel(*, user: User, order_id: UUID) -> Order:
     return order
 
 
+def order_cancel_by_ops(*, order_id: UUID) -> Order | None:
+    """Ops cancel any trader's open order (the admin's action); ``None`` when it is not open."""
+    return _end(order_id, to=OrderStatus.CANCELED, reason="canceled by operations")
+
+
 def order_cancel_all(*, user: User, symbol: str | None = None) -> list[Order]:
     """Cancel every open order of ``user`` (on ``symbol`` only, if given); answers those canceled
     (an order a fill took meanwhile is left out)."""
