@@ -64,12 +64,11 @@ class OrderStatus(models.TextChoices):
     REPLACED = "replaced", "replaced"
 
 
-FINAL_STATUSES = (
+FINAL_STATUSES: tuple[str, ...] = (
     OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED, OrderStatus.REPLACED
 )  # fmt: skip
-ORDER_TRANSITIONS: dict[str, set[str]] = {OrderStatus.NEW: set(FINAL_STATUSES)} | {
-    final: set() for final in FINAL_STATUSES
-}
+ORDER_TRANSITIONS: dict[str, set[str]] = {OrderStatus.NEW: set(FINAL_STATUSES)}
+ORDER_TRANSITIONS.update({final: set() for final in FINAL_STATUSES})
 
 # The resting limits (plain limits, perp limit entries, stop-limits whose stop triggered) and the
 # stops still waiting for their stop price: each the predicate of its partial index, queried with
