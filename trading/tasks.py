@@ -18,6 +18,7 @@ from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 from trading.services.order_end import orders_expire_due
 from trading.services.order_triggers import order_triggers_run
+from trading.services.position_triggers import position_triggers_run
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -26,13 +27,15 @@ logger = logging.getLogger("trading.liquidation")
 def liquidate_on_tick(
     price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, bid: str | None = None, ask: str | None = None
 ) -> int:
-    """The tick ``price`` of ``index_symbol``: first liquidate what it crossed on the perp markets
-    on that index, then fill the resting orders it crossed on its spot markets (both safe to rerun:
-    each position and order is re-checked under lock). ``index_symbol`` defaults to SOL's for
-    messages queued before markets."""
+    """The tick ``price`` of ``index_symbol``: first close the positions whose take-profit or
+    stop-loss it crossed and liquidate what it crossed on the perp markets on that index, then
+    fill the resting orders it crossed on its spot markets (all safe to rerun: each position and
+    order is re-checked under lock). ``index_symbol`` defaults to SOL's for messages queued
+    before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     liquidated = 0
     if index_symbol in perp_markets_by_index():
+        _position_triggers(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
         liquidated = len(
             liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
         )
@@ -41,6 +44,14 @@ def liquidate_on_tick(
         bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
     )  # fmt: skip
     return liquidated
+
+
+def _position_triggers(*, index_symbol: str, price: Decimal, computed_at: datetime) -> None:
+    """TP/SL before the liquidations they protect against; a failure never holds those back."""
+    try:
+        position_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
+    except Exception:
+        logger.exception("TP/SL triggers of %s at %s failed", index_symbol, price)
 
 
 def liquidate_on_price_tick(*, quote: Tick) -> None:
@@ -79,6 +90,7 @@ def liquidation_sweep() -> int:
             quote = price_get_latest(symbol=index_symbol)
         except (PriceUnavailable, PriceStale):
             continue
+        _position_triggers(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
         try:
             report = liquidation_run(price=quote.price, computed_at=quote.computed_at, index_symbol=index_symbol)
         except Exception:  # one market's failure never starves the others
