@@ -22,12 +22,13 @@ from trading.fields import (
     client_order_id_resolve,
 )
 from trading.idempotency import REPLAYED_HEADER
-from trading.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from trading.order_fields import data_for_limit, limit_fields_check
+from trading.models import STOP_TYPES, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.order_fields import data_for_limit, data_for_stop, order_fields_check
 from trading.selectors import fill_list, order_get, order_list
 from trading.services import order_place
 from trading.services.limit_orders import limit_order_place
 from trading.services.order_end import order_cancel, order_cancel_all
+from trading.services.stop_orders import stop_order_place
 
 TradePermission = CanTrade  # read for GET, trade scope for POST
 ReadPermission = IsAuthenticatedRead
@@ -84,8 +85,9 @@ class FillOutputSerializer(serializers.ModelSerializer):
 
 
 class OrdersApi(APIView):
-    """``POST /api/v1/orders`` places a market order (filled at once or refused) or a limit order
-    (filled at once, canceled by its time in force, or resting with its funds held);
+    """``POST /api/v1/orders`` places a market order (filled at once or refused), a limit order
+    (filled at once, canceled by its time in force, or resting with its funds held) or a stop /
+    stop-limit (resting with its worst case held until the index crosses its stop);
     ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``);
     ``DELETE /api/v1/orders`` cancels every open one (``?symbol=`` to one market's).
 
@@ -119,6 +121,10 @@ class OrdersApi(APIView):
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
         notional = StrictDecimalField(max_decimal_places=6, max_value=Decimal("1000000000000"), required=False)
         limit_price = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        stop_price = StrictDecimalField(
+            max_decimal_places=9, max_value=Decimal("1000000000"), required=False,
+            help_text="stop / stop_limit: the index price that triggers it (a buy's above the index, a sell's below).",
+        )  # fmt: skip
         time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, required=False)
         expire_at = serializers.DateTimeField(required=False, help_text="gtd only: when the order expires (future).")
         post_only = serializers.BooleanField(required=False, help_text="limit only: refused if it would fill now.")
@@ -128,7 +134,7 @@ class OrdersApi(APIView):
             return client_order_id_check(value)
 
         def validate(self, attrs):
-            limit_fields_check(attrs)
+            order_fields_check(attrs)
             if "qty" in attrs and "notional" in attrs:
                 raise serializers.ValidationError(
                     {"qty": [serializers.ErrorDetail("Give qty or notional, not both.", code="qty_notional_exclusive")]}
@@ -148,6 +154,8 @@ class OrdersApi(APIView):
         data = serializer.validated_data
         if data["type"] == OrderType.LIMIT:
             placed = limit_order_place(user=request.user, **data_for_limit(data))
+        elif data["type"] in STOP_TYPES:
+            placed = stop_order_place(user=request.user, **data_for_stop(data))
         else:
             placed = order_place(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
