@@ -66,6 +66,10 @@ class LimitTerms:
             "post_only": self.post_only, "stop_price": self.stop_price, "triggered_at": self.triggered_at,
         }  # fmt: skip
 
+    def check_ticks(self) -> None:
+        """422 ``price_off_tick`` (nothing stored)."""
+        check_price_on_tick(self.limit_price, self.market, field="limit_price")
+
     def digest(self, **extra: object) -> str:
         """The request's meaning (a plain limit's as before stops: no ``stop_price`` key)."""
         stop = {"stop_price": self.stop_price} if self.stop_price is not None else {}
@@ -91,8 +95,8 @@ def limit_order_place(
 ) -> PlacedOrder:
     """Place a limit order: filled at once, canceled (ioc/fok), or resting with its funds held."""
     market = market_for_trading(symbol, kind=MarketKind.SPOT, opening=side == "buy")
-    check_price_on_tick(limit_price, market, field="limit_price")  # 422 price_off_tick, nothing stored
     terms = LimitTerms(market, side, qty, limit_price, time_in_force, expire_at, post_only)
+    terms.check_ticks()  # 422 price_off_tick, nothing stored
     command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id, digest=terms.digest())
 
     def write(books: Books, prepared: Prepared[LimitPlan], locked: Locked) -> Order:
