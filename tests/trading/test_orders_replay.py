@@ -37,7 +37,8 @@ def _cents(price: D) -> D:
 
 def _place_book(start: D) -> dict[str, tuple[str, str, D]]:
     """Per offset of the start price, one trader: a limit on the side where it rests and a stop on
-    the side where it waits (a buy below the start, a sell above; mirrored for stops) -- 16 orders over 8 traders. ``{order id: (type, side, price)}``."""
+    the side where it waits (a buy limit below the start, a sell above; mirrored for stops) -- 16
+    orders over 8 traders. ``{order id: (type, side, price)}``."""
     book: dict[str, tuple[str, str, D]] = {}
     for n, offset in enumerate(OFFSETS):
         user, price = make_user(), _cents(start * D(offset))
