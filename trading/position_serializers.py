@@ -12,9 +12,19 @@ from rest_framework import serializers
 from pricing.markets import registry_get
 from trading.fields import StrictCharField, StrictDecimalField, inline_choice_field
 from trading.margin import leverage_breach
-from trading.models import Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
+from trading.models import (
+    OrderStatus,
+    Position,
+    PositionEvent,
+    PositionEventKind,
+    PositionSide,
+    PositionStatus,
+    TimeInForce,
+)
+from trading.order_fields import expire_at_check
 from trading.position_models import PositionCloseReason
 from trading.position_selectors import position_live
+from trading.views import OrderOutputSerializer
 
 MAX_LEVERAGE_INPUT = Decimal("1000000")
 MAX_PRICE_INPUT = Decimal("1000000000000")
@@ -148,3 +158,43 @@ class PositionEventSerializer(serializers.ModelSerializer):
             "reason",
             "created_at",
         ]
+
+
+# --- limit entries (``POST /api/v1/positions`` with ``type: limit``) --------------------------
+
+EntryTypeField = inline_choice_field([("market", "market"), ("limit", "limit")])
+EntryTifField = inline_choice_field(TimeInForce.choices)
+ENTRY_ONLY = ("limit_price", "time_in_force", "expire_at")
+
+
+def entry_fields_check(attrs: dict[str, Any]) -> None:
+    """400 with the field and a code: a market order takes none of an entry's fields
+    (``not_allowed_for_type``); a limit entry needs ``limit_price`` (``required``), takes no
+    take-profit / stop-loss (set them on the position once it is open: ``not_allowed_for_type``),
+    and ``expire_at`` goes with ``gtd`` only, in the future."""
+    if attrs.get("type", "market") == "market":
+        for name in ENTRY_ONLY:
+            if name in attrs:
+                raise _error(name, "Only a limit entry (type limit) takes this field.", "not_allowed_for_type")
+        return
+    if "limit_price" not in attrs:
+        raise _error("limit_price", "A limit entry needs limit_price.", "required")
+    for name in ("take_profit_price", "stop_loss_price"):
+        if name in attrs:
+            raise _error(name, "A limit entry takes no TP/SL: PATCH the position once it is open.",
+                         "not_allowed_for_type")  # fmt: skip
+    expire_at_check(attrs, attrs.get("time_in_force", TimeInForce.GTC))
+
+
+def _error(field: str, message: str, code: str) -> serializers.ValidationError:
+    return serializers.ValidationError({field: [serializers.ErrorDetail(message, code=code)]})
+
+
+@extend_schema_serializer(component_name="PositionEntryOrder")
+class EntryOrderSerializer(OrderOutputSerializer):
+    """A position's limit entry as an order (resting, or canceled by its time in force), with its leverage."""
+
+    status = inline_choice_field(OrderStatus.choices)(read_only=True)  # not a second enum component
+
+    class Meta(OrderOutputSerializer.Meta):
+        fields = [*OrderOutputSerializer.Meta.fields, "leverage"]

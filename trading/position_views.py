@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -22,16 +27,21 @@ from trading.fields import (
 from trading.idempotency import REPLAYED_HEADER
 from trading.position_selectors import mark_prices_for, position_detail_get, position_event_list, position_list
 from trading.position_serializers import (  # noqa: F401  (SideField, check_leverage, leverage_field: seed_views)
+    EntryOrderSerializer,
+    EntryTifField,
+    EntryTypeField,
     PositionEventSerializer,
     PositionLiveSerializer,
     PositionOutputSerializer,
     SideField,
     StatusField,
     check_leverage,
+    entry_fields_check,
     leverage_field,
     symbol_field,
     trigger_price_field,
 )
+from trading.services.position_entries import position_entry_place
 from trading.services.positions import position_close, position_open, position_tpsl_set
 
 MARGIN_OR_QTY = "Give margin (USD) or qty (the market's base asset)."
@@ -46,7 +56,8 @@ class NewestPositionsFirst(StrictCursorPagination):
 
 
 class PositionsApi(APIView):
-    """``POST /api/v1/positions`` opens a leveraged position (idempotent by ``client_order_id``);
+    """``POST /api/v1/positions`` opens a leveraged position (idempotent by ``client_order_id``),
+    or with ``type: limit`` places a limit entry (``trading.services.position_entries``);
     ``GET /api/v1/positions?status=open|closed|liquidated`` lists yours, newest first, with the mark."""
 
     permission_classes = [CanTrade]
@@ -67,6 +78,10 @@ class PositionsApi(APIView):
         client_order_id = StrictCharField(required=False, max_length=64)
         take_profit_price = trigger_price_field()
         stop_loss_price = trigger_price_field()
+        type = EntryTypeField(required=False, help_text="market (default) or limit: a resting limit entry.")
+        limit_price = trigger_price_field(help_text="type limit: the entry price (a long's at or below the index).")
+        time_in_force = EntryTifField(required=False, help_text="type limit: gtc (default), gtd, ioc or fok.")
+        expire_at = serializers.DateTimeField(required=False, help_text="gtd only: when the entry expires (future).")
 
         def validate_leverage(self, value: Decimal) -> Decimal:
             symbol = self.initial_data.get("symbol") if isinstance(self.initial_data, dict) else None
@@ -80,15 +95,36 @@ class PositionsApi(APIView):
                 raise serializers.ValidationError(
                     {"margin": [serializers.ErrorDetail(MARGIN_OR_QTY, code="margin_or_qty")]}
                 )
+            entry_fields_check(attrs)
             return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
-    @extend_schema(operation_id="positions_create", request=InputSerializer, responses={201: PositionOutputSerializer})
+    @extend_schema(
+        operation_id="positions_create",
+        request=InputSerializer,
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="PositionOrEntry",
+                serializers=[PositionOutputSerializer, EntryOrderSerializer],
+                resource_type_field_name=None,
+            )
+        },
+    )
     def post(self, request):
+        """201: the position the order leaves; for a limit entry that did not fill at once, the entry order."""
         serializer = self.InputSerializer(
             data=request.data, context={"idempotency_key": request.headers.get("Idempotency-Key")}
         )
         serializer.is_valid(raise_exception=True)
-        opened = position_open(user=request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        if data.pop("type", "market") == "limit":
+            placed = position_entry_place(user=request.user, **data)
+            headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
+            if placed.position_order is not None:  # filled at once: the position it left
+                body = PositionOutputSerializer(placed.position_order.position).data
+            else:
+                body = EntryOrderSerializer(placed.order).data
+            return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+        opened = position_open(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if opened.replayed else {}
         return Response(PositionOutputSerializer(opened.position).data, status=status.HTTP_201_CREATED, headers=headers)
 

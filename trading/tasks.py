@@ -1,6 +1,6 @@
 """Trading tasks: per index tick the TP/SL engine of positions, the liquidation engine (with its
-lanes), then the stop engine and the trigger engine of resting limits; the periodic backstop sweep
-(TP/SL, liquidations, triggers, gtd expiry)."""
+lanes), the positions' limit entries, then the stop engine and the trigger engine of resting
+limits; the periodic backstop sweep (TP/SL, liquidations, entries, triggers, gtd expiry)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 from trading.services.order_end import orders_expire_due
 from trading.services.order_triggers import order_triggers_run
+from trading.services.position_entries import position_entries_run
 from trading.services.position_triggers import position_triggers_run
 from trading.services.stop_triggers import stop_triggers_run
 
@@ -30,10 +31,10 @@ def liquidate_on_tick(
     price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, bid: str | None = None, ask: str | None = None
 ) -> int:
     """The tick ``price`` of ``index_symbol``: first close the positions whose take-profit or
-    stop-loss it crossed and liquidate what it crossed on the perp markets on that index, then
-    fill the resting orders it crossed on its spot markets (all safe to rerun: each position and
-    order is re-checked under lock). ``index_symbol`` defaults to SOL's for messages queued
-    before markets."""
+    stop-loss it crossed, liquidate what it crossed and fill the limit entries it crossed on the
+    perp markets on that index, then the resting orders it crossed on its spot markets (all safe
+    to rerun: each position and order is re-checked under lock). ``index_symbol`` defaults to
+    SOL's for messages queued before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     liquidated = 0
     if index_symbol in perp_markets_by_index():
@@ -41,6 +42,7 @@ def liquidate_on_tick(
         liquidated = len(
             liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
         )
+        _position_entries(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
     orders_on_tick(
         index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
         bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
@@ -54,6 +56,14 @@ def _position_triggers(*, index_symbol: str, price: Decimal, computed_at: dateti
         position_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
     except Exception:
         logger.exception("TP/SL triggers of %s at %s failed", index_symbol, price)
+
+
+def _position_entries(*, index_symbol: str, price: Decimal, computed_at: datetime) -> None:
+    """The positions' resting limit entries the tick crossed, after its liquidations."""
+    try:
+        position_entries_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
+    except Exception:
+        logger.exception("limit entries of %s at %s failed", index_symbol, price)
 
 
 def orders_on_tick(
@@ -108,6 +118,7 @@ def liquidation_sweep() -> int:
             logger.exception("liquidation sweep of %s failed", index_symbol)
             continue
         done += len(report.liquidated)
+        _position_entries(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
     return done
 
 

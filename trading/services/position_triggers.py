@@ -99,7 +99,7 @@ def position_triggers_run(
     if report.gate:
         logger.warning("TP/SL triggers on %s skipped at %s: %s", index_symbol, price, report.gate)
         return report
-    quote = _tick_quote(index_symbol, price=price, computed_at=computed_at)
+    quote = tick_quote(index_symbol, price=price, computed_at=computed_at)
     users = User.objects.in_bulk({user_id for _id, user_id, _kind in rows})
     for position_id, user_id, kind in rows:
         if _close(users[user_id], position_id, kind=kind, quote=quote):
@@ -111,7 +111,7 @@ def position_triggers_run(
     return report
 
 
-def _tick_quote(index_symbol: str, *, price: Decimal, computed_at: datetime) -> PriceQuote:
+def tick_quote(index_symbol: str, *, price: Decimal, computed_at: datetime) -> PriceQuote:
     """The tick as a quote (the gate just saw it is the latest record: read it for its sources)."""
     latest = price_get_latest(symbol=index_symbol)
     if latest.price == price and latest.computed_at == computed_at:
