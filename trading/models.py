@@ -31,6 +31,11 @@ from trading.position_models import (  # noqa: F401  (registered here, imported 
 class OrderType(models.TextChoices):
     MARKET = "market", "market"
     LIMIT = "limit", "limit"
+    STOP = "stop", "stop (stop-market)"
+    STOP_LIMIT = "stop_limit", "stop-limit"
+
+
+STOP_TYPES = (OrderType.STOP, OrderType.STOP_LIMIT)
 
 
 class TimeInForce(models.TextChoices):
@@ -45,22 +50,31 @@ class TimeInForce(models.TextChoices):
 
 class OrderStatus(models.TextChoices):
     """A market order is born ``filled``; a limit order is born ``filled`` (marketable on
-    arrival), ``canceled`` (ioc/fok that could not fill) or ``new`` (resting, its funds held), and a
-    resting one ends ``filled``, ``canceled`` or ``expired``. ``trading.services.order_states``
-    makes every change, by ``ORDER_TRANSITIONS``."""
+    arrival), ``canceled`` (ioc/fok that could not fill) or ``new`` (resting, its funds held); a
+    stop is born ``new``. A resting order ends ``filled``, ``canceled``, ``expired``, ``rejected``
+    (its stop triggered but the market could not take it: halted, no fresh price, outside its
+    limit for an ioc/fok) or ``replaced`` (the old side of a replace).
+    ``trading.services.order_states`` makes every change, by ``ORDER_TRANSITIONS``."""
 
     NEW = "new", "new (resting)"
     FILLED = "filled", "filled"
     CANCELED = "canceled", "canceled"
     EXPIRED = "expired", "expired"
+    REJECTED = "rejected", "rejected"
+    REPLACED = "replaced", "replaced"
 
 
-ORDER_TRANSITIONS: dict[str, set[str]] = {
-    OrderStatus.NEW: {OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED},
-    OrderStatus.FILLED: set(),
-    OrderStatus.CANCELED: set(),
-    OrderStatus.EXPIRED: set(),
-}
+FINAL_STATUSES: tuple[str, ...] = (
+    OrderStatus.FILLED, OrderStatus.CANCELED, OrderStatus.EXPIRED, OrderStatus.REJECTED, OrderStatus.REPLACED
+)  # fmt: skip
+ORDER_TRANSITIONS: dict[str, set[str]] = {OrderStatus.NEW: set(FINAL_STATUSES)}
+ORDER_TRANSITIONS.update({final: set() for final in FINAL_STATUSES})
+
+# The resting limits (plain limits, perp limit entries, stop-limits whose stop triggered) and the
+# stops still waiting for their stop price: each the predicate of its partial index, queried with
+# exactly that predicate so PostgreSQL can use the index.
+RESTING_LIMIT = Q(status="new") & (Q(stop_price__isnull=True) | Q(triggered_at__isnull=False))
+WAITING_STOP = Q(status="new", stop_price__isnull=False, triggered_at__isnull=True)
 
 
 class Order(models.Model):
@@ -70,13 +84,19 @@ class Order(models.Model):
     client_order_id = models.CharField(max_length=64)
     symbol = models.CharField(max_length=SYMBOL_MAX_LENGTH)
     side = models.CharField(max_length=4, choices=Side.choices)
-    type = models.CharField(max_length=8, choices=OrderType.choices)
+    type = models.CharField(max_length=10, choices=OrderType.choices)
     qty = models.DecimalField(**MONEY, null=True, blank=True)
     notional = models.DecimalField(**MONEY, null=True, blank=True)
     filled_qty = models.DecimalField(**MONEY, default=0)
     filled_avg_price = models.DecimalField(**MONEY, null=True, blank=True)
     status = models.CharField(max_length=16, choices=OrderStatus.choices, default=OrderStatus.FILLED)
     limit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_price = models.DecimalField(**MONEY, null=True, blank=True)
+    triggered_at = models.DateTimeField(null=True, blank=True)  # a stop's stop price crossed
+    # The new order of a replace points at the one it replaced (which ends ``replaced``).
+    replaces = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaced_by")
+    # Set on a perp limit entry only (an order on a perp market: buy = long, sell = short).
+    leverage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     # db_default on the columns added for limit orders: the one-call fill's INSERT (a released SQL
     # function, trading/sql/fill_market_order_v2.sql) names only the columns it knew.
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, blank=True, default="", db_default="")
@@ -94,14 +114,19 @@ class Order(models.Model):
     request_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
     filled_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True)  # canceled or expired
+    closed_at = models.DateTimeField(null=True, blank=True)  # canceled, expired, rejected or replaced
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["user", "client_order_id"], name="order_unique_user_client_order_id"),
             models.CheckConstraint(
                 name="order_limit_has_price_and_qty",
-                condition=~Q(type="limit") | Q(limit_price__gt=0, qty__isnull=False),
+                condition=~Q(type__in=["limit", "stop_limit"]) | Q(limit_price__gt=0, qty__isnull=False),
+            ),
+            models.CheckConstraint(
+                name="order_stop_has_stop_price",
+                condition=Q(type__in=["stop", "stop_limit"], stop_price__gt=0, qty__isnull=False)
+                | Q(~Q(type__in=["stop", "stop_limit"]), stop_price__isnull=True),
             ),
             models.CheckConstraint(name="order_held_non_negative", condition=Q(held__gte=0)),
             models.CheckConstraint(name="order_holds_only_while_new", condition=Q(status="new") | Q(held=0)),
@@ -121,7 +146,12 @@ class Order(models.Model):
             models.Index(
                 fields=["symbol", "side", "limit_price", "created_at"],
                 name="order_open_sym_side_limit",
-                condition=Q(status="new"),
+                condition=RESTING_LIMIT,
+            ),
+            models.Index(
+                fields=["symbol", "side", "stop_price", "created_at"],
+                name="order_open_sym_side_stop",
+                condition=WAITING_STOP,
             ),
             models.Index(
                 fields=["expire_at"], name="order_open_expiry", condition=Q(status="new", time_in_force="gtd")

@@ -23,8 +23,11 @@ def order_list(
     after: datetime | None = None,
     until: datetime | None = None,
     client_order_id: str | None = None,
+    symbol: str | None = None,
 ) -> QuerySet[Order]:
     qs = Order.objects.filter(user=user)
+    if symbol:
+        qs = qs.filter(symbol=symbol)
     if status:
         qs = qs.filter(status=status)
     if side:

@@ -26,7 +26,7 @@ from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
 from pricing.markets import MarketSpec, registry_get
 from trading.limits import is_crossed, plan_maker_fill
-from trading.models import Order, OrderStatus, Side
+from trading.models import RESTING_LIMIT, Order, OrderStatus, Side
 from trading.services.command import command_atomic
 from trading.services.order_states import order_transition
 from trading.services.spot_fill import spot_fill_write
@@ -58,7 +58,9 @@ def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> lis
     ``symbols`` the tick crosses, oldest first: one indexed query, the trader's account joined in
     (its epoch cannot change under an open order: a reset is refused while funds are held)."""
     crossed = Q(side=Side.BUY, limit_price__gte=touch.buy) | Q(side=Side.SELL, limit_price__lte=touch.sell)
-    rows = Order.objects.filter(crossed, status=OrderStatus.NEW, symbol__in=symbols, created_at__lte=before)
+    # A stop-limit rests as a limit from when its stop triggered: not on the tick that triggered it.
+    rested = Q(triggered_at__isnull=True) | Q(triggered_at__lte=before)
+    rows = Order.objects.filter(RESTING_LIMIT, crossed, rested, symbol__in=symbols, created_at__lte=before)
     return list(
         rows.order_by("created_at", "id").values_list(
             "id", "symbol", "user_id", "user__ledger_account__id", "user__ledger_account__epoch"
