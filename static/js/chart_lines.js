@@ -1,5 +1,5 @@
 // Horizontal price lines on the candle chart (lightweight-charts price lines): the open orders'
-// limit and stop prices, the positions' take-profit, stop-loss and liquidation prices, for the
+// limit and waiting stop prices, the positions' take-profit, stop-loss and liquidation prices, for the
 // chart's token only. set() diffs by key, so live updates move, add and remove single lines.
 import { LineStyle } from "../vendor/lightweight-charts.mjs";
 
@@ -13,7 +13,7 @@ export function priceLinesFor({ orders = [], positions = [], symbols }) {
     if (!symbols.has(o.symbol)) continue;
     const side = o.side === "buy" ? "Buy" : "Sell";
     if (o.limit_price) lines.push({ key: `order:${o.id}:limit`, price: o.limit_price, color: COLORS[o.side], style: LineStyle.Solid, title: `${side} limit` });
-    if (o.stop_price) lines.push({ key: `order:${o.id}:stop`, price: o.stop_price, color: COLORS[o.side], style: LineStyle.Dashed, title: `${side} stop` });
+    if (o.stop_price && !o.triggered_at) lines.push({ key: `order:${o.id}:stop`, price: o.stop_price, color: COLORS[o.side], style: LineStyle.Dashed, title: `${side} stop` });
   }
   for (const p of positions) {
     if (p.symbol && !symbols.has(p.symbol)) continue;

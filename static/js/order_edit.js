@@ -29,10 +29,12 @@ export class OrderEditor {
     this.form.addEventListener("input", () => this.renderHold());
   }
 
-  /** The fields an order of this type can change (a limit has no stop, a stop no limit). */
+  /** The fields an order can change: qty; its limit price if it has one; its stop price while the
+   *  stop waits (a triggered stop-limit is a resting limit); expire_at if it is gtd. */
   static fieldsOf(order) {
-    return FIELDS.filter((f) =>
-      f === "qty" || (f === "expire_at" ? order.time_in_force === "gtd" : order[f] !== null && order[f] !== undefined));
+    const has = (f) => order[f] !== null && order[f] !== undefined;
+    return FIELDS.filter((f) => f === "qty" || (f === "expire_at" ? order.time_in_force === "gtd"
+      : f === "stop_price" ? has(f) && !order.triggered_at : has(f)));
   }
 
   open(order) {

@@ -1,7 +1,7 @@
 // Open (resting) orders: the table on the trade page (this token's markets or all), with cancel,
 // cancel-all and edit (a replace: PATCH with a fresh client_order_id, order_edit.js), kept live from
 // the account stream (order_accepted / order_fill / order_canceled / order_expired / order_replaced /
-// order_rejected). The list is read once from GET /orders?status=new (at most the open-order cap).
+// order_rejected, order_triggered). The list is read once from GET /orders?status=new (at most the open-order cap).
 import { api, friendly } from "./api.js";
 import { app, handleAuthError, throttle, toast } from "./app.js";
 import { radioGroup } from "./controls.js";
@@ -32,7 +32,16 @@ export class OpenOrders {
     radioGroup(root.querySelector('[data-testid="orders-scope"]'), (v) => { this.scope = v; this.render(); });
     this.cancelAllBtn = root.querySelector('[data-testid="orders-cancel-all"]');
     this.cancelAllBtn?.addEventListener("click", () => this.cancelAll());
-    app.stream.on("order_accepted", (f) => this.upsert(orderOf(f.data)));
+    app.stream.on("order_accepted", (f) => {
+      this.upsert(orderOf(f.data));
+      // an event without a field the table shows (a stop's stop price): read the list again
+      if (f.data.type !== "limit" && f.data.type !== "market" && !("stop_price" in f.data)) this.refresh();
+    });
+    app.stream.on("order_triggered", (f) => {
+      const id = f.data.order_id || f.data.id;
+      if (this.orders.has(id)) this.upsert({ triggered_at: f.ts || new Date().toISOString(), ...orderOf(f.data) });
+      this.refresh();
+    });
     app.stream.on("order_fill", (f) => f.data.status !== "new" && this.end(f.data.order_id, "filled"));
     for (const [type, status] of Object.entries(ENDED)) {
       app.stream.on(type, (f) => {

@@ -75,7 +75,8 @@ export class SpotTicket {
       const name = el.dataset.field;
       el.hidden = name === "expire_at" ? !fields.length || tif.value !== "gtd" : !fields.includes(name);
     }
-    for (const opt of tif.options) opt.hidden = opt.disabled = !!opt.dataset.only && opt.dataset.only !== type;
+    // a stop waits for its trigger, so only gtc/gtd; a stop-limit's ioc/fok apply to its limit once triggered
+    for (const opt of tif.options) opt.hidden = opt.disabled = !!opt.dataset.types && !opt.dataset.types.split(" ").includes(type);
     if (tif.selectedOptions[0]?.disabled) tif.value = "gtc";
     this.$('[data-testid="spot-unit"] [data-value="USD"]').disabled = type !== "market";
     form.setAttribute("data-type", type);

@@ -58,9 +58,7 @@ def test_limit_ticket_holds_rests_draws_a_line_and_fills_live_as_the_maker(page)
     expect(page.get_by_test_id("spot-submit")).to_have_text("Buy SOL · limit")
     page.evaluate("window.__sameDocument = true")
     page.get_by_test_id("spot-submit").click()
-    expect(page.get_by_test_id("spot-msg")).to_have_text(
-        "Open: buy 2.000 SOL limit (limit $95.00) · holds $190.19"
-    )
+    expect(page.get_by_test_id("spot-msg")).to_have_text("Open: buy 2.000 SOL limit (limit $95.00) · holds $190.19")
     row = _open_rows(page)
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("order-held")).to_have_text("$190.19")
@@ -133,7 +131,14 @@ def test_edit_replaces_the_order_with_a_fresh_client_order_id(page):
     replaces, the row shows the new order; until then the dialog says editing is not available."""
     tick("100.00")
     sign_in_with_burner(page)
-    body = {"symbol": "SOL-USD", "side": "buy", "type": "limit", "qty": "1", "limit_price": "90", "client_order_id": "e1"}
+    body = {
+        "symbol": "SOL-USD",
+        "side": "buy",
+        "type": "limit",
+        "qty": "1",
+        "limit_price": "90",
+        "client_order_id": "e1",
+    }
     assert api_post(page, "orders", body).status == 201
     row = _open_rows(page)
     expect(row).to_have_count(1)
@@ -209,10 +214,22 @@ def test_stop_and_stop_limit_tickets_show_their_fields_and_holds(page):
         expect(page.get_by_test_id("spot-msg")).to_have_class(re.compile(r"\berr\b"))
         expect(_open_rows(page)).to_have_count(0)
         return
-    expect(page.get_by_test_id("spot-msg")).to_contain_text("Open: buy 1.000 SOL stop (stop $110.00)")
+    expect(page.get_by_test_id("spot-msg")).to_have_text("Open: buy 1.000 SOL stop (stop $110.00) · holds $112.3122")
     row = _open_rows(page)
+    expect(row).to_have_count(1)
     expect(row.get_by_test_id("order-stop")).to_have_text("$110.00")
-    expect(page.get_by_test_id("chart")).to_have_attribute("data-price-lines", re.compile(r"Buy stop@110"))
+    expect(row.get_by_test_id("order-held")).to_have_text("$112.3122")
+    expect(row.get_by_test_id("order-type")).to_have_text("stop waiting")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-price-lines", re.compile(r"^Buy stop@110(\.0+)?$"))
+    expect(page.get_by_test_id("balance-usd")).to_have_text("$9,887.69")
+
+    tick("110.00")  # the index reaches the stop: it fills at market, as the taker, on this tick
+    expect(row).to_have_count(0)
+    fill = page.get_by_test_id("fills-table").locator("tbody tr[data-liquidity]")
+    expect(fill).to_have_count(1)
+    expect(fill).to_have_attribute("data-liquidity", "taker")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-price-line-count", "0")
+    expect(page.get_by_test_id("balance-sol")).to_have_text("1.000 SOL")
 
 
 def test_portfolio_and_history_list_what_orders_hold(page):
@@ -220,7 +237,14 @@ def test_portfolio_and_history_list_what_orders_hold(page):
     tab lists it with its market, limit and status."""
     tick("100.00")
     sign_in_with_burner(page)
-    body = {"symbol": "SOL-USD", "side": "buy", "type": "limit", "qty": "2", "limit_price": "95", "client_order_id": "h1"}
+    body = {
+        "symbol": "SOL-USD",
+        "side": "buy",
+        "type": "limit",
+        "qty": "2",
+        "limit_price": "95",
+        "client_order_id": "h1",
+    }
     assert api_post(page, "orders", body).status == 201
     page.goto("/portfolio/")
     ready(page)
@@ -232,3 +256,30 @@ def test_portfolio_and_history_list_what_orders_hold(page):
     expect(first).to_contain_text("limit")
     expect(first).to_contain_text("$95.00")
     expect(first).to_contain_text("new")
+
+
+@pytest.mark.skipif(not STOPS_ROUTED, reason="stop orders are not routed yet")
+def test_a_triggered_stop_limit_stays_open_as_its_limit_and_edits_without_its_stop(page):
+    """A buy stop-limit (stop 105, limit 104) placed by another client appears live with its stop
+    (the list is read again when the event lacks it) and holds 1 × 104 × 1.001 = $104.104. A tick
+    at 105 triggers it; its ask (105.01) is above the limit, so it rests as the limit: the row says
+    "triggered", the stop line goes, and Edit offers qty and limit only."""
+    tick("100.00")
+    sign_in_with_burner(page)
+    body = {"symbol": "SOL-USD", "side": "buy", "type": "stop_limit", "qty": "1", "stop_price": "105",
+            "limit_price": "104", "client_order_id": "sl1"}  # fmt: skip
+    assert api_post(page, "orders", body).status == 201
+    row = _open_rows(page)
+    expect(row).to_have_count(1)
+    expect(row.get_by_test_id("order-stop")).to_have_text("$105.00")
+    expect(row.get_by_test_id("order-held")).to_have_text("$104.104")
+    expect(row.get_by_test_id("order-type")).to_have_text("stop-limit waiting")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-price-line-count", "2")
+
+    tick("105.00")
+    expect(row.get_by_test_id("order-type")).to_have_text("stop-limit triggered")
+    expect(page.get_by_test_id("chart")).to_have_attribute("data-price-lines", re.compile(r"^Buy limit@104(\.0+)?$"))
+    row.get_by_test_id("order-edit").click()
+    dialog = page.get_by_test_id("order-edit-dialog")
+    expect(dialog.get_by_test_id("edit-stop-price")).to_be_hidden()
+    expect(dialog.get_by_test_id("edit-limit-price")).to_be_visible()
