@@ -58,7 +58,6 @@ export class OpenOrders {
     try {
       const open = list(await api("orders?status=new&limit=500"));
       this.orders = new Map(open.filter((o) => !this.ended.has(o.id)).map((o) => [o.id, o]));
-      this.available = true;
     } catch (err) {
       if (handleAuthError(err)) return;
       toast(friendly(err), "err");
