@@ -1,7 +1,7 @@
 """Every write to money goes through these services (see docs/ledger.md)."""
 
 from portfolio.services.accounts import account_open, account_reset, balance_adjust, system_account_get
-from portfolio.services.holdings import holding_apply_fill, holding_get_or_create
+from portfolio.services.holdings import Book, book_after_fill, holding_apply_fill, holding_get_or_create
 from portfolio.services.ledger import (
     Leg,
     Posting,
@@ -13,12 +13,14 @@ from portfolio.services.ledger import (
 )
 
 __all__ = [
+    "Book",
     "Leg",
     "Posting",
     "account_open",
     "account_reset",
     "balance_adjust",
     "balance_lock",
+    "book_after_fill",
     "holding_apply_fill",
     "holding_get_or_create",
     "ledger_post",
