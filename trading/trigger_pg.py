@@ -28,33 +28,54 @@ _FILLABLE = [status for status, targets in ORDER_TRANSITIONS.items() if OrderSta
 
 
 class Resting(NamedTuple):
-    """A resting limit order as the engine reads it (its trader's ledger account joined in)."""
+    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added."""
 
     id: UUID
     symbol: str
     user_id: int
-    account_id: int
-    epoch: int
     client_order_id: str
     side: str
     qty: Decimal
     limit_price: Decimal
     held_asset: str
     held: Decimal
+    created_at: datetime
+    account_id: int
+    epoch: int
 
 
-RESTING_FIELDS = (
-    "id", "symbol", "user_id", "user__ledger_account__id", "user__ledger_account__epoch", "client_order_id", "side",
-    "qty", "limit_price", "held_asset", "held",
+# The order's own columns of a ``Resting``, in its order (the candidates' query selects them).
+ORDER_FIELDS = (
+    "id", "symbol", "user_id", "client_order_id", "side", "qty", "limit_price", "held_asset", "held", "created_at"
 )  # fmt: skip
+_ORDER_COLUMNS = ", ".join(f"o.{name}" for name in ORDER_FIELDS)
+_UUIDS, _BIGINTS = values_sql("uuid"), values_sql("bigint")
+
+
+# --- the candidates' trader accounts (read before any lock) ----------------------------------
+
+
+def _accounts_get_pg(*, user_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """``{user_id: (ledger account id, epoch)}``: one statement (an account's epoch cannot change
+    under an open order: a reset is refused while funds are held)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, id, epoch FROM {LedgerAccount._meta.db_table} WHERE user_id IN {_BIGINTS}",
+            [json_param(user_ids)],
+        )
+        return {user_id: (account_id, epoch) for user_id, account_id, epoch in cursor.fetchall()}
+
+
+def _accounts_get_orm(*, user_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    rows = LedgerAccount.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "id", "epoch")
+    return {user_id: (account_id, epoch) for user_id, account_id, epoch in rows}
 
 
 # --- the resting orders of a lane, by id (read before any lock) ------------------------------
 
-_UUIDS = values_sql("uuid")
 _RESTING_SQL = (
-    "SELECT o.id, o.symbol, o.user_id, a.id, a.epoch, o.client_order_id, o.side, o.qty, o.limit_price, o.held_asset, "
-    f"o.held FROM {Order._meta.db_table} o JOIN {LedgerAccount._meta.db_table} a ON a.user_id = o.user_id "
+    f"SELECT {_ORDER_COLUMNS}, a.id, a.epoch FROM {Order._meta.db_table} o "
+    f"JOIN {LedgerAccount._meta.db_table} a ON a.user_id = o.user_id "
     f"WHERE o.id IN {_UUIDS} AND o.status = ANY(%s::text[]) ORDER BY o.created_at, o.id"
 )
 
@@ -68,7 +89,8 @@ def _resting_get_pg(*, ids: Sequence) -> list[Resting]:
 
 def _resting_get_orm(*, ids: Sequence) -> list[Resting]:
     rows = Order.objects.filter(pk__in=list(ids), status__in=_FILLABLE).order_by("created_at", "id")
-    return [Resting._make(row) for row in rows.values_list(*RESTING_FIELDS)]
+    fields = (*ORDER_FIELDS, "user__ledger_account__id", "user__ledger_account__epoch")
+    return [Resting._make(row) for row in rows.values_list(*fields)]
 
 
 # --- new -> filled for the orders still resting and still crossed ----------------------------
@@ -253,6 +275,7 @@ def _holdings_save_orm(*, rows: list[HoldingRow], now: datetime) -> None:
 
 
 class TriggerStatements(NamedTuple):
+    accounts_get: Callable[..., dict[int, tuple[int, int]]]
     resting_get: Callable[..., list[Resting]]
     transition: Callable[..., set[int]]
     fills_insert: Callable[..., None]
@@ -260,9 +283,11 @@ class TriggerStatements(NamedTuple):
     holdings_save: Callable[..., None]
 
 
-POSTGRES = TriggerStatements(_resting_get_pg, _transition_pg, _fills_insert_pg, _holdings_lock_pg, _holdings_save_pg)
+POSTGRES = TriggerStatements(
+    _accounts_get_pg, _resting_get_pg, _transition_pg, _fills_insert_pg, _holdings_lock_pg, _holdings_save_pg
+)
 PORTABLE = TriggerStatements(
-    _resting_get_orm, _transition_orm, _fills_insert_orm, _holdings_lock_orm, _holdings_save_orm
+    _accounts_get_orm, _resting_get_orm, _transition_orm, _fills_insert_orm, _holdings_lock_orm, _holdings_save_orm
 )
 
 

@@ -18,20 +18,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
-from typing import NamedTuple, cast
+from typing import NamedTuple
 from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import transaction
 
-from portfolio.events import portfolio_update_data
-from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerReason, SpotHolding
-from portfolio.services import Book, Leg, Posting, balance_lock, book_after_fill, ledger_post_many_ids
-from realtime.publish import user_events_emit_many
-from trading.events import order_fill_data
+from core.timefmt import iso_utc
+from portfolio.models import Asset, Bucket, LedgerAccount, LedgerReason
+from portfolio.services import Book, Leg, Posting, balance_rows_lock, book_after_fill, ledger_post_many_ids
+from realtime.publish import RawJSON, user_events_emit_many
+from trading.events import order_fill_json, portfolio_update_json
 from trading.execution import Execution
 from trading.limits import plan_maker_fill
-from trading.models import Fill, Order, OrderStatus
+from trading.models import OrderStatus
 from trading.services.spot_fill import release_legs, trade_legs
 from trading.trigger_pg import HoldingRow, Resting, TriggerStatements, trigger_statements
 
@@ -82,7 +82,7 @@ def fill_batch(
     accounts = _accounts(rows)
     keys = sorted({(r.account_id, asset) for r in rows for asset in (Asset.USD, assets[r.symbol])})
     with transaction.atomic(durable=True):
-        locked = balance_lock(keys=[(accounts[account_id], asset, 0) for account_id, asset in keys])
+        locked = balance_rows_lock(keys=[(accounts[account_id], asset, 0) for account_id, asset in keys])
         now = datetime.now(timezone.utc)
         planned = [(n, r.id, r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
         taken = sql.transition(
@@ -126,13 +126,17 @@ def fill_batch(
 def _accounts(rows: Sequence[Resting]) -> dict[int, LedgerAccount]:
     """The owners' ledger accounts, from the candidates' joined columns (an account's epoch cannot
     change under an open order: a reset is refused while funds are held)."""
+    alias = transaction.get_connection().alias
     accounts: dict[int, LedgerAccount] = {}
     for r in rows:
-        if r.account_id not in accounts:
-            accounts[r.account_id] = LedgerAccount(
-                id=r.account_id, kind=LedgerAccount.Kind.USER, user_id=r.user_id, epoch=r.epoch
+        if r.account_id not in accounts:  # ``from_db``: no per-field work
+            accounts[r.account_id] = LedgerAccount.from_db(
+                alias, _ACCOUNT_FIELDS, (r.account_id, "user", r.user_id, r.epoch)
             )
     return accounts
+
+
+_ACCOUNT_FIELDS = ["id", "kind", "user_id", "epoch"]
 
 
 def _legs(order: Resting, plan: Execution, account: LedgerAccount, system: SystemAccounts, asset: str) -> list[Leg]:
@@ -158,85 +162,42 @@ def _books_apply(sql: TriggerStatements, done: list[_Filled], *, now: datetime) 
     return after
 
 
-class _BalanceRow(NamedTuple):
-    """What ``portfolio_update_data`` reads of a ``Balance``."""
-
-    asset: str
-    total: Decimal
-    locked: Decimal
-
-    @property
-    def free(self) -> Decimal:
-        return self.total - self.locked
-
-
-class _BookRow(NamedTuple):
-    """What ``portfolio_update_data`` reads of a ``SpotHolding``."""
-
-    asset: str
-    qty: Decimal
-    cost_basis: Decimal
-    realized_pnl: Decimal
-    fees_paid: Decimal
-
-
-class _OrderRow(NamedTuple):
-    """What ``order_fill_data`` reads of an ``Order``."""
-
-    id: UUID
-    client_order_id: str
-    status: str
-
-
-class _FillRow(NamedTuple):
-    """What ``order_fill_data`` reads of a ``Fill``."""
-
-    id: UUID
-    symbol: str
-    side: str
-    qty: Decimal
-    price: Decimal
-    notional: Decimal
-    fee: Decimal
-    liquidity: str
-    created_at: datetime
-
-
 def _announce(
     done: list[_Filled],
     *,
     fill_ids: list[UUID],
     books: list[Book],
-    locked: Mapping[tuple[int, str, int], Balance],
+    locked: Mapping[tuple[int, str, int], tuple[int, Decimal, Decimal, bool]],
     accounts: Mapping[int, LedgerAccount],
     now: datetime,
 ) -> None:
     """Per order, in order, what the one-order path stores: ``order_fill``, then
     ``portfolio_update`` with the trader's USD and base rows and the base's book as that fill left
     them (the rows were locked before the first posting, so their state is what was read plus the
-    legs posted so far); stored with the users' next seqs and published after commit."""
-    balances = {(account_id, asset): (row.total, row.locked) for (account_id, asset, _s), row in locked.items()}
-    events: list[tuple[int, str, dict]] = []
+    legs posted so far); stored with the users' next seqs and published after commit. Each
+    payload is written as JSON text directly (``trading.events``: thousands a tick)."""
+    balances = {(account_id, asset): (total, held) for (account_id, asset, _s), (_i, total, held, _n) in locked.items()}
+    filled_at = iso_utc(now)
+    events: list[tuple[int, str, RawJSON]] = []
     for f, fill_id, book in zip(done, fill_ids, books, strict=True):
         order, plan, account_id = f.order, f.plan, f.order.account_id
         rows = []
-        for asset in sorted({Asset.USD, f.asset}):
+        for asset in (Asset.USD, f.asset):
             total, held = balances[(account_id, asset)]
             mine = [leg for leg in f.legs if leg.account.id == account_id and leg.asset == asset]
             total = total + sum((leg.amount for leg in mine), Decimal(0))
             held = held + sum((leg.amount for leg in mine if leg.bucket == Bucket.LOCKED), Decimal(0))
             balances[(account_id, asset)] = (total, held)
-            rows.append(_BalanceRow(asset, total, held))
-        fill = _FillRow(fill_id, order.symbol, plan.side, plan.qty, plan.price, plan.notional, plan.fee, "maker", now)
-        filled = _OrderRow(order.id, order.client_order_id, OrderStatus.FILLED)
-        book_row = _BookRow(f.asset, book.qty, book.cost_basis, book.realized_pnl, book.fees_paid)
-        portfolio = portfolio_update_data(
-            accounts[account_id],
-            balances=cast("list[Balance]", rows),
-            holdings=cast("list[SpotHolding]", [book_row]),
+            rows.append((str(asset), total, held))
+        fill = order_fill_json(
+            order_id=str(order.id), client_order_id=order.client_order_id, fill_id=str(fill_id), symbol=order.symbol,
+            side=plan.side, qty=plan.qty, price=plan.price, notional=plan.notional, fee=plan.fee, liquidity="maker",
+            status=OrderStatus.FILLED.value, filled_at=filled_at,
+        )  # fmt: skip
+        portfolio = portfolio_update_json(
+            epoch=accounts[account_id].epoch,
+            balances=rows,
+            book=(f.asset, book.qty, book.cost_basis, book.realized_pnl, book.fees_paid),
         )
-        events += [
-            (order.user_id, "order_fill", order_fill_data(cast(Order, filled), cast(Fill, fill))),
-            (order.user_id, "portfolio_update", portfolio),
-        ]
+        events += [(order.user_id, "order_fill", fill), (order.user_id, "portfolio_update", portfolio)]
     user_events_emit_many(events)
