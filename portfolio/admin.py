@@ -6,7 +6,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponseRedirect
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from portfolio.errors import InsufficientFunds
 from portfolio.models import (
@@ -40,12 +41,48 @@ class LedgerAccountAdmin(ReadOnlyAdmin):
     search_fields = ("code", "user__username", "user__address")
 
 
+class LockedFilter(admin.SimpleListFilter):
+    title = "locked"
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "something locked"), ("no", "nothing locked")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(locked__gt=0)
+        if self.value() == "no":
+            return queryset.filter(locked=0)
+        return queryset
+
+
 @admin.register(Balance)
 class BalanceAdmin(ReadOnlyAdmin):
-    list_display = ("account", "asset", "shard", "total", "locked", "updated_at")
-    list_filter = ("asset", "account__kind")
+    """Balances per account and asset: total, locked (open positions' margin + open orders' holds)
+    and free; a user row links to the open orders holding that asset (the trading admin)."""
+
+    list_display = ("account", "asset", "shard", "total", "locked", "free_display", "open_orders", "updated_at")
+    list_filter = ("asset", "account__kind", LockedFilter)
+    list_select_related = ("account",)
     search_fields = ("account__code", "account__user__address")
     actions = ["adjust_balance"]
+
+    @admin.display(description="free")
+    def free_display(self, obj: Balance):
+        return obj.total - obj.locked
+
+    @admin.display(description="open orders holding it")
+    def open_orders(self, obj: Balance) -> str:
+        """A link to the trader's open orders that hold this asset (by URL name: no import of the
+        trading app, which portfolio never imports)."""
+        if obj.account.user_id is None or not obj.locked:
+            return "-"
+        try:
+            url = reverse("admin:trading_order_changelist")
+        except NoReverseMatch:
+            return "-"
+        query = f"user__id__exact={obj.account.user_id}&status__exact=new&held_asset={obj.asset}"
+        return format_html('<a href="{}?{}">open orders</a>', url, query)
 
     @admin.action(description="Adjust balance (posts a ledger transaction with a reason)")
     def adjust_balance(self, request, queryset):

@@ -71,4 +71,10 @@ class OrderNotFound(DomainError):
 class OrderNotCancelable(DomainError):
     status = 409
     code = "not_cancelable"
-    message = "The order is no longer open (filled, canceled or expired)."
+    message = "The order is no longer open (filled, canceled, expired, rejected or replaced)."
+
+
+class OrderNotReplaceable(DomainError):
+    status = 409
+    code = "not_replaceable"
+    message = "The order is no longer open (filled, canceled, expired, rejected or replaced), or its stop triggered."

@@ -34,6 +34,43 @@ def hold_for(*, side: str, qty: Decimal, limit_price: Decimal, base: str, taker_
     return Hold(base, qty)
 
 
+def stop_hold(
+    *,
+    side: str,
+    qty: Decimal,
+    stop_price: Decimal,
+    limit_price: Decimal | None,
+    base: str,
+    taker_fee_bps: Decimal,
+    max_slippage_bps: Decimal,
+) -> Hold:
+    """A stop's worst case: a buy stop-limit never pays more than its limit (like a limit); a buy
+    stop pays the market at the stop, slipped at most ``max_slippage_bps``; a sell gives its qty."""
+    if side != "buy":
+        return Hold(base, qty)
+    if limit_price is not None:
+        return hold_for(side=side, qty=qty, limit_price=limit_price, base=base, taker_fee_bps=taker_fee_bps)
+    return Hold("USD", usd_up(qty * stop_price * (1 + max_slippage_bps / BPS) * (1 + taker_fee_bps / BPS)))
+
+
+def stop_crossed(side: str, *, stop_price: Decimal, index: Decimal) -> bool:
+    """A buy stop triggers when the index is at or above its stop, a sell stop at or below."""
+    return index >= stop_price if side == "buy" else index <= stop_price
+
+
+def check_stop_side(side: str, *, stop_price: Decimal, index_price: Decimal) -> None:
+    """On arrival a stop waits on the far side of the index (a buy above, a sell below): one the
+    index already crossed would trigger at once (422 ``stop_wrong_side``)."""
+    if stop_crossed(side, stop_price=stop_price, index=index_price):
+        where = "above" if side == "buy" else "below"
+        raise RuleViolation(
+            "stop_wrong_side",
+            f"A {side} stop must be {where} the index price (it would trigger at once).",
+            stop_price=dec_str(stop_price),
+            index_price=dec_str(index_price),
+        )
+
+
 def touch_price(side: str, *, index: Decimal, bid: Decimal | None, ask: Decimal | None) -> Decimal:
     """The price a ``side`` order meets in the market: a buy the ask, a sell the bid (the index
     when the record has no bid/ask)."""
@@ -65,14 +102,16 @@ def plan_maker_fill(
     )  # fmt: skip
 
 
-def check_band(*, limit_price: Decimal, index_price: Decimal, band_pct: Decimal) -> None:
-    """A limit price more than ``band_pct`` percent away from the index is refused (a fat finger)."""
+def check_band(*, limit_price: Decimal, index_price: Decimal, band_pct: Decimal, field: str = "limit_price") -> None:
+    """A limit or stop price (``field``) more than ``band_pct`` percent away from the index is
+    refused (a fat finger)."""
     low, high = index_price * (1 - band_pct / 100), index_price * (1 + band_pct / 100)
     if not low <= limit_price <= high:
         raise RuleViolation(
             "price_out_of_band",
-            f"The limit price must be within {dec_str(band_pct)}% of the index price.",
-            limit_price=dec_str(limit_price),
+            f"The {field.replace('_', ' ')} must be within {dec_str(band_pct)}% of the index price.",
+            field=field,
+            **{field: dec_str(limit_price)},
             index_price=dec_str(index_price),
             band_pct=dec_str(band_pct),
         )

@@ -1,5 +1,5 @@
-"""Trading tasks: per index tick the liquidation engine (with its lanes) and then the trigger
-engine of resting orders; the periodic backstop sweep (liquidations, triggers, gtd expiry)."""
+"""Trading tasks: per index tick the liquidation engine (with its lanes), then the stop engine and
+the trigger engine of resting limits; the periodic backstop sweep (liquidations, triggers, gtd expiry)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 from trading.services.order_end import orders_expire_due
 from trading.services.order_triggers import FILL_LANE_TASK, Touch, order_triggers_lane_run, order_triggers_run
+from trading.services.stop_triggers import stop_triggers_run
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -36,11 +37,20 @@ def liquidate_on_tick(
         liquidated = len(
             liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
         )
-    order_triggers_run(
+    orders_on_tick(
         index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
         bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
     )  # fmt: skip
     return liquidated
+
+
+def orders_on_tick(
+    *, index_symbol: str, price: Decimal, computed_at: datetime, bid: Decimal | None, ask: Decimal | None
+) -> None:
+    """The tick's resting orders, after its liquidations: the stops it triggers first (a
+    stop-limit that rests from now on is not filled by this tick), then the limits it crosses."""
+    stop_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at, bid=bid, ask=ask)
+    order_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at, bid=bid, ask=ask)
 
 
 def liquidate_on_price_tick(*, quote: Tick) -> None:
@@ -104,13 +114,10 @@ def _triggers_sweep() -> None:
     for index_symbol in {m.index_symbol for m in registry_get().markets.values() if not m.is_perp}:
         try:
             quote = price_get_latest(symbol=index_symbol)
-            order_triggers_run(
-                index_symbol=index_symbol,
-                price=quote.price,
-                computed_at=quote.computed_at,
-                bid=quote.bid,
+            orders_on_tick(
+                index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at, bid=quote.bid,
                 ask=quote.ask,
-            )
+            )  # fmt: skip
         except (PriceUnavailable, PriceStale):
             continue
         except Exception:

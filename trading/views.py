@@ -22,12 +22,14 @@ from trading.fields import (
     client_order_id_resolve,
 )
 from trading.idempotency import REPLAYED_HEADER
-from trading.models import Fill, Order, OrderStatus, OrderType, Side, TimeInForce
-from trading.order_fields import data_for_limit, limit_fields_check
+from trading.models import STOP_TYPES, Fill, Order, OrderStatus, OrderType, Side, TimeInForce
+from trading.order_fields import data_for_limit, data_for_stop, expire_at_check, order_fields_check
 from trading.selectors import fill_list, order_get, order_list
 from trading.services import order_place
 from trading.services.limit_orders import limit_order_place
 from trading.services.order_end import order_cancel, order_cancel_all
+from trading.services.order_replace import order_replace
+from trading.services.stop_orders import stop_order_place
 
 TradePermission = CanTrade  # read for GET, trade scope for POST
 ReadPermission = IsAuthenticatedRead
@@ -84,8 +86,9 @@ class FillOutputSerializer(serializers.ModelSerializer):
 
 
 class OrdersApi(APIView):
-    """``POST /api/v1/orders`` places a market order (filled at once or refused) or a limit order
-    (filled at once, canceled by its time in force, or resting with its funds held);
+    """``POST /api/v1/orders`` places a market order (filled at once or refused), a limit order
+    (filled at once, canceled by its time in force, or resting with its funds held) or a stop /
+    stop-limit (resting with its worst case held until the index crosses its stop);
     ``GET /api/v1/orders`` lists yours, newest first, cursor-paginated (``limit``, ``cursor``);
     ``DELETE /api/v1/orders`` cancels every open one (``?symbol=`` to one market's).
 
@@ -119,6 +122,10 @@ class OrdersApi(APIView):
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
         notional = StrictDecimalField(max_decimal_places=6, max_value=Decimal("1000000000000"), required=False)
         limit_price = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        stop_price = StrictDecimalField(
+            max_decimal_places=9, max_value=Decimal("1000000000"), required=False,
+            help_text="stop / stop_limit: the index price that triggers it (a buy's above the index, a sell's below).",
+        )  # fmt: skip
         time_in_force = serializers.ChoiceField(choices=TimeInForce.choices, required=False)
         expire_at = serializers.DateTimeField(required=False, help_text="gtd only: when the order expires (future).")
         post_only = serializers.BooleanField(required=False, help_text="limit only: refused if it would fill now.")
@@ -128,7 +135,7 @@ class OrdersApi(APIView):
             return client_order_id_check(value)
 
         def validate(self, attrs):
-            limit_fields_check(attrs)
+            order_fields_check(attrs)
             if "qty" in attrs and "notional" in attrs:
                 raise serializers.ValidationError(
                     {"qty": [serializers.ErrorDetail("Give qty or notional, not both.", code="qty_notional_exclusive")]}
@@ -148,6 +155,8 @@ class OrdersApi(APIView):
         data = serializer.validated_data
         if data["type"] == OrderType.LIMIT:
             placed = limit_order_place(user=request.user, **data_for_limit(data))
+        elif data["type"] in STOP_TYPES:
+            placed = stop_order_place(user=request.user, **data_for_stop(data))
         else:
             placed = order_place(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
@@ -183,9 +192,12 @@ class OrdersApi(APIView):
 
 class OrderDetailApi(APIView):
     """``GET /api/v1/orders/{id}``: one of your orders (404 for anyone else's);
-    ``DELETE /api/v1/orders/{id}`` cancels it while it rests (409 ``not_cancelable`` once final)."""
+    ``DELETE /api/v1/orders/{id}`` cancels it while it rests (409 ``not_cancelable`` once final);
+    ``PATCH /api/v1/orders/{id}`` replaces it (``qty`` / ``limit_price`` / ``stop_price`` /
+    ``expire_at``; 201 the new order, the old one ``replaced``; 409 ``not_replaceable`` once final)."""
 
     permission_classes = [TradePermission]
+    parser_classes = [StrictJSONParser]
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer})
     def get(self, request, order_id):
@@ -194,6 +206,40 @@ class OrderDetailApi(APIView):
     @extend_schema(operation_id="orders_cancel", responses={200: OrderOutputSerializer})
     def delete(self, request, order_id):
         return Response(OrderOutputSerializer(order_cancel(user=request.user, order_id=order_id)).data)
+
+    @extend_schema_serializer(component_name="OrderReplaceInput")
+    class ReplaceSerializer(NoExtraFieldsMixin, serializers.Serializer):
+        qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        limit_price = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        stop_price = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
+        expire_at = serializers.DateTimeField(required=False)
+        client_order_id = StrictCharField(required=False, max_length=64, help_text="The NEW order's id.")
+
+        def validate_client_order_id(self, value: str) -> str:
+            return client_order_id_check(value)
+
+        def validate(self, attrs):
+            if not {"qty", "limit_price", "stop_price", "expire_at"} & set(attrs):
+                raise serializers.ValidationError(
+                    {
+                        "non_field_errors": [
+                            serializers.ErrorDetail("Change at least one field.", code="nothing_to_replace")
+                        ]
+                    }
+                )
+            if "expire_at" in attrs:
+                expire_at_check(attrs, TimeInForce.GTD)
+            return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
+
+    @extend_schema(operation_id="orders_replace", request=ReplaceSerializer, responses={201: OrderOutputSerializer})
+    def patch(self, request, order_id):
+        serializer = self.ReplaceSerializer(
+            data=request.data, context={"idempotency_key": request.headers.get("Idempotency-Key")}
+        )
+        serializer.is_valid(raise_exception=True)
+        placed = order_replace(user=request.user, order_id=order_id, **serializer.validated_data)
+        headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
+        return Response(OrderOutputSerializer(placed.order).data, status=status.HTTP_201_CREATED, headers=headers)
 
 
 class TradeListApi(APIView):

@@ -3,7 +3,8 @@
 Markets and their rules (lot and tick, notional bounds, leverage and maintenance margin, status)
 come from the market registry (``pricing.markets.market_list()``), one entry per listed market in
 display order, shaped as the markets API's ``MarketOut`` minus the price. Fees and the slippage
-model come from settings; the leverage fee falls back to the documented default while the
+model come from settings (and, for resting orders, the maker fee, the price band and the open-order
+cap); the leverage fee falls back to the documented default while the
 positions settings are not defined. Decimals are strings, as everywhere in the API.
 """
 
@@ -74,6 +75,11 @@ def page_config() -> dict[str, Any]:
             "impact_bps": _dec("TRADING_IMPACT_BPS", "10"),
             "impact_ref_notional": _dec("TRADING_IMPACT_REF_NOTIONAL", "100000"),
             "max_slippage_bps": _dec("TRADING_MAX_SLIPPAGE_BPS", "200"),
+            # resting orders (docs/trading.md, "Limit orders"): the maker fee of a resting fill, the
+            # price band around the index and the cap on open orders the ticket explains
+            "maker_fee_bps": _dec("TRADING_MAKER_FEE_BPS", "2"),
+            "price_band_pct": _dec("TRADING_PRICE_BAND_PCT", "50"),
+            "max_open_orders": int(getattr(settings, "TRADING_MAX_OPEN_ORDERS", 200)),
         },
         "leverage": {key: _setting(names, default) for key, (names, default) in _FALLBACKS.items()},
     }

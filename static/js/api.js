@@ -41,7 +41,11 @@ export async function api(path, { method = "GET", body, signal } = {}) {
   return data;
 }
 
-const FIELD_NAMES = { qty: "Quantity", notional: "Amount (USD)", margin: "Margin", leverage: "Leverage" };
+const FIELD_NAMES = {
+  type: "Order type", qty: "Quantity", notional: "Amount (USD)", margin: "Margin", leverage: "Leverage", limit_price: "Limit price",
+  stop_price: "Stop price", time_in_force: "Time in force", expire_at: "Expiry", post_only: "Post only",
+  take_profit_price: "Take profit", stop_loss_price: "Stop loss",
+};
 
 /** A message a trader understands, from the API's stable error code. */
 export function friendly(err) {
@@ -76,6 +80,11 @@ export function friendly(err) {
     case "leverage_too_high": case "leverage_out_of_range": return `Leverage must be between 1× and ${x.max_leverage || x.max || "the maximum"}×.`;
     case "margin_below_min": return `Margin is below the minimum${x.min_margin ? ` of $${x.min_margin}` : ""}.`;
     case "not_found": return "Not found (it may belong to another account).";
+    case "would_take": return "Post-only: this limit would fill at once against the market, so it was refused.";
+    case "price_out_of_band": return `The price must be within ${x.band_pct ?? "the band"}% of the index${x.index_price ? ` ($${x.index_price})` : ""}.`;
+    case "too_many_open_orders": return `Too many open orders${x.max_open_orders || x.max ? ` (at most ${x.max_open_orders || x.max})` : ""}: cancel some first.`;
+    case "not_cancelable": return `That order is no longer open${x.status ? ` (${x.status})` : ""}: nothing to cancel.`;
+    case "not_replaceable": return `That order is no longer open${x.status ? ` (${x.status})` : ""}: it cannot be edited.`;
     case "validation_error": {
       const fields = x.fields || {};
       const parts = Object.entries(fields).map(([name, errs]) => {

@@ -1,5 +1,6 @@
 // Display-only previews of what the server will compute (docs/trading.md, issue 6 formulas).
 // Numbers here are floats and are always labelled "est." on the page: the fill is the truth.
+import { bpsFactor, decProductUp, isDecimal } from "./format.js";
 
 export function slippageBps(notional, spot) {
   const n = Math.max(0, notional);
@@ -45,4 +46,62 @@ export function positionPnl(position, mark) {
   const q = Number(position.qty);
   const E = Number(position.entry_price);
   return position.side === "long" ? (mark - E) * q : (E - mark) * q;
+}
+
+/** The order types of the spot ticket and the fields each takes (docs/trading.md). */
+export const ORDER_FIELDS = {
+  market: [],
+  limit: ["limit_price", "time_in_force", "post_only"],
+  stop: ["stop_price", "time_in_force"],
+  stop_limit: ["stop_price", "limit_price", "time_in_force"],
+};
+
+/** What a resting order will hold while open (exact, as the server computes it): a buy its
+ *  worst-case cost in USD, `qty × limit × (1 + taker fee)` (a stop: `qty × stop × (1 + max
+ *  slippage) × (1 + taker fee)`), rounded up to the micro-dollar; a sell its qty of the base asset.
+ *  Null until the fields it needs are filled in; a market order holds nothing. */
+export function holdPreview({ side, type, qty, limitPrice, stopPrice, spot, base }) {
+  if (type === "market" || !isDecimal(qty) || !(Number(qty) > 0)) return null;
+  if (side === "sell") return { asset: base, amount: String(qty).trim() };
+  const fee = bpsFactor(spot.fee_bps);
+  const price = type === "stop" ? stopPrice : limitPrice;
+  if (!isDecimal(price) || !(Number(price) > 0)) return null;
+  const factors = type === "stop" ? [qty, price, bpsFactor(spot.max_slippage_bps), fee] : [qty, price, fee];
+  return { asset: "USD", amount: decProductUp(factors.map((v) => String(v).trim()), 6) };
+}
+
+/** Preview of a resting order's fill (floats, display only): a limit that the market already
+ *  crosses fills now as the taker (slipped price, never worse than the limit), else it rests and
+ *  fills at its limit as the maker; a stop fills at market (the stop ± modelled slippage) as the
+ *  taker once triggered; a stop-limit becomes its limit. */
+export function restingPreview({ side, type, qty, limitPrice, stopPrice, index, bid, ask, spot }) {
+  const q = Number(qty);
+  const limit = Number(limitPrice);
+  const stop = Number(stopPrice);
+  if (!(q > 0)) return null;
+  const buy = side === "buy";
+  let price;
+  let bps = 0;
+  let maker = false;
+  let now = false;
+  if (type === "limit") {
+    if (!(limit > 0) || !(index > 0)) return null;
+    const touch = buy ? ask || index : bid || index;
+    now = buy ? touch <= limit : touch >= limit;
+    if (now) {
+      bps = slippageBps(q * index, spot);
+      price = buy ? Math.min(limit, index * (1 + bps / 1e4)) : Math.max(limit, index * (1 - bps / 1e4));
+    } else { price = limit; maker = true; }
+  } else if (type === "stop") {
+    if (!(stop > 0)) return null;
+    bps = slippageBps(q * stop, spot);
+    price = buy ? stop * (1 + bps / 1e4) : stop * (1 - bps / 1e4);
+  } else {
+    if (!(stop > 0) || !(limit > 0)) return null;
+    price = limit;
+  }
+  const notional = q * price;
+  const feeBps = Number(maker ? spot.maker_fee_bps : spot.fee_bps); // a stop-limit: the taker fee, at worst
+  const fee = (notional * feeBps) / 1e4;
+  return { qty: q, price, bps, notional, fee, feeBps, maker, now, total: buy ? notional + fee : notional - fee };
 }

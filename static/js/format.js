@@ -122,3 +122,48 @@ export function decSum(values, scale = 9) {
   const digits = (neg ? -total : total).toString().padStart(scale + 1, "0");
   return `${neg ? "-" : ""}${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
 }
+
+const DECIMAL = /^\d+(\.\d+)?$/;
+/** A plain non-negative decimal string ("95", "0.5"; no sign, exponent or grouping)? */
+export const isDecimal = (v) => DECIMAL.test(String(v ?? "").trim());
+
+function scaled(v) {
+  const [i, f = ""] = String(v).trim().split(".");
+  return { n: BigInt(i + f), scale: f.length };
+}
+
+/** 1 + bps/10^4 as an exact decimal string ("10" -> "1.0010"). */
+export function bpsFactor(bps) {
+  const x = scaled(bps);
+  const scale = 4 + x.scale;
+  const n = 10n ** BigInt(scale) + x.n;
+  return `${n / 10n ** BigInt(scale)}.${(n % 10n ** BigInt(scale)).toString().padStart(scale, "0")}`;
+}
+
+/** Exact product of non-negative decimal strings, rounded up to `dp` places (what a trader pays:
+ *  the server's ROUND_UP, e.g. a hold in micro-dollars); null if any is not a plain decimal. */
+export function decProductUp(values, dp = 6) {
+  if (!values.every(isDecimal)) return null;
+  let n = 1n;
+  let scale = 0;
+  for (const v of values) { const x = scaled(v); n *= x.n; scale += x.scale; }
+  if (scale > dp) {
+    const d = 10n ** BigInt(scale - dp);
+    n = n / d + (n % d ? 1n : 0n);
+  } else n *= 10n ** BigInt(dp - scale);
+  const digits = n.toString().padStart(dp + 1, "0");
+  return dp ? `${digits.slice(0, -dp)}.${digits.slice(-dp)}` : digits;
+}
+
+/** A Date as a datetime-local input's value (the browser's local time, to the minute). */
+export function localInputValue(date) {
+  const d = new Date(date.getTime() - date.getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+}
+
+/** A datetime-local input's value as an RFC 3339 UTC time (null when empty or invalid). */
+export function isoFromLocal(value) {
+  if (!value) return null;
+  const t = new Date(value); // a date-time without offset is local time
+  return Number.isNaN(t.getTime()) ? null : t.toISOString();
+}

@@ -2,21 +2,27 @@
 import { api, friendly } from "./api.js";
 import { app, handleAuthError, toast } from "./app.js";
 import { dec, download, h, rows, signClass, time, toCsv, usd } from "./format.js";
+import { bySymbol, fmtPrice, fmtQty } from "./markets.js";
 
 const $ = (s) => document.querySelector(s);
 const badge = (v) => h("span", { class: `badge ${v}` }, v);
+// a price or a quantity at its market's precision (rows carry their symbol)
+const price = (v, r) => (v === null || v === undefined ? "—" : `$${fmtPrice(v, bySymbol.get(r.symbol))}`);
+const qty = (v, r) => fmtQty(v, bySymbol.get(r.symbol));
 const KINDS = {
   orders: {
     path: "orders?limit=25",
-    cols: [["created_at", "Time (UTC)", time], ["side", "Side", badge], ["type", "Type"], ["status", "Status", badge],
-      ["qty", "Qty (SOL)", (v) => dec(v, 3), "num"], ["notional", "Notional", (v) => usd(v), "num"],
-      ["filled_qty", "Filled", (v) => dec(v, 3), "num"], ["filled_avg_price", "Avg price", (v) => usd(v, 3), "num"],
+    cols: [["created_at", "Time (UTC)", time], ["symbol", "Market"], ["side", "Side", badge], ["type", "Type"],
+      ["status", "Status", badge], ["qty", "Qty", qty, "num"], ["limit_price", "Limit", price, "num"],
+      ["stop_price", "Stop", price, "num"], ["time_in_force", "TIF", (v) => (v || "").toUpperCase() || "—"],
+      ["notional", "Notional", (v) => usd(v), "num"], ["filled_qty", "Filled", qty, "num"],
+      ["filled_avg_price", "Avg price", price, "num"], ["held", "Held", (v, r) => (Number(v) ? `${dec(v, r.held_asset === "USD" ? 2 : 3)} ${r.held_asset}` : "—"), "num"],
       ["fee", "Fee", (v) => usd(v, 4), "num"], ["client_order_id", "Client id"]],
   },
   fills: {
     path: "trades?limit=25",
-    cols: [["created_at", "Time (UTC)", time], ["side", "Side", badge], ["qty", "Qty (SOL)", (v) => dec(v, 3), "num"],
-      ["price", "Price", (v) => usd(v, 3), "num"], ["notional", "Notional", (v) => usd(v), "num"],
+    cols: [["created_at", "Time (UTC)", time], ["symbol", "Market"], ["side", "Side", badge], ["qty", "Qty", qty, "num"],
+      ["price", "Price", price, "num"], ["notional", "Notional", (v) => usd(v), "num"],
       ["fee", "Fee", (v) => usd(v, 4), "num"], ["liquidity", "Liquidity"], ["order_id", "Order"]],
   },
   ledger: {
@@ -53,7 +59,7 @@ function render() {
   $('[data-testid="history-table"] thead').replaceChildren(
     h("tr", {}, spec.cols.map(([, label, , cls]) => h("th", { class: cls || null }, label))));
   rows($('[data-testid="history-table"] tbody'), current.results, (r) =>
-    h("tr", {}, spec.cols.map(([key, , fmt, cls]) => h("td", { class: cls || null }, fmt ? fmt(r[key]) : r[key] ?? "—"))),
+    h("tr", {}, spec.cols.map(([key, , fmt, cls]) => h("td", { class: cls || null }, fmt ? fmt(r[key], r) : r[key] ?? "—"))),
   "Nothing here yet.", spec.cols.length);
   $('[data-testid="next"]').disabled = !current.next;
   $('[data-testid="prev"]').disabled = !current.previous;
@@ -104,6 +110,10 @@ $('[data-testid="export-csv"]').addEventListener("click", async () => {
 });
 
 app.stream.on("order_fill", () => pageNo === 1 && kind !== "positions" && load(KINDS[kind].path));
+// resting orders: placed, ended or replaced elsewhere (another tab, a bot, the trigger engine)
+for (const t of ["order_accepted", "order_canceled", "order_expired", "order_replaced", "order_rejected"]) {
+  app.stream.on(t, () => pageNo === 1 && (kind === "orders" || kind === "ledger") && load(KINDS[kind].path));
+}
 app.stream.on("position_liquidated", () => kind === "positions" && load(null));
 app.start();
 const initial = tabs.find((t) => `#${t.dataset.kind}` === location.hash) || tabs[0];

@@ -1,10 +1,11 @@
-// Open leveraged positions: a live table (mark, PnL, margin ratio, liquidation price) with
-// full and partial close. Used by the trade and portfolio pages.
+// Open leveraged positions: a live table (mark, PnL, margin ratio, liquidation price, take profit /
+// stop loss) with full and partial close. Used by the trade and portfolio pages.
 import { api, friendly, newClientOrderId } from "./api.js";
 import { app, handleAuthError, throttle, toast } from "./app.js";
 import { positionPnl } from "./estimates.js";
 import { dec, h, pct, rows, signClass, usd } from "./format.js";
 import { bySymbol, fmtPrice, fmtQty } from "./markets.js";
+import { TpSlEditor, tpslCell } from "./tpsl.js";
 
 export const list = (d) => (Array.isArray(d) ? d : (d && d.results) || []);
 
@@ -16,6 +17,7 @@ export class PositionsTable {
     this.typed = new Map(); // close quantities being typed survive the live re-renders
     this.available = true;
     this.refresh = throttle(() => this.load(), 1500);
+    this.tpsl = new TpSlEditor(document.querySelector('[data-testid="tpsl-dialog"]'), { onSaved: () => this.load() });
     app.stream.on("price_update", () => this.positions.length && this.refresh());
     for (const t of ["position_liquidated", "position_update", "order_fill", "resumed", "resync_required", "subscribed"]) {
       app.stream.on(t, (f) => {
@@ -63,12 +65,13 @@ export class PositionsTable {
         h("td", { class: "num" }, usd(p.margin)),
         h("td", { class: "num" }, p.margin_ratio !== undefined && p.margin_ratio !== null ? pct(p.margin_ratio, 2, {}) : "—"),
         h("td", { class: `num ${signClass(pnl)}`, "data-testid": "position-pnl" }, usd(pnl, 2, { sign: true }), estimated ? h("small", { class: "muted" }, " est.") : null),
+        tpslCell(p, this.tpsl),
         h("td", {},
           h("span", { class: "partial" }, qtyInput,
             h("button", { type: "button", class: "btn btn-sm", "data-testid": "close-partial", onclick: () => this.close(p, qtyInput.value.trim()) }, "Close qty"),
             h("button", { type: "button", class: "btn btn-sm btn-danger", "data-testid": "close-full", onclick: () => this.close(p) }, "Close"))),
       );
-    }, this.available ? "No open positions." : "Leveraged positions are not available on this server yet.", 9);
+    }, this.available ? "No open positions." : "Leveraged positions are not available on this server yet.", 10);
   }
 
   async close(position, qty) {

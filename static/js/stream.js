@@ -2,7 +2,10 @@
 // account seq. Pages listen with stream.on("price_update", fn) etc.
 
 const PING_MS = 25_000; // the server closes sockets idle for 60 s
-const USER_EVENTS = new Set(["order_fill", "portfolio_update", "position_liquidated", "position_update"]);
+const USER_EVENTS = new Set([
+  "order_fill", "portfolio_update", "position_liquidated", "position_update",
+  "order_accepted", "order_canceled", "order_expired", "order_replaced", "order_rejected", "order_triggered",
+]);
 // Close codes (docs/realtime.md): the sign-in ended (revoked 4001, expired 4002): do not reconnect;
 // too many sockets for this user/IP (4008) or rate-limited (1008): wait long before trying again.
 const SIGNED_OUT = new Set([4001, 4002]);

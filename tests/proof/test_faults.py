@@ -109,10 +109,11 @@ def test_kill_9_of_the_web_process_mid_fill_leaves_no_partial_transaction(figure
         assert_books_ok()
     finally:
         server.stop()
+    set_price(Decimal("150"))  # fresh again: a loaded machine can take longer than the staleness budget
     with web_tier() as again:
         first = place(again.url, headers, "crash-1")
         second = place(again.url, headers, "crash-1")
-    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers
+    assert first.status_code == 201 and "Idempotent-Replayed" not in first.headers, first.text
     assert second.status_code == 201 and second.headers["Idempotent-Replayed"] == "true"
     assert second.json()["id"] == first.json()["id"]
     assert orders_with("crash-1") == 1

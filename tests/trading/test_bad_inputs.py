@@ -108,7 +108,7 @@ def test_non_json_and_hostile_json_is_400_malformed(trader, price150, raw):
         ("symbol", "X" * 25, "max_length"),
         ("side", "short", "invalid_choice"),
         ("side", True, "invalid_choice"),
-        ("type", "stop", "invalid_choice"),
+        ("type", "trailing_stop", "invalid_choice"),
         ("symbol", ..., "required"),
         ("side", ..., "required"),
         ("client_order_id", "has space", "invalid"),

@@ -10,11 +10,9 @@ from decimal import Decimal as D
 import pytest
 
 from portfolio.models import LedgerEntry
-from pricing.aggregate import IndexPrice
-from pricing.services.ticks import price_tick_accept
-from realtime.models import UserEvent
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import order_body, set_price
+from tests.trading.order_helpers import events_of, tick
 from trading.models import Fill, Order, OrderRejection
 from trading.services.order_end import orders_expire_due
 
@@ -26,17 +24,7 @@ def _limit(client, **fields):
     return client.post("/api/v1/orders", body, format="json")
 
 
-def _tick(price: str, symbol: str = "SOL-USD", *, bid: str | None = None, ask: str | None = None) -> None:
-    """An accepted tick through pricing: the record, then the hook (liquidations, then triggers)."""
-    index = IndexPrice(
-        price=D(price), bid=D(bid) if bid else None, ask=D(ask) if ask else None, sources=("synthetic",),
-        dispersion=D(0), usd_prices={},
-    )  # fmt: skip
-    price_tick_accept(index=index, mode="synthetic", computed_at=datetime.now(timezone.utc), symbol=symbol)
-
-
-def _events(user) -> list[str]:
-    return list(UserEvent.objects.filter(user=user).order_by("seq").values_list("type", flat=True))
+_tick, _events = tick, events_of
 
 
 def test_a_resting_buy_holds_its_worst_case_cost_and_fills_as_maker_on_the_crossing_tick(trader, user):
@@ -160,7 +148,7 @@ def test_cancel_all_on_one_market_and_gtd_expiry(trader, user):
     ("fields", "status", "code"),
     [
         ({"limit_price": ...}, 400, "required"),
-        ({"qty": ..., "notional": "100"}, 400, "qty_required_for_limit"),
+        ({"qty": ..., "notional": "100"}, 400, "qty_required_for_type"),
         ({"time_in_force": "day"}, 400, "invalid_choice"),
         ({"time_in_force": "gtd"}, 400, "required"),
         ({"expire_at": "2020-01-01T00:00:00Z", "time_in_force": "gtd"}, 400, "expire_at_past"),

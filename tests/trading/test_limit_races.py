@@ -20,7 +20,7 @@ from trading.services.order_end import order_cancel
 from trading.services.order_triggers import order_triggers_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
-TRIALS = 20
+TRIALS = 100
 
 
 def _race(*jobs) -> list:

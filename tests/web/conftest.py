@@ -193,7 +193,7 @@ def off_loop(fn, *args, **kwargs):
         return pool.submit(call).result(timeout=30)
 
 
-def _tick(price: Decimal, mode: str, sources: tuple[str, ...]) -> None:
+def _tick(price: Decimal, mode: str, sources: tuple[str, ...], symbol: str) -> None:
     from pricing.aggregate import IndexPrice
     from pricing.services.ticks import price_tick_accept
 
@@ -205,12 +205,15 @@ def _tick(price: Decimal, mode: str, sources: tuple[str, ...]) -> None:
         dispersion=Decimal("0.0003"),
         usd_prices={s: price for s in sources},
     )
-    price_tick_accept(index=index, mode=mode, computed_at=datetime.now(timezone.utc))
+    price_tick_accept(index=index, mode=mode, computed_at=datetime.now(timezone.utc), symbol=symbol)
 
 
-def tick(price: str | Decimal, *, mode: str = "live", sources=("pyth", "coinbase", "kraken")) -> None:
-    """Accept one aggregated price through pricing's service: record, candle, price_update event."""
-    off_loop(_tick, Decimal(str(price)), mode, tuple(sources))
+def tick(
+    price: str | Decimal, *, mode: str = "live", sources=("pyth", "coinbase", "kraken"), symbol: str = "SOL-USD"
+) -> None:
+    """Accept one aggregated price of the index ``symbol`` through pricing's service: record, candle,
+    price_update event, and the tick's liquidations and order triggers (bid/ask = price ∓ 0.01)."""
+    off_loop(_tick, Decimal(str(price)), mode, tuple(sources), symbol)
 
 
 def sign_in_with_burner(page, next_path: str = "/trade/") -> str:

@@ -113,7 +113,10 @@ def test_portfolio_history_and_leaderboard_follow_a_trade_live(context):
     with page.expect_download() as download:
         page.get_by_test_id("export-csv").click()
     orders_csv = open(download.value.path()).read().splitlines()
-    assert orders_csv[0].startswith("created_at,side,type,status") and len(orders_csv) == 1 + 27
+    assert (
+        orders_csv[0].startswith("created_at,symbol,side,type,status,qty,limit_price,stop_price")
+        and len(orders_csv) == 1 + 27
+    )
     shot(page, "history")
 
 

@@ -12,14 +12,12 @@ from uuid import UUID
 from django.utils import timezone
 
 from accounts.models import User
-from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock
-from realtime.publish import user_events_emit_many
 from trading.errors import OrderNotCancelable, OrderNotFound
 from trading.models import Order, OrderStatus, TimeInForce
 from trading.services.command import command_atomic
-from trading.services.order_states import hold_release, order_event_data, order_transition
+from trading.services.order_outcomes import order_finish
 
 
 def _end(order_id: UUID, *, to: str, reason: str, user: User | None = None) -> Order | None:
@@ -35,17 +33,7 @@ def _end(order_id: UUID, *, to: str, reason: str, user: User | None = None) -> O
         order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
         if order.status != OrderStatus.NEW:
             return None
-        now = timezone.now()
-        hold_release(order, account=account, reason=reason)
-        order_transition(order, to, now=now)
-        order.save(update_fields=["status", "held", "closed_at"])
-        event = "order_canceled" if to == OrderStatus.CANCELED else "order_expired"
-        user_events_emit_many(
-            [
-                (order.user_id, event, order_event_data(order, reason=reason)),
-                (order.user_id, "portfolio_update", portfolio_update_data(account)),
-            ]
-        )
+        order_finish(order, to=to, account=account, reason=reason)
     return order
 
 

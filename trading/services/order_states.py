@@ -46,7 +46,8 @@ def hold_release(order: Order, *, account: LedgerAccount, reason: str) -> None:
 
 
 def order_event_data(order: Order, **extra: Any) -> dict[str, Any]:
-    """The order as ``order_accepted`` / ``order_canceled`` / ``order_expired`` carry it."""
+    """The order as ``order_accepted`` / ``order_canceled`` / ``order_expired`` /
+    ``order_rejected`` / ``order_replaced`` / ``order_triggered`` carry it."""
     return {
         "order_id": str(order.id),
         "client_order_id": order.client_order_id,
@@ -55,7 +56,11 @@ def order_event_data(order: Order, **extra: Any) -> dict[str, Any]:
         "type": order.type,
         "qty": dec9(order.qty),
         "limit_price": dec9(order.limit_price),
+        "stop_price": dec9(order.stop_price),
+        "triggered_at": iso_utc_or_none(order.triggered_at),
+        "replaces": str(order.replaces_id) if order.replaces_id else None,
         "time_in_force": order.time_in_force,
+        "post_only": order.post_only,
         "expire_at": iso_utc_or_none(order.expire_at),
         "status": order.status,
         "held_asset": order.held_asset,
