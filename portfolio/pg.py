@@ -112,13 +112,17 @@ _DELTAS = rows_sql("d", id="bigint", total="numeric", locked="numeric")
 
 def _balances_add_pg(rows: dict[Key, LockedRow], deltas: Deltas, now: datetime) -> None:
     """One ``UPDATE ... FROM`` the deltas' rows: deltas, not absolute values (the CHECK
-    constraints stay the last line of defence)."""
+    constraints stay the last line of defence). The ids again as an array: the planner then
+    probes the primary key for a few rows; with the json rows alone (estimated at 100) it
+    hash-joined them to a scan of every balance row (~3.5 ms at 20,000 rows for a one-order
+    posting: a cancel, a limit order's hold)."""
+    ids = [rows[key][0] for key in deltas]
     with transaction.get_connection().cursor() as cursor:
         cursor.execute(
             f"UPDATE {Balance._meta.db_table} AS b "
             f"SET total = b.total + d.total, locked = b.locked + d.locked, updated_at = %s FROM {_DELTAS} "
-            "WHERE b.id = d.id",
-            [now, json_param((rows[key][0], d_total, d_locked) for key, (d_total, d_locked) in deltas.items())],
+            "WHERE b.id = d.id AND b.id = ANY(%s::bigint[])",
+            [now, json_param((rows[key][0], d_total, d_locked) for key, (d_total, d_locked) in deltas.items()), ids],
         )
 
 

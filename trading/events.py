@@ -122,3 +122,43 @@ def position_liquidated_json(*, position, price, pnl, insurance, computed_at) ->
         f'"margin_lost":{_t(_d(position.margin))},"insurance":{_t(_d(insurance))},'
         f'"price_computed_at":{_t(iso_utc_or_none(computed_at))}}}'
     )
+
+
+# --- the trigger engine's batches (thousands of fills a tick) --------------------------------
+
+
+def order_fill_json(
+    *, order_id: str, client_order_id: str, fill_id: str, symbol: str, side: str, qty: Decimal, price: Decimal,
+    notional: Decimal, fee: Decimal, liquidity: str, status: str, filled_at: str,
+) -> RawJSON:  # fmt: skip
+    """``order_fill_data`` as its JSON text, written directly (byte for byte what the dict and
+    ``json.dumps`` give: tests/trading/test_trigger_event_text.py). ``filled_at``: RFC 3339 UTC."""
+    return RawJSON(
+        f'{{"order_id":"{order_id}","client_order_id":{json.dumps(client_order_id)},"fill_id":"{fill_id}",'
+        f'"symbol":{_word(symbol)},"side":{_word(side)},"qty":"{dec9(qty)}","price":"{dec9(price)}",'
+        f'"notional":"{dec9(notional)}","fee":"{dec9(fee)}","liquidity":{_word(liquidity)},'
+        f'"status":{_word(status)},"filled_at":"{filled_at}"}}'
+    )
+
+
+def _book_json(qty: Decimal, cost_basis: Decimal, realized_pnl: Decimal, fees_paid: Decimal) -> str:
+    return (
+        f'{{"qty":"{qty:f}","cost_basis":"{cost_basis:f}","realized_pnl":"{realized_pnl:f}",'
+        f'"fees_paid":"{fees_paid:f}"}}'
+    )
+
+
+def portfolio_update_json(
+    *, epoch: int, balances: list[tuple[str, Decimal, Decimal]], book: tuple[str, Decimal, Decimal, Decimal, Decimal]
+) -> RawJSON:
+    """``portfolio.events.portfolio_update_data(account, balances=..., holdings=[book])`` as its JSON
+    text, written directly: ``balances`` ``(asset, total, locked)``, ``book`` ``(asset, qty,
+    cost_basis, realized_pnl, fees_paid)`` (what a spot fill's update carries)."""
+    rows = ",".join(
+        f'{_word(asset)}:{{"free":"{total - locked:f}","locked":"{locked:f}","total":"{total:f}"}}'
+        for asset, total, locked in sorted(balances)
+    )
+    asset, *figures = book
+    text = _book_json(*figures)
+    sol = f'"sol":{text},' if asset == "SOL" else ""
+    return RawJSON(f'{{"epoch":{epoch},"balances":{{{rows}}},{sol}"holdings":{{{_word(asset)}:{text}}}}}')

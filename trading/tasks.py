@@ -18,7 +18,7 @@ from pricing.selectors import price_get_latest
 from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 from trading.services.order_end import orders_expire_due
-from trading.services.order_triggers import order_triggers_run
+from trading.services.order_triggers import FILL_LANE_TASK, Touch, order_triggers_lane_run, order_triggers_run
 from trading.services.position_entries import position_entries_run
 from trading.services.position_triggers import position_triggers_run
 from trading.services.stop_triggers import stop_triggers_run
@@ -93,6 +93,17 @@ def liquidate_lane(ids: list[str], price: str, computed_at: str, index_symbol: s
     """One lane of a tick (``liquidation_run`` fans out big ticks): same checks, same batches."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     return len(liquidation_lane_run(ids=ids, price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol))
+
+
+@shared_task(name=FILL_LANE_TASK, ignore_result=True, acks_late=True)
+def fill_resting_lane(
+    ids: list[str], index_symbol: str, index: str, buy: str, sell: str, computed_at: str
+) -> int:  # fmt: skip
+    """One lane of a tick's crossed resting orders (``order_triggers_run`` fans out big ticks):
+    each order re-checked under its lock, in the same batches."""
+    tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    touch = Touch(index=Decimal(index), buy=Decimal(buy), sell=Decimal(sell))
+    return len(order_triggers_lane_run(ids=ids, index_symbol=index_symbol, touch=touch, computed_at=tick_time))
 
 
 @shared_task(name="trading.liquidation_sweep", ignore_result=True)

@@ -16,6 +16,10 @@ TRADING_MAKER_FEE_BPS = env_decimal(ENV, "TRADING_MAKER_FEE_BPS", "2")
 # most this many percent away from the index (422 price_out_of_band).
 TRADING_MAX_OPEN_ORDERS = env_int(ENV, "TRADING_MAX_OPEN_ORDERS", 200)
 TRADING_PRICE_BAND_PCT = env_decimal(ENV, "TRADING_PRICE_BAND_PCT", "50")
+# Trigger engine (docs/trading.md): crossed resting orders per durable transaction, and the lanes a
+# tick of more than one batch splits into (trading.fill_resting_lane tasks; real stack only).
+TRADING_TRIGGER_BATCH = env_int(ENV, "TRADING_TRIGGER_BATCH", 1000)
+TRADING_TRIGGER_LANES = env_int(ENV, "TRADING_TRIGGER_LANES", 2)
 # Slippage: spread/2 + impact * sqrt(notional / impact_ref_notional), capped (docs/trading.md).
 TRADING_SPREAD_BPS = env_decimal(ENV, "TRADING_SPREAD_BPS", "2")
 TRADING_IMPACT_BPS = env_decimal(ENV, "TRADING_IMPACT_BPS", "10")

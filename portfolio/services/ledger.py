@@ -72,6 +72,15 @@ def balance_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[tupl
     return ledger_statements().balances_lock(wanted)
 
 
+def balance_rows_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict[Key, LockedRow]:
+    """``balance_lock`` answering plain rows ``(id, total, locked, allow_negative)`` instead of
+    ``Balance`` instances (the trigger engine's batches lock thousands)."""
+    wanted = {(account.pk, asset, shard): account for account, asset, shard in keys}
+    if not wanted:
+        return {}
+    return ledger_statements().balances_lock(wanted, light=True)
+
+
 def _validate(legs: Sequence[Leg]) -> None:
     sums: dict[str, Decimal] = defaultdict(Decimal)
     for leg in legs:

@@ -60,6 +60,7 @@ def order_event_data(order: Order, **extra: Any) -> dict[str, Any]:
         "triggered_at": iso_utc_or_none(order.triggered_at),
         "replaces": str(order.replaces_id) if order.replaces_id else None,
         "time_in_force": order.time_in_force,
+        "post_only": order.post_only,
         "expire_at": iso_utc_or_none(order.expire_at),
         "status": order.status,
         "held_asset": order.held_asset,

@@ -1,71 +1,128 @@
 """The trigger engine: on every accepted tick of a token's index, fill the resting limit orders
 of that index's spot markets that the tick crossed, as the maker, at their own limit price.
 
-The candidates come from one indexed query (``order_open_sym_side_limit``: open orders only, by
-symbol, side and limit price; a buy at or above the ask the tick shows, a sell at or below its
-bid, the index when the record has none), oldest first, placed before the tick. Each fills in its
-own transaction: the trader's USD and base balance rows, then the order row, re-checked open and
-still crossed under that lock -- so a cancel, an expiry, a second engine run and the tick race to
-exactly one outcome, and the hold is released exactly once (with the fill, in its ledger
-transaction). Run after the tick's liquidations (``trading.tasks.liquidate_on_tick``).
+* Candidates: one indexed query (``order_open_sym_side_limit``: resting limits only, by symbol,
+  side and limit price; a buy at or above the ask the tick shows, a sell at or below its bid, the
+  index when the record has none), oldest first, resting before the tick. A tick that crosses
+  nothing costs that one query.
+* Batches of up to ``TRADING_TRIGGER_BATCH`` candidates, each one durable transaction of a fixed
+  number of statements whatever its size (``trading.services.trigger_batch``): the owners' USD and
+  base balance rows, then the orders, re-checked resting and still crossed under that lock (one
+  ``UPDATE ... RETURNING``) -- so a cancel, an expiry, a replace, a second engine run and the tick
+  race to exactly one outcome, and the hold is released exactly once (in the fill's ledger
+  transaction). If a batch fails, its orders are filled one per transaction (``_fill_resting``).
+* Fan-out (real stack, PostgreSQL, more candidates than one batch): the candidates are split into
+  up to ``TRADING_TRIGGER_LANES`` lanes that share no locked row (whole ledger shard classes, the
+  liquidation engine's ``lanes_split``: a trader's orders all in one lane, in their order); the
+  tick's task runs the first lane and enqueues the others as ``trading.fill_resting_lane`` tasks.
+  A lane re-reads its orders by id and re-checks each under its lock; whatever a lost lane leaves
+  resting, the next tick or the sweep finds again.
+
+Run after the tick's liquidations and stop triggers (``trading.tasks.liquidate_on_tick``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
+from core.jobs import enqueue
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
 from pricing.markets import MarketSpec, registry_get
+from pricing.models import Market, MarketStatus
 from trading.limits import is_crossed, plan_maker_fill
 from trading.models import RESTING_LIMIT, Order, OrderStatus, Side
 from trading.services.command import command_atomic
+from trading.services.liquidation_lanes import lanes_split
 from trading.services.order_states import order_transition
 from trading.services.spot_fill import spot_fill_write
+from trading.services.trigger_batch import SystemAccounts, Touch, fill_batch
+from trading.trigger_pg import ORDER_FIELDS, Resting, trigger_statements
 
 logger = logging.getLogger("trading.triggers")
 
+__all__ = ["Touch", "TriggerReport", "crossed_orders", "order_triggers_lane_run", "order_triggers_run"]
 
-@dataclass(frozen=True)
-class Touch:
-    """What a tick shows each side: a buy meets the ask, a sell the bid."""
-
-    index: Decimal
-    buy: Decimal
-    sell: Decimal
+FILL_LANE_TASK = "trading.fill_resting_lane"
 
 
 @dataclass
 class TriggerReport:
-    filled: list[str] = field(default_factory=list)
+    filled: list[str] = field(default_factory=list)  # by this process (the first lane)
     skipped: int = 0  # crossed when listed, but no longer open or crossed under the lock
+    candidates: int = 0
+    lanes: int = 0  # lanes the candidates were split into (1 = all here)
+    dispatched: int = 0  # candidates handed to other lanes (``trading.fill_resting_lane`` tasks)
 
 
 def _spot_markets(index_symbol: str) -> dict[str, MarketSpec]:
     return {m.symbol: m for m in registry_get().markets.values() if m.index_symbol == index_symbol and not m.is_perp}
 
 
-def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> list[tuple[UUID, str, int, int, int]]:
-    """``(order id, symbol, user id, ledger account id, epoch)`` of the open limit orders of
-    ``symbols`` the tick crosses, oldest first: one indexed query, the trader's account joined in
-    (its epoch cannot change under an open order: a reset is refused while funds are held)."""
-    crossed = Q(side=Side.BUY, limit_price__gte=touch.buy) | Q(side=Side.SELL, limit_price__lte=touch.sell)
+def crossed_bounds_query(symbols: list[str]) -> QuerySet:
+    """Per market of ``symbols``: its highest resting buy limit and lowest resting sell limit, the
+    last (first) entry of the partial index ``order_open_sym_side_limit`` for its side, one row
+    each, all in one statement."""
+    resting = Order.objects.filter(RESTING_LIMIT, symbol=OuterRef("symbol"), limit_price__isnull=False)
+    top = resting.filter(side=Side.BUY).order_by("-limit_price").values("limit_price")[:1]
+    low = resting.filter(side=Side.SELL).order_by("limit_price").values("limit_price")[:1]
+    rows = Market.objects.filter(symbol__in=symbols).annotate(top=Subquery(top), low=Subquery(low))
+    return rows.values_list("top", "low")
+
+
+def crossed_bounds(symbols: list[str]) -> tuple[Decimal | None, Decimal | None]:
+    """The highest resting buy limit and the lowest resting sell limit over ``symbols``."""
+    bounds = list(crossed_bounds_query(symbols))
+    tops = [buy for buy, _sell in bounds if buy is not None]
+    lows = [sell for _buy, sell in bounds if sell is not None]
+    return max(tops, default=None), min(lows, default=None)
+
+
+def crossed_orders_query(*, symbols: list[str], touch: Touch, before: datetime) -> QuerySet | None:
+    """The candidates' query (``crossed_orders``; the bench EXPLAINs it), or None when the tick
+    crosses none (``crossed_bounds``: a probe of the index's ends). Per side crossed, a range scan
+    of the partial index ``order_open_sym_side_limit`` under its own predicate (``RESTING_LIMIT``),
+    bounded by the probe's end; both sides in one ``UNION ALL``. One query with ``(buy AND limit >=
+    ask) OR (sell AND limit <= bid)`` was planned as a scan of every resting order: the planner
+    multiplies the side's selectivity by the price range's (the limit prices of both sides in one
+    histogram), so at 100,000 orders it expected 25,000 rows of a tick that crosses none; the bound
+    keeps its estimate near the rows really crossed."""
+    top_buy, low_sell = crossed_bounds(symbols)
     # A stop-limit rests as a limit from when its stop triggered: not on the tick that triggered it.
     rested = Q(triggered_at__isnull=True) | Q(triggered_at__lte=before)
-    rows = Order.objects.filter(RESTING_LIMIT, crossed, rested, symbol__in=symbols, created_at__lte=before)
-    return list(
-        rows.order_by("created_at", "id").values_list(
-            "id", "symbol", "user_id", "user__ledger_account__id", "user__ledger_account__epoch"
-        )
-    )
+    resting = Order.objects.filter(RESTING_LIMIT, rested, symbol__in=symbols, created_at__lte=before)
+    sides = []
+    if top_buy is not None and top_buy >= touch.buy:
+        sides.append(resting.filter(side=Side.BUY, limit_price__gte=touch.buy, limit_price__lte=top_buy))
+    if low_sell is not None and low_sell <= touch.sell:
+        sides.append(resting.filter(side=Side.SELL, limit_price__lte=touch.sell, limit_price__gte=low_sell))
+    if not sides:
+        return None
+    first, *other = (side.values_list(*ORDER_FIELDS) for side in sides)
+    return (first.union(*other, all=True) if other else first).order_by("created_at", "id")
+
+
+def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> list[Resting]:
+    """The resting limit orders of ``symbols`` the tick crosses, oldest first: the probe of the
+    index's ends (a tick that crosses none stops there), the indexed range scans, then one query
+    for their traders' ledger accounts (not a join: with one, the planner chose hash joins over
+    every account and, with them, a parallel scan of every order)."""
+    query = crossed_orders_query(symbols=symbols, touch=touch, before=before)
+    rows = list(query) if query is not None else []
+    if not rows:
+        return []
+    accounts = trigger_statements().accounts_get(user_ids=sorted({row[2] for row in rows}))
+    return [Resting._make((*row, *accounts[row[2]])) for row in rows]
 
 
 def order_triggers_run(
@@ -78,28 +135,115 @@ def order_triggers_run(
     if not markets:
         return report
     touch = Touch(index=price, buy=ask if ask is not None else price, sell=bid if bid is not None else price)
-    crossed = crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
-    if not crossed:
+    crossed = [row for row in crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
+               if not (row.side == Side.BUY and markets[row.symbol].status == MarketStatus.HALTED)]  # fmt: skip
+    if not crossed:  # a halted market's buys wait for it to resume (a halt refuses buys)
         return report
-    house, fees = system_account_get(code="house"), system_account_get(code="fees")
-    for order_id, symbol, user_id, account_id, epoch in crossed:
-        account = LedgerAccount(pk=account_id, kind=LedgerAccount.Kind.USER, user_id=user_id, epoch=epoch)
-        try:
-            done = _fill_resting(order_id, touch=touch, market=markets[symbol], account=account, house=house, fees=fees)
-        except Exception:
-            logger.exception("trigger fill of order %s failed", order_id)
-            done = False
-        if done:
-            report.filled.append(str(order_id))
-        else:
-            report.skipped += 1
+    report.candidates = len(crossed)
+    by_id = {row.id: row for row in crossed}
+    lanes = lanes_split([(row.id, row.user_id) for row in crossed], lanes=_lanes_wanted(len(crossed)),
+                        shards=settings.LEDGER_SYSTEM_SHARDS)  # fmt: skip
+    report.lanes = len(lanes)
+    for lane in lanes[1:]:
+        if _lane_dispatch(ids=lane, index_symbol=index_symbol, touch=touch, computed_at=computed_at):
+            report.dispatched += len(lane)
+        else:  # no broker: this process does it too
+            lanes[0] += lane
+    mine = [by_id[order_id] for order_id in lanes[0]]
+    report.filled = orders_fill_all(mine, touch=touch, before=computed_at, markets=markets)
+    report.skipped = len(mine) - len(report.filled)
+    if len(crossed) > 1:
+        logger.info(
+            "filled %d of %d crossed orders on %s (%d handed to %d other lanes)",
+            len(report.filled), len(crossed), index_symbol, report.dispatched, max(0, report.lanes - 1),
+        )  # fmt: skip
     return report
+
+
+def order_triggers_lane_run(
+    *, ids: Sequence, index_symbol: str, touch: Touch, computed_at: datetime
+) -> list[str]:  # fmt: skip
+    """A lane handed over by a tick: its orders read again by id (those still resting), then the
+    batches (each re-checks every order under its lock). Returns the ids filled."""
+    markets = _spot_markets(index_symbol)
+    rows = trigger_statements().resting_get(ids=list(ids))
+    return orders_fill_all([r for r in rows if r.symbol in markets], touch=touch, before=computed_at, markets=markets)
+
+
+def orders_fill_all(
+    rows: list[Resting], *, touch: Touch, before: datetime, markets: dict[str, MarketSpec]
+) -> list[str]:  # fmt: skip
+    """``fill_batch`` in batches of ``TRADING_TRIGGER_BATCH``, in the rows' order; a batch that
+    fails is filled one order per transaction."""
+    if not rows:
+        return []
+    size = max(1, settings.TRADING_TRIGGER_BATCH)
+    assets = {symbol: market.asset for symbol, market in markets.items()}
+    system = SystemAccounts(house=system_account_get(code="house"), fees=system_account_get(code="fees"))
+    done: list[str] = []
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        try:
+            done += fill_batch(rows=batch, touch=touch, before=before, assets=assets, system=system)
+        except Exception:
+            logger.exception("trigger batch of %d failed; filling one by one", len(batch))
+            done += orders_fill_each(batch, touch=touch, markets=markets, system=system)
+    return done
+
+
+def orders_fill_each(
+    rows: list[Resting], *, touch: Touch, markets: dict[str, MarketSpec], system: SystemAccounts | None = None
+) -> list[str]:
+    """The one-order path over ``rows``: one transaction per order (a batch's fallback; the
+    bench's "before")."""
+    if system is None:
+        system = SystemAccounts(house=system_account_get(code="house"), fees=system_account_get(code="fees"))
+    done: list[str] = []
+    for row in rows:
+        account = LedgerAccount(pk=row.account_id, kind=LedgerAccount.Kind.USER, user_id=row.user_id, epoch=row.epoch)
+        try:
+            filled = _fill_resting(
+                row.id, touch=touch, market=markets[row.symbol], account=account, house=system.house, fees=system.fees
+            )
+        except Exception:
+            logger.exception("trigger fill of order %s failed", row.id)
+            filled = False
+        if filled:
+            done.append(str(row.id))
+    return done
+
+
+def _lanes_wanted(candidates: int) -> int:
+    """How many lanes to split ``candidates`` into: 1 unless other worker processes can take
+    lanes (real broker, PostgreSQL) and there is more than one batch of work."""
+    lanes = settings.TRADING_TRIGGER_LANES
+    if lanes <= 1 or settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
+        return 1
+    if connection.vendor != "postgresql":
+        return 1
+    size = max(1, settings.TRADING_TRIGGER_BATCH)
+    return max(1, min(lanes, -(-candidates // size)))
+
+
+def _lane_dispatch(*, ids: list, index_symbol: str, touch: Touch, computed_at: datetime) -> bool:
+    """Enqueue ``trading.fill_resting_lane`` for ``ids``; False (logged) if the broker refused."""
+    try:
+        enqueue(
+            FILL_LANE_TASK, [str(i) for i in ids], index_symbol, str(touch.index), str(touch.buy), str(touch.sell),
+            computed_at.isoformat(),
+        )  # fmt: skip
+        return True
+    except Exception:
+        logger.warning("could not enqueue a trigger lane of %d orders; running it here", len(ids), exc_info=True)
+        return False
 
 
 def _fill_resting(
     order_id: UUID, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
     fees: LedgerAccount,
 ) -> bool:  # fmt: skip
+    """The one-order path: one transaction, the trader's balance rows, then the order row
+    re-checked open and crossed, then ``spot_fill_write``."""
     with command_atomic():
         locked = balance_lock(keys=[(account, asset, 0) for asset in sorted({Asset.USD, market.asset})])
         order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)

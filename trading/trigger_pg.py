@@ -1,0 +1,296 @@
+"""The trigger engine's batch statements (``trading.services.trigger_batch`` is the algorithm).
+
+Each step is written twice, side by side: for PostgreSQL, one statement whatever the batch size
+(a set of ids or of rows travels as one json parameter, ``core.pgrows``), and its twin for SQLite
+(embedded mode) through the ORM. ``trigger_statements()`` picks the set for the connection's
+database; both take and answer the same plain rows, so the algorithm is written once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import NamedTuple
+from uuid import UUID
+
+from django.db import connection
+from django.db.models import Q
+
+from core.pgrows import json_param, rows_sql, values_sql
+from portfolio.models import LedgerAccount, SpotHolding
+from trading.limits import is_crossed
+from trading.models import ORDER_TRANSITIONS, RESTING_LIMIT, Fill, Order, OrderStatus, Side
+from trading.services.order_states import order_transition
+
+# The statuses the transition table lets go to ``filled`` (``new``): the WHERE is built from it.
+_FILLABLE = [status for status, targets in ORDER_TRANSITIONS.items() if OrderStatus.FILLED in targets]
+
+
+class Resting(NamedTuple):
+    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added."""
+
+    id: UUID
+    symbol: str
+    user_id: int
+    client_order_id: str
+    side: str
+    qty: Decimal
+    limit_price: Decimal
+    held_asset: str
+    held: Decimal
+    created_at: datetime
+    account_id: int
+    epoch: int
+
+
+# The order's own columns of a ``Resting``, in its order (the candidates' query selects them).
+ORDER_FIELDS = (
+    "id", "symbol", "user_id", "client_order_id", "side", "qty", "limit_price", "held_asset", "held", "created_at"
+)  # fmt: skip
+_ORDER_COLUMNS = ", ".join(f"o.{name}" for name in ORDER_FIELDS)
+_UUIDS, _BIGINTS = values_sql("uuid"), values_sql("bigint")
+
+
+# --- the candidates' trader accounts (read before any lock) ----------------------------------
+
+
+def _accounts_get_pg(*, user_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    """``{user_id: (ledger account id, epoch)}``: one statement (an account's epoch cannot change
+    under an open order: a reset is refused while funds are held)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, id, epoch FROM {LedgerAccount._meta.db_table} WHERE user_id IN {_BIGINTS}",
+            [json_param(user_ids)],
+        )
+        return {user_id: (account_id, epoch) for user_id, account_id, epoch in cursor.fetchall()}
+
+
+def _accounts_get_orm(*, user_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
+    rows = LedgerAccount.objects.filter(user_id__in=list(user_ids)).values_list("user_id", "id", "epoch")
+    return {user_id: (account_id, epoch) for user_id, account_id, epoch in rows}
+
+
+# --- the resting orders of a lane, by id (read before any lock) ------------------------------
+
+_RESTING_SQL = (
+    f"SELECT {_ORDER_COLUMNS}, a.id, a.epoch FROM {Order._meta.db_table} o "
+    f"JOIN {LedgerAccount._meta.db_table} a ON a.user_id = o.user_id "
+    f"WHERE o.id IN {_UUIDS} AND o.status = ANY(%s::text[]) ORDER BY o.created_at, o.id"
+)
+
+
+def _resting_get_pg(*, ids: Sequence) -> list[Resting]:
+    """Oldest first; a primary-key probe per id (one json parameter, not thousands)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_RESTING_SQL, [json_param(ids), _FILLABLE])
+        return [Resting._make(row) for row in cursor.fetchall()]
+
+
+def _resting_get_orm(*, ids: Sequence) -> list[Resting]:
+    rows = Order.objects.filter(pk__in=list(ids), status__in=_FILLABLE).order_by("created_at", "id")
+    fields = (*ORDER_FIELDS, "user__ledger_account__id", "user__ledger_account__epoch")
+    return [Resting._make(row) for row in rows.values_list(*fields)]
+
+
+# --- new -> filled for the orders still resting and still crossed ----------------------------
+
+# ``(n, id, side, qty, limit_price, held, fee)``: the batch's plan of each order, ``n`` its place.
+PlanRow = tuple[int, UUID, str, Decimal, Decimal, Decimal, Decimal]
+
+_PLANS = rows_sql(
+    "p", n="int", id="uuid", side="text", qty="numeric", limit_price="numeric", held="numeric", fee="numeric"
+)
+
+
+def _transition_pg(
+    *, plans: list[PlanRow], buy: Decimal, sell: Decimal, index: Decimal, before: datetime, symbols: list[str],
+    now: datetime,
+) -> set[int]:  # fmt: skip
+    """A buy meets ``buy`` (the tick's ask), a sell ``sell`` (its bid); ``index`` is stored on the
+    order. ONE statement: each row lock and, under READ COMMITTED, the re-check on the latest row
+    version -- still resting (``RESTING_LIMIT``'s predicate, a status the transition table lets
+    fill), on one of the tick's markets, crossed, resting by ``before`` (the tick's time), and as
+    planned (side, qty, limit, hold) -- so a cancel, a replace or another engine run that
+    committed first makes the row drop out. Answers the places ``n`` of the orders it filled."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Order._meta.db_table} o SET status = %s, filled_at = %s, filled_qty = o.qty, "
+            "filled_avg_price = o.limit_price, fee = p.fee, slippage_bps = 0, index_price = %s, held = 0 "
+            f"FROM {_PLANS} WHERE o.id = p.id AND o.status = ANY(%s::text[]) "
+            "AND (o.stop_price IS NULL OR o.triggered_at IS NOT NULL) AND o.symbol = ANY(%s::text[]) "
+            "AND o.side = p.side AND o.qty = p.qty AND o.limit_price = p.limit_price AND o.held = p.held "
+            "AND ((o.side = %s AND o.limit_price >= %s) OR (o.side = %s AND o.limit_price <= %s)) "
+            "AND o.created_at <= %s AND (o.triggered_at IS NULL OR o.triggered_at <= %s) "
+            "RETURNING p.n",
+            [
+                OrderStatus.FILLED, now, index, json_param(plans), _FILLABLE, symbols,
+                Side.BUY, buy, Side.SELL, sell, before, before,
+            ],
+        )  # fmt: skip
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _transition_orm(
+    *, plans: list[PlanRow], buy: Decimal, sell: Decimal, index: Decimal, before: datetime, symbols: list[str],
+    now: datetime,
+) -> set[int]:  # fmt: skip
+    """Lock, re-check in Python, take the transition through ``order_transition``, one update."""
+    planned = {order_id: (n, side, qty, limit, held, fee) for n, order_id, side, qty, limit, held, fee in plans}
+    rested = Q(triggered_at__isnull=True) | Q(triggered_at__lte=before)
+    locked = Order.objects.select_for_update(of=("self",)).filter(
+        RESTING_LIMIT, rested, pk__in=list(planned), status__in=_FILLABLE, symbol__in=symbols,
+        created_at__lte=before,
+    )  # fmt: skip
+    filled, done = [], set()
+    for order in locked.order_by("pk"):
+        n, side, qty, limit, held, fee = planned[order.pk]
+        touch = buy if order.side == Side.BUY else sell
+        if (order.side, order.qty, order.limit_price, order.held) != (side, qty, limit, held):
+            continue
+        if not is_crossed(order.side, limit_price=limit, touch=touch):
+            continue
+        order_transition(order, OrderStatus.FILLED, now=now)
+        order.filled_qty, order.filled_avg_price, order.fee = qty, limit, fee
+        order.slippage_bps, order.index_price, order.held = Decimal(0), index, Decimal(0)
+        filled.append(order)
+        done.add(n)
+    fields = ["status", "filled_at", "filled_qty", "filled_avg_price", "fee", "slippage_bps", "index_price", "held"]
+    Order.objects.bulk_update(filled, fields)
+    return done
+
+
+# --- the fills -----------------------------------------------------------------------------
+
+# ``(id, order_id, user_id, symbol, side, qty, price, notional, fee, ledger_txn_id)``
+FillRow = tuple[UUID, UUID, int, str, str, Decimal, Decimal, Decimal, Decimal, int]
+
+_FILLS = rows_sql(
+    "f", id="uuid", order_id="uuid", user_id="bigint", symbol="text", side="text", qty="numeric", price="numeric",
+    notional="numeric", fee="numeric", ledger_txn_id="bigint",
+)  # fmt: skip
+
+
+def _fills_insert_pg(*, rows: list[FillRow], now: datetime) -> None:
+    """One ``INSERT ... SELECT``; every fill of the engine is the maker's."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {Fill._meta.db_table} (id, order_id, user_id, symbol, side, qty, price, notional, fee, "
+            "liquidity, ledger_txn_id, created_at) SELECT f.id, f.order_id, f.user_id, f.symbol, f.side, f.qty, "
+            f"f.price, f.notional, f.fee, 'maker', f.ledger_txn_id, %s FROM {_FILLS}",
+            [now, json_param(rows)],
+        )
+
+
+def _fills_insert_orm(*, rows: list[FillRow], now: datetime) -> None:
+    Fill.objects.bulk_create(
+        [
+            Fill(id=fill_id, order_id=order_id, user_id=user_id, symbol=symbol, side=side, qty=qty, price=price,
+                 notional=notional, fee=fee, liquidity="maker", ledger_txn_id=txn_id, created_at=now)
+            for fill_id, order_id, user_id, symbol, side, qty, price, notional, fee, txn_id in rows
+        ]
+    )  # fmt: skip
+
+
+# --- the spot books: lock (creating the missing ones), then write the new figures ------------
+
+# ``(id, qty, cost_basis, realized_pnl, fees_paid, volume, trade_count)`` by ``(account_id, asset)``
+HoldingRow = tuple[int, Decimal, Decimal, Decimal, Decimal, Decimal, int]
+_BOOK = "h.id, h.account_id, h.asset, h.qty, h.cost_basis, h.realized_pnl, h.fees_paid, h.volume, h.trade_count"
+_KEYS = rows_sql("k", account_id="bigint", asset="text")
+
+
+def _holdings_lock_pg(*, keys: list[tuple[int, str]], now: datetime) -> dict[tuple[int, str], HoldingRow]:
+    """One ``SELECT ... FOR UPDATE`` in id order (two more, once, for books that do not exist yet:
+    an insert of the empty ones and their lock)."""
+    table = SpotHolding._meta.db_table
+    select = (
+        f"SELECT {_BOOK} FROM {table} h JOIN {_KEYS} ON h.account_id = k.account_id AND h.asset = k.asset "
+        "ORDER BY h.id FOR UPDATE OF h"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(select, [json_param(keys)])
+        found = {(a, asset): (i, *book) for i, a, asset, *book in cursor.fetchall()}
+        missing = [key for key in keys if key not in found]
+        if missing:
+            cursor.execute(
+                f"INSERT INTO {table} (account_id, asset, qty, cost_basis, realized_pnl, fees_paid, volume, "
+                f"trade_count, updated_at) SELECT k.account_id, k.asset, 0, 0, 0, 0, 0, 0, %s FROM {_KEYS} "
+                "ON CONFLICT (account_id, asset) DO NOTHING",
+                [now, json_param(missing)],
+            )
+            cursor.execute(select, [json_param(missing)])
+            found.update(((a, asset), (i, *book)) for i, a, asset, *book in cursor.fetchall())
+    return found
+
+
+def _holdings_lock_orm(*, keys: list[tuple[int, str]], now: datetime) -> dict[tuple[int, str], HoldingRow]:
+    def fetch(wanted: list[tuple[int, str]]) -> dict[tuple[int, str], HoldingRow]:
+        condition = Q()
+        for account_id, asset in wanted:
+            condition |= Q(account_id=account_id, asset=asset)
+        rows = SpotHolding.objects.select_for_update(of=("self",)).filter(condition).order_by("pk")
+        fields = ("id", "qty", "cost_basis", "realized_pnl", "fees_paid", "volume", "trade_count")
+        return {(h.account_id, h.asset): tuple(getattr(h, f) for f in fields) for h in rows}
+
+    found = fetch(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        SpotHolding.objects.bulk_create(
+            [SpotHolding(account_id=a, asset=asset, updated_at=now) for a, asset in missing], ignore_conflicts=True
+        )
+        found.update(fetch(missing))
+    return found
+
+
+_BOOKS = rows_sql(
+    "u", id="bigint", qty="numeric", cost_basis="numeric", realized_pnl="numeric", fees_paid="numeric",
+    volume="numeric", trade_count="int",
+)  # fmt: skip
+
+
+def _holdings_save_pg(*, rows: list[HoldingRow], now: datetime) -> None:
+    """One ``UPDATE ... FROM`` the new figures of the locked books."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {SpotHolding._meta.db_table} h SET qty = u.qty, cost_basis = u.cost_basis, "
+            "realized_pnl = u.realized_pnl, fees_paid = u.fees_paid, volume = u.volume, trade_count = u.trade_count, "
+            f"updated_at = %s FROM {_BOOKS} WHERE h.id = u.id",
+            [now, json_param(rows)],
+        )
+
+
+def _holdings_save_orm(*, rows: list[HoldingRow], now: datetime) -> None:
+    SpotHolding.objects.bulk_update(
+        [
+            SpotHolding(id=i, qty=qty, cost_basis=cost, realized_pnl=pnl, fees_paid=fees, volume=volume,
+                        trade_count=count, updated_at=now)
+            for i, qty, cost, pnl, fees, volume, count in rows
+        ],
+        ["qty", "cost_basis", "realized_pnl", "fees_paid", "volume", "trade_count", "updated_at"],
+    )  # fmt: skip
+
+
+# --- the two sets --------------------------------------------------------------------------
+
+
+class TriggerStatements(NamedTuple):
+    accounts_get: Callable[..., dict[int, tuple[int, int]]]
+    resting_get: Callable[..., list[Resting]]
+    transition: Callable[..., set[int]]
+    fills_insert: Callable[..., None]
+    holdings_lock: Callable[..., dict[tuple[int, str], HoldingRow]]
+    holdings_save: Callable[..., None]
+
+
+POSTGRES = TriggerStatements(
+    _accounts_get_pg, _resting_get_pg, _transition_pg, _fills_insert_pg, _holdings_lock_pg, _holdings_save_pg
+)
+PORTABLE = TriggerStatements(
+    _accounts_get_orm, _resting_get_orm, _transition_orm, _fills_insert_orm, _holdings_lock_orm, _holdings_save_orm
+)
+
+
+def trigger_statements() -> TriggerStatements:
+    """The statements for this connection's database: PostgreSQL's, or the ORM twins (SQLite)."""
+    return POSTGRES if connection.vendor == "postgresql" else PORTABLE
