@@ -203,3 +203,22 @@ def test_a_halted_market_refuses_entries_and_the_open_orders_cap_applies(setting
     market_set("SOL-PERP", status="halted")
     response = trader.post("/api/v1/positions", entry_body(client_order_id="e-3"), format="json")
     assert (response.status_code, response.json()["code"]) == (422, "market_halted")
+
+
+def test_the_crossed_entries_are_range_scans_of_the_resting_limit_index(trader):
+    from datetime import datetime, timezone
+
+    from django.db import connection
+
+    from trading.models import RESTING_LIMIT
+
+    place(trader)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE trading_order")
+        cursor.execute("SET LOCAL enable_seqscan = off")
+    before = datetime.now(timezone.utc)
+    qs = Order.objects.filter(
+        RESTING_LIMIT, symbol__in=["SOL-PERP"], created_at__lte=before, side="buy", limit_price__gte=D(94)
+    )
+    plan = qs.values("id").explain()
+    assert "order_open_sym_side_limit" in plan and "Index Cond" in plan, plan

@@ -31,7 +31,6 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import User
@@ -190,9 +189,11 @@ def crossed_entries(*, price: Decimal, symbols: Sequence[str], before: datetime)
     """``(order id, user id, symbol)`` of the resting entries of ``symbols`` the tick ``price``
     crosses (a long's limit at or above it, a short's at or below), placed at or before the tick,
     oldest first: the resting-limit index (``RESTING_LIMIT``, by symbol, side and limit price)."""
-    crossed = Q(side=Side.BUY, limit_price__gte=price) | Q(side=Side.SELL, limit_price__lte=price)
-    rows = Order.objects.filter(RESTING_LIMIT, crossed, symbol__in=list(symbols), created_at__lte=before)
-    return list(rows.order_by("created_at", "id").values_list("id", "user_id", "symbol"))
+    resting = Order.objects.filter(RESTING_LIMIT, symbol__in=list(symbols), created_at__lte=before)
+    longs = resting.filter(side=Side.BUY, limit_price__gte=price).values_list("id", "user_id", "symbol", "created_at")
+    shorts = resting.filter(side=Side.SELL, limit_price__lte=price).values_list("id", "user_id", "symbol", "created_at")
+    rows = sorted(longs.union(shorts, all=True), key=lambda row: (row[3], row[0]))  # one range scan per side
+    return [(order_id, user_id, symbol) for order_id, user_id, symbol, _at in rows]
 
 
 def position_entries_run(
