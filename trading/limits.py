@@ -102,16 +102,16 @@ def plan_maker_fill(
     )  # fmt: skip
 
 
-def check_band(*, limit_price: Decimal, index_price: Decimal, band_pct: Decimal, field: str = "limit_price") -> None:
+def check_band(*, price: Decimal, index_price: Decimal, band_pct: Decimal, field: str = "limit_price") -> None:
     """A limit or stop price (``field``) more than ``band_pct`` percent away from the index is
     refused (a fat finger)."""
     low, high = index_price * (1 - band_pct / 100), index_price * (1 + band_pct / 100)
-    if not low <= limit_price <= high:
+    if not low <= price <= high:
         raise RuleViolation(
             "price_out_of_band",
             f"The {field.replace('_', ' ')} must be within {dec_str(band_pct)}% of the index price.",
             field=field,
-            **{field: dec_str(limit_price)},
+            **{field: dec_str(price)},
             index_price=dec_str(index_price),
             band_pct=dec_str(band_pct),
         )

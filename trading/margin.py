@@ -169,7 +169,8 @@ def leverage_breach(leverage: Decimal, max_leverage: Decimal) -> RuleViolation |
     return None
 
 
-def _check_leverage(rules: PerpRules, leverage: Decimal) -> None:
+def check_leverage(rules: PerpRules, leverage: Decimal) -> None:
+    """422 ``leverage_out_of_range`` outside 1 .. the market's maximum."""
     if leverage_breach(leverage, rules.max_leverage) is not None:
         raise RuleViolation(
             "leverage_out_of_range",
@@ -220,7 +221,7 @@ def plan_open(
     """
     if (margin is None) == (qty is None):
         raise ValueError("exactly one of margin and qty")
-    _check_leverage(rules, leverage)
+    check_leverage(rules, leverage)
     if margin is not None:
         notional = margin * leverage
         bps = slippage_bps(model, notional)

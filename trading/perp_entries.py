@@ -22,7 +22,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from core.money import dec_str
 from trading.execution import RuleViolation, SlippageModel, fill_price, slippage_bps
-from trading.margin import LONG, OpenPlan, PerpRules, leverage_breach, plan_open_at, taker_side
+from trading.margin import LONG, OpenPlan, PerpRules, check_leverage, plan_open_at, taker_side
 
 
 @dataclass(frozen=True)
@@ -63,13 +63,7 @@ def plan_entry(
     ``RuleViolation`` (leverage, lot, size at the limit price)."""
     if (margin is None) == (qty is None):
         raise ValueError("exactly one of margin and qty")
-    if leverage_breach(leverage, rules.max_leverage) is not None:
-        raise RuleViolation(
-            "leverage_out_of_range",
-            f"Leverage must be between 1 and {rules.max_leverage}.",
-            max_leverage=dec_str(rules.max_leverage),
-            leverage=dec_str(leverage),
-        )
+    check_leverage(rules, leverage)
     if qty is None:
         assert margin is not None
         qty = (margin * leverage / limit_price).quantize(rules.qty_quant, rounding=ROUND_DOWN)

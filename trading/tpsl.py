@@ -20,6 +20,7 @@ from decimal import Decimal
 
 from core.money import dec_str
 from trading.execution import RuleViolation
+from trading.limits import check_band
 
 LONG = "long"
 TAKE_PROFIT, STOP_LOSS = "take_profit", "stop_loss"
@@ -75,7 +76,7 @@ def check_tpsl(
                 f"A {side}'s take-profit must be {where} the index price.",
                 **_prices(take_profit_price=take_profit, index_price=index_price),
             )
-        _check_band("take_profit_price", take_profit, index_price, band_pct)
+        check_band(price=take_profit, index_price=index_price, band_pct=band_pct, field="take_profit_price")
     if stop_loss is not None:
         if (stop_loss >= index_price) if long else (stop_loss <= index_price):
             where = "below" if long else "above"
@@ -84,7 +85,7 @@ def check_tpsl(
                 f"A {side}'s stop-loss must be {where} the index price.",
                 **_prices(stop_loss_price=stop_loss, index_price=index_price),
             )
-        _check_band("stop_loss_price", stop_loss, index_price, band_pct)
+        check_band(price=stop_loss, index_price=index_price, band_pct=band_pct, field="stop_loss_price")
     if stop_loss is not None and liquidation_price is not None:
         check_stop_vs_liquidation(side=side, stop_loss=stop_loss, liquidation_price=liquidation_price)
 
@@ -98,18 +99,6 @@ def check_stop_vs_liquidation(*, side: str, stop_loss: Decimal, liquidation_pric
             "stop_beyond_liquidation",
             f"A {side}'s stop-loss must be {where} its liquidation price (the position would be liquidated first).",
             **_prices(stop_loss_price=stop_loss, liquidation_price=liquidation_price),
-        )
-
-
-def _check_band(field: str, price: Decimal, index_price: Decimal, band_pct: Decimal) -> None:
-    low, high = index_price * (1 - band_pct / 100), index_price * (1 + band_pct / 100)
-    if not low <= price <= high:
-        raise RuleViolation(
-            "price_out_of_band",
-            f"{field} must be within {dec_str(band_pct)}% of the index price.",
-            field=field,
-            **_prices(price=price, index_price=index_price),
-            band_pct=dec_str(band_pct),
         )
 
 

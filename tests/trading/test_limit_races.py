@@ -3,16 +3,15 @@ runs of one tick -- exactly one outcome each, the hold released exactly once."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
 
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
+from tests.trading.race_helpers import race
 from trading.errors import OrderNotCancelable
 from trading.models import Fill, Order, OrderStatus
 from trading.services.limit_orders import limit_order_place
@@ -21,27 +20,6 @@ from trading.services.order_triggers import order_triggers_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRIALS = 100
-
-
-def _race(*jobs) -> list:
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except Exception as exc:  # the loser's answer, kept to assert on
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _resting(user, n: int) -> Order:
@@ -62,7 +40,7 @@ def test_cancel_against_the_crossing_tick_has_one_outcome_and_releases_the_hold_
     outcomes = Counter()
     for n in range(TRIALS):
         order = _resting(user, n)
-        cancel, tick = _race(lambda order=order: order_cancel(user=user, order_id=order.pk), _tick)
+        cancel, tick = race(lambda order=order: order_cancel(user=user, order_id=order.pk), _tick)
         final = Order.objects.get(pk=order.pk)
         fills = Fill.objects.filter(order=final).count()
         if final.status == OrderStatus.FILLED:
@@ -80,7 +58,7 @@ def test_two_engine_runs_of_one_tick_fill_each_order_once():
     set_price(D("100"))
     for n in range(TRIALS):
         order = _resting(user, n)
-        first, second = _race(_tick, _tick)
+        first, second = race(_tick, _tick)
         assert sorted(first.filled + second.filled) == [str(order.pk)]
         assert Fill.objects.filter(order=order).count() == 1
         assert balances_of(user)["USD_locked"] == 0

@@ -11,7 +11,8 @@ import pytest
 
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
-from tests.trading.test_limit_races import _race, _resting, _tick
+from tests.trading.race_helpers import race
+from tests.trading.test_limit_races import _resting, _tick
 from trading.errors import OrderNotCancelable, OrderNotReplaceable
 from trading.models import Fill, Order, OrderStatus
 from trading.services.order_end import order_cancel
@@ -51,7 +52,7 @@ def test_replace_against_the_crossing_tick_has_one_outcome():
         replace = lambda order=order, n=n: order_replace(  # noqa: E731
             user=user, order_id=order.pk, client_order_id=f"rr-{n}", limit_price=D("90")
         )
-        replaced, tick = _race(replace, _tick)
+        replaced, tick = race(replace, _tick)
         final = Order.objects.get(pk=order.pk)
         if final.status == OrderStatus.FILLED:
             assert isinstance(replaced, OrderNotReplaceable) and tick.filled == [str(order.pk)]
@@ -73,7 +74,7 @@ def test_cancel_replace_and_two_engine_runs_against_the_stop_trigger_have_one_ou
         replace = lambda order=order, n=n: order_replace(  # noqa: E731
             user=user, order_id=order.pk, client_order_id=f"sr-{n}", stop_price=D("104")
         )
-        cancel, replaced, first, second = _race(
+        cancel, replaced, first, second = race(
             lambda order=order: order_cancel(user=user, order_id=order.pk), replace, _stop_tick, _stop_tick
         )
         final = Order.objects.get(pk=order.pk)

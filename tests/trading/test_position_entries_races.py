@@ -4,19 +4,18 @@ once (one position record, one margin posting) or canceled, and the hold release
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
 
 from core.errors import DomainError
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
 from tests.trading.position_helpers import set_index_price
+from tests.trading.race_helpers import race
 from trading.models import Order, PositionOrder
 from trading.services.order_end import order_cancel
 from trading.services.position_entries import position_entries_run, position_entry_place
@@ -24,27 +23,6 @@ from trading.services.positions import position_close
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRIALS = 20
-
-
-def _race(*jobs) -> list:
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except Exception as exc:  # the loser's answer, kept to assert on
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_cancel_vs_fill_vs_second_run_has_one_outcome_and_releases_the_hold_once(settings):
@@ -72,7 +50,7 @@ def test_cancel_vs_fill_vs_second_run_has_one_outcome_and_releases_the_hold_once
             report = position_entries_run(index_symbol="SOL-USD", price=D(94), computed_at=computed_at)
             return "filled" if report.filled else "none"
 
-        results = _race(cancel, engine, engine)
+        results = race(cancel, engine, engine)
         assert sum(r in {"canceled", "filled"} for r in results) == 1, (trial, results)
         order = Order.objects.get(pk=order_id)
         releases = LedgerTransaction.objects.filter(reference_id=str(order_id), reason="hold").count()

@@ -4,45 +4,23 @@ ledger transaction and one PositionOrder that closed it, every trial."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
 
 from core.errors import DomainError
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
 from tests.trading.position_helpers import set_index_price
+from tests.trading.race_helpers import race
 from trading.models import Position, PositionEvent, PositionOrder
 from trading.services.position_triggers import position_triggers_run
 from trading.services.positions import position_close, position_open
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRIALS = 20
-
-
-def _race(*jobs) -> list:
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except Exception as exc:  # the loser's answer, kept to assert on
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def test_close_vs_trigger_vs_second_engine_run_has_one_outcome(settings):
@@ -72,7 +50,7 @@ def test_close_vs_trigger_vs_second_engine_run_has_one_outcome(settings):
             report = position_triggers_run(index_symbol="SOL-USD", price=D(111), computed_at=computed_at)
             return "triggered" if report.closed else "none"
 
-        results = _race(close, engine, engine)
+        results = race(close, engine, engine)
         assert all(r in {"closed", "position_not_open", "triggered", "none"} for r in results), (trial, results)
         assert sum(r in {"closed", "triggered"} for r in results) == 1, (trial, results)
         position = Position.objects.get(pk=position_id)

@@ -4,17 +4,16 @@ released exactly once."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from datetime import datetime, timezone
 from decimal import Decimal as D
 
 import pytest
-from django.db import connection
 
 from portfolio.models import Bucket, LedgerEntry
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
 from tests.trading.helpers import set_price
+from tests.trading.race_helpers import race
 from trading.errors import OrderNotCancelable
 from trading.models import Fill, Order, OrderStatus
 from trading.services.limit_orders import limit_order_place
@@ -23,27 +22,6 @@ from trading.services.order_triggers import order_triggers_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 TRIALS = 20
-
-
-def _race(*jobs) -> list:
-    barrier = threading.Barrier(len(jobs))
-    results: list = [None] * len(jobs)
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = jobs[index]()
-        except Exception as exc:  # the loser's answer, kept to assert on
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
 
 
 def _tick():
@@ -74,7 +52,7 @@ def test_two_engine_runs_and_a_cancel_give_each_order_one_outcome(settings):
             for k in range(2)
         ]  # fmt: skip
         target = orders[0]
-        first, second, cancel = _race(
+        first, second, cancel = race(
             _tick, _tick, lambda target=target: order_cancel(user=users[0], order_id=target.pk)
         )
         assert not isinstance(first, Exception) and not isinstance(second, Exception), (first, second)

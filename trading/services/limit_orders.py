@@ -113,7 +113,7 @@ def limit_prepare(terms: LimitTerms) -> Prepared[LimitPlan]:
     quote = price_get_latest(symbol=market.index_symbol)
     rules = market_rules(market)
     check_lot(qty, min_qty=rules.min_qty, qty_step=rules.qty_step, asset=market.asset)
-    check_band(limit_price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
+    check_band(price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
     touch = touch_price(side, index=quote.price, bid=quote.bid, ask=quote.ask)
     crossed = is_crossed(side, limit_price=limit_price, touch=touch)
     if crossed and terms.post_only:

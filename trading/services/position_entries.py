@@ -103,7 +103,7 @@ def position_entry_place(
 
     def prepare(_books: Books) -> Prepared[EntryPlan]:
         quote = price_get_latest(symbol=market.index_symbol)
-        check_band(limit_price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
+        check_band(price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
         plan = plan_entry(
             side=side, index_price=quote.price, limit_price=limit_price, leverage=leverage, margin=margin, qty=qty,
             rules=rules, model=slippage_model(),

@@ -100,9 +100,9 @@ def stop_prepare(terms: StopTerms) -> Prepared[Hold]:
     check_lot(terms.qty, min_qty=rules.min_qty, qty_step=rules.qty_step, asset=market.asset)
     check_stop_side(terms.side, stop_price=terms.stop_price, index_price=quote.price)
     band = settings.TRADING_PRICE_BAND_PCT
-    check_band(limit_price=terms.stop_price, index_price=quote.price, band_pct=band, field="stop_price")
+    check_band(price=terms.stop_price, index_price=quote.price, band_pct=band, field="stop_price")
     if terms.limit_price is not None:
-        check_band(limit_price=terms.limit_price, index_price=quote.price, band_pct=band)
+        check_band(price=terms.limit_price, index_price=quote.price, band_pct=band)
     check_notional(rules, terms.qty * (terms.limit_price or terms.stop_price))
     hold = stop_hold(
         side=terms.side, qty=terms.qty, stop_price=terms.stop_price, limit_price=terms.limit_price,
