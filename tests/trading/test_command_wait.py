@@ -28,6 +28,7 @@ class BalanceRowHold:
     """``SELECT ... FOR UPDATE`` on a user's USD balance row from another connection."""
 
     def __init__(self, user) -> None:
+        self.lock = threading.Lock()  # the timer's release and the test's may run at once
         self.conn = psycopg.connect(psycopg_dsn(), autocommit=False)
         with self.conn.cursor() as cur:
             cur.execute(
@@ -43,9 +44,10 @@ class BalanceRowHold:
         return timer
 
     def release(self) -> None:
-        if not self.conn.closed:
-            self.conn.rollback()
-            self.conn.close()
+        with self.lock:
+            if not self.conn.closed:
+                self.conn.rollback()
+                self.conn.close()
 
 
 @pytest.fixture
