@@ -107,7 +107,6 @@ def quiet() -> None:
     from decimal import Decimal as D
 
     from django.core.management import call_command
-    from trigger_cancels import cancel_latency, cancel_latency_service
 
     from trading.services.order_triggers import (
         Touch,
@@ -144,19 +143,46 @@ def quiet() -> None:
         plan = query.explain(analyze=True).splitlines()
         print(f"EXPLAIN ANALYZE candidates at P={price}:\n    " + "\n    ".join(plan))
     sys.stdout.flush()
-    cancels = cancel_latency(name=os.environ["BENCH_DB"], env=child_env(os.environ["BENCH_DB"]))
-    print(
-        f"cancel latency, {cancels['clients']} clients over HTTP (real stack web tier: {cancels['tier']}): "
-        f"{cancels['count']} cancels, p50 {cancels['p50']:.1f} ms, p99 {cancels['p99']:.1f} ms, "
-        f"max {cancels['max']:.1f} ms, {cancels['per_s']:.0f}/s; statuses {cancels['statuses']}"
-    )
-    service = cancel_latency_service()
-    print(
-        f"cancel latency, the service (order_cancel) from {service['clients']} processes: {service['count']} cancels, "
-        f"p50 {service['p50']:.1f} ms, p99 {service['p99']:.1f} ms, max {service['max']:.1f} ms, "
-        f"{service['per_s']:.0f}/s"
-    )
+    _cancels()
     call_command("reconcile", stdout=open(os.devnull, "w"))
+
+
+def _cancels() -> None:
+    """Cancels on this copy, for this tree's code and (``BENCH_CANCEL_BEFORE``) the before tree's,
+    alternated: over HTTP (one client alone, then the clients at once), then the service (one
+    alone: statements, wall, CPU; then from that many processes)."""
+    from trigger_cancels import before_tree, before_tree_remove, cancel_latency, cancel_service
+
+    env = child_env(os.environ["BENCH_DB"])
+    before = before_tree()
+    trees = ([("before", before)] if before else []) + [("after", ROOT)]
+    try:
+        for label, tree in trees:
+            http = cancel_latency(env=env, tree=tree)
+            one = http["alone"]
+            print(
+                f"[{label}] cancel over HTTP ({http['tier']}): one client alone, {one['count']} cancels: "
+                f"p50 {one['p50']:.1f} ms, p99 {one['p99']:.1f} ms (load {one['load']:.2f}); {http['clients']} "
+                f"clients, {http['count']} cancels: p50 {http['p50']:.1f} ms, p99 {http['p99']:.1f} ms, "
+                f"max {http['max']:.1f} ms, {http['per_s']:.0f}/s (load {http['load']:.2f}); "
+                f"statuses {http['statuses']}"
+            )
+            sys.stdout.flush()
+        for label, tree in trees:
+            service = cancel_service(env=env, tree=tree)
+            one = service["alone"]
+            print(
+                f"[{label}] cancel, the service (order_cancel): one alone, {one['statements']} statements "
+                f"(BEGIN and COMMIT included), {one['count']} one after the other: p50 {one['p50']:.1f} ms, "
+                f"p99 {one['p99']:.1f} ms, CPU {one['cpu_ms']:.1f} ms each (load {one['load']:.2f}); from "
+                f"{service['clients']} processes, {service['count']} cancels: p50 {service['p50']:.1f} ms, "
+                f"p99 {service['p99']:.1f} ms, max {service['max']:.1f} ms, {service['per_s']:.0f}/s "
+                f"(load {service['load']:.2f})"
+            )
+            sys.stdout.flush()
+    finally:
+        if before:
+            before_tree_remove(before)
 
 
 def _checkpoint_if_asked() -> None:
