@@ -174,3 +174,20 @@ def test_a_market_order_refuses_stop_price(trader):
     response = place(trader, stop_price="105")
     assert response.status_code == 400
     assert response.json()["extra"]["fields"]["stop_price"][0]["code"] == "not_allowed_for_type"
+
+
+def test_a_halted_market_holds_its_resting_buy_limits_and_fills_its_sells(trader, user):
+    set_price(D("100"))
+    assert place(trader, qty="2", client_order_id="b").status_code == 201
+    buy = place(trader, type="limit", qty="1", limit_price="95", client_order_id="lb").json()
+    sell = place(trader, type="limit", side="sell", qty="1", limit_price="105", client_order_id="ls").json()
+    Market.objects.filter(symbol="SOL-USD").update(status=MarketStatus.HALTED)
+    registry_clear()
+    tick("94")
+    tick("106")
+    assert Order.objects.get(pk=buy["id"]).status == "new" and Order.objects.get(pk=sell["id"]).status == "filled"
+    Market.objects.filter(symbol="SOL-USD").update(status=MarketStatus.ACTIVE)
+    registry_clear()
+    tick("94")
+    assert Order.objects.get(pk=buy["id"]).status == "filled"
+    assert_books_ok()

@@ -39,7 +39,7 @@ from core.jobs import enqueue
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
 from pricing.markets import MarketSpec, registry_get
-from pricing.models import Market
+from pricing.models import Market, MarketStatus
 from trading.limits import is_crossed, plan_maker_fill
 from trading.models import RESTING_LIMIT, Order, OrderStatus, Side
 from trading.services.command import command_atomic
@@ -135,8 +135,9 @@ def order_triggers_run(
     if not markets:
         return report
     touch = Touch(index=price, buy=ask if ask is not None else price, sell=bid if bid is not None else price)
-    crossed = crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
-    if not crossed:
+    crossed = [row for row in crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
+               if not (row.side == Side.BUY and markets[row.symbol].status == MarketStatus.HALTED)]  # fmt: skip
+    if not crossed:  # a halted market's buys wait for it to resume (a halt refuses buys)
         return report
     report.candidates = len(crossed)
     by_id = {row.id: row for row in crossed}
