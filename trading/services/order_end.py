@@ -8,9 +8,10 @@ Lean on purpose (a trader's cancel is the hottest command after a market order):
 one statement reads the order with its trader's ledger account (an order already final answers
 at once: a final status never changes); in the transaction the balance rows are locked, then ONE
 conditional ``UPDATE`` locks the order row, re-checks it is still ``new`` and as read, and ends it
-(the trigger engine's claim); the release is one ledger transaction; both events are stored in
-one batch, the ``portfolio_update`` built from the locked rows plus the release's legs (no
-re-read). Twelve statements with BEGIN and COMMIT (``tests/trading/test_order_cancel_lean.py``)."""
+(the trigger engine's claim); the release is one ledger transaction, posted to the rows already
+locked (not locked and read again); both events are stored in one batch, the ``portfolio_update``
+built from the locked rows plus the release's legs (no re-read). Eleven statements with BEGIN and
+COMMIT (``tests/trading/test_order_cancel_lean.py``)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ def order_finish(
     rejection) and the trader's ``portfolio_update`` (from ``locked``, the caller's locked balance
     rows, when given; else re-read)."""
     order_transition(order, to, now=timezone.now())
-    legs = _release(order, account=account, reason=reason)
+    legs = _release(order, account=account, reason=reason, locked=locked)
     order.save(update_fields=["status", "held", "closed_at", "triggered_at"])
     _end_emit(order, to=to, account=account, reason=reason, code=code, locked=locked, legs=legs)
 
@@ -57,14 +57,16 @@ def order_ended(order: Order, *, to: str, account: LedgerAccount, reason: str, l
     """``order_finish`` of an order whose row the caller already ended (moved to ``to`` and its
     ``held`` zeroed, in one conditional ``UPDATE``; ``order`` still shows what it held): the
     release and the events."""
-    legs = _release(order, account=account, reason=reason)
+    legs = _release(order, account=account, reason=reason, locked=locked)
     _end_emit(order, to=to, account=account, reason=reason, code="", locked=locked, legs=legs)
 
 
-def _release(order: Order, *, account: LedgerAccount, reason: str) -> list[Leg]:
-    """``hold_release``; answers its legs (none when nothing was held)."""
+def _release(order: Order, *, account: LedgerAccount, reason: str, locked: Locked | None) -> list[Leg]:
+    """``hold_release`` (posting to the caller's ``locked`` rows as they are, when given: not
+    locked and read again); answers its legs (none when nothing was held)."""
     legs = release_legs(account=account, asset=order.held_asset, amount=order.held) if order.held else []
-    hold_release(order, account=account, reason=reason)
+    rows = None if locked is None else {key: (b.id, b.total, b.locked, b.allow_negative) for key, b in locked.items()}
+    hold_release(order, account=account, reason=reason, locked=rows)
     return legs
 
 
