@@ -50,9 +50,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from liquidation_books import REDIS_URL, child_env  # noqa: E402
 from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal_lsn, wal_since  # noqa: E402
-from trigger_books import BOOKS, MARKETS, ORDERS, USERS, WORKERS, book_run  # noqa: E402
+from trigger_books import BOOKS, MARKETS, ORDERS, STOPS, USERS, WORKERS, book_run  # noqa: E402
 
 BUSY, QUIET = "95", "100"
+STOP_CROSSING = "125.5"  # crosses the buy stops at 125.01 .. 125.50 of the book (``trigger_seed``)
 WORKER_LOG = ROOT / "var" / "bench_triggers_worker.log"  # the Celery worker's output (fanout)
 
 
@@ -107,14 +108,9 @@ def quiet() -> None:
     from decimal import Decimal as D
 
     from django.core.management import call_command
+    from trigger_plans import plans_print
 
-    from trading.services.order_triggers import (
-        Touch,
-        _spot_markets,
-        crossed_bounds_query,
-        crossed_orders_query,
-        order_triggers_run,
-    )
+    from trading.services.order_triggers import _spot_markets, order_triggers_run
     from trading.tasks import liquidate_on_tick
 
     indexes = _indexes()
@@ -130,18 +126,7 @@ def quiet() -> None:
         task.append((time.perf_counter() - t0) * 1000)
     print(f"tick that fills none (P={QUIET}, {indexes[0]}): order_triggers_run {_ms(engine)}")
     print(f"    the whole tick task (liquidations, then triggers): {_ms(task)}")
-    symbols = list(_spot_markets(indexes[0]))
-    plan = crossed_bounds_query(symbols).explain(analyze=True).splitlines()
-    print(
-        "EXPLAIN ANALYZE the probe of the index's ends (a tick that crosses none stops there):\n    "
-        + "\n    ".join(plan)
-    )
-    for price in (BUSY, "99.9"):
-        touch = Touch(index=D(price), buy=D(price), sell=D(price))
-        query = crossed_orders_query(symbols=symbols, touch=touch, before=datetime.now(timezone.utc))
-        assert query is not None
-        plan = query.explain(analyze=True).splitlines()
-        print(f"EXPLAIN ANALYZE candidates at P={price}:\n    " + "\n    ".join(plan))
+    plans_print(list(_spot_markets(indexes[0])), busy=BUSY, stop_prices=(QUIET, STOP_CROSSING))
     sys.stdout.flush()
     _cancels()
     call_command("reconcile", stdout=open(os.devnull, "w"))
@@ -227,6 +212,7 @@ def in_process(mode: str) -> None:
     from decimal import Decimal as D
 
     from django.conf import settings
+    from trigger_profile import profiled
 
     from realtime.models import UserEvent
     from trading.services.order_triggers import (
@@ -250,7 +236,8 @@ def in_process(mode: str) -> None:
     for index in indexes:
         now = datetime.now(timezone.utc)
         if mode == "inline":
-            report = order_triggers_run(index_symbol=index, price=D(BUSY), computed_at=now)
+            with profiled():
+                report = order_triggers_run(index_symbol=index, price=D(BUSY), computed_at=now)
             assert report.lanes == 1 and report.dispatched == 0, report
             filled += len(report.filled)
         else:
@@ -347,7 +334,7 @@ if __name__ == "__main__":
         if "--seed" in sys.argv:
             from trigger_seed import seed
 
-            seed(orders=ORDERS, users=USERS, markets=MARKETS)
+            seed(orders=ORDERS, users=USERS, markets=MARKETS, stops=STOPS)
         elif "--quiet" in sys.argv:
             quiet()
         elif "--fanout" in sys.argv:

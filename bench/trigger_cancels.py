@@ -192,12 +192,13 @@ def cancel_service(*, env: dict[str, str], tree: Path = ROOT) -> dict:
     return json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
 
 
-def _cancel_each(mine: list[tuple[dict[str, str], str]]) -> list[float]:
-    """One client process: ``order_cancel`` for each of its orders, timed."""
+def _cancel_each(mine: list[tuple[dict[str, str], str]], users: dict | None = None) -> list[float]:
+    """One client process: ``order_cancel`` for each of its orders, timed (``users``: the traders,
+    by id, read beforehand; else read at their first order, untimed)."""
     from accounts.models import User
     from trading.services.order_end import order_cancel
 
-    users: dict[str, User] = {}
+    users = {} if users is None else users
     latencies = []
     for headers, order_id in mine:
         user = users.get(headers["user"]) or users.setdefault(headers["user"], User.objects.get(pk=headers["user"]))
@@ -213,11 +214,14 @@ def _one_alone(mine: list[tuple[dict[str, str], str]]) -> dict:
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
+    from accounts.models import User
+
+    users = {headers["user"]: User.objects.get(pk=headers["user"]) for headers, _order in mine}
     with CaptureQueriesContext(connection) as queries:
-        _cancel_each(mine[:1])
+        _cancel_each(mine[:1], users)
     cpu = time.process_time()
     started = time.perf_counter()
-    latencies = _cancel_each(mine[1:])
+    latencies = _cancel_each(mine[1:], users)
     figures = _figures(latencies, time.perf_counter() - started)
     return {
         **figures,
