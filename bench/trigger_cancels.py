@@ -1,6 +1,6 @@
 """Cancel latency for ``bench_triggers.py``, on the bench's database copy, for the code of one
-source tree (``tree``: this one, or the "before" tree of ``BENCH_CANCEL_BEFORE``, a git ref checked
-out by ``before_tree()``); BENCH_CANCEL_CLIENTS concurrent clients, each cancelling its own
+source tree (``tree``: this one, or the "before" tree of ``BENCH_BEFORE_REF``, a git ref checked
+out by ``trigger_books.tree_checkout``); BENCH_CANCEL_CLIENTS concurrent clients, each cancelling its own
 traders' resting orders one after the other, BENCH_CANCELS in all:
 
 * ``cancel_latency``: over HTTP against the real stack's web tier (``python -m config.supervisor
@@ -34,29 +34,10 @@ from trigger_books import CANCEL_CLIENTS, CANCELS
 ROOT = Path(__file__).resolve().parent.parent
 LOG = ROOT / "var" / "bench_triggers_web.log"
 ALONE = int(os.environ.get("BENCH_CANCELS_ALONE", "50"))
-BEFORE_REF = os.environ.get("BENCH_CANCEL_BEFORE", "")  # a git ref: its cancel measured too ("before")
 
 
 def load() -> float:
     return os.getloadavg()[0]
-
-
-def before_tree() -> Path | None:
-    """``BENCH_CANCEL_BEFORE`` checked out (detached) under var/, or ``None`` when unset; the
-    caller removes it (``before_tree_remove``)."""
-    if not BEFORE_REF:
-        return None
-    path = ROOT / "var" / "bench_cancel_before"
-    before_tree_remove(path)
-    subprocess.run(["git", "worktree", "add", "--detach", "-f", str(path), BEFORE_REF], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    return path
-
-
-def before_tree_remove(path: Path) -> None:
-    if path.exists():
-        subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
 def _port() -> int:
@@ -209,25 +190,24 @@ def _cancel_each(mine: list[tuple[dict[str, str], str]], users: dict | None = No
 
 
 def _one_alone(mine: list[tuple[dict[str, str], str]]) -> dict:
-    """One cancel's statements (BEGIN and COMMIT included), then the others one after the other:
-    wall and this process's CPU each."""
+    """One cancel to warm up, one whose statements are counted (BEGIN and COMMIT included), then
+    the others one after the other: wall and this process's CPU each."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import User
 
     users = {headers["user"]: User.objects.get(pk=headers["user"]) for headers, _order in mine}
+    _cancel_each(mine[:1], users)  # warm: the market registry's first load, the connection
     with CaptureQueriesContext(connection) as queries:
-        _cancel_each(mine[:1], users)
+        _cancel_each(mine[1:2], users)
     cpu = time.process_time()
     started = time.perf_counter()
-    latencies = _cancel_each(mine[1:], users)
+    latencies = _cancel_each(mine[2:], users)
     figures = _figures(latencies, time.perf_counter() - started)
-    return {
-        **figures,
-        "statements": len(queries.captured_queries),
-        "cpu_ms": (time.process_time() - cpu) / len(latencies) * 1000,
-    }
+    cpu_ms = (time.process_time() - cpu) / len(latencies) * 1000
+    heads = [" ".join(query["sql"].split())[:72] for query in queries.captured_queries]
+    return {**figures, "statements": len(heads), "sql": heads, "cpu_ms": cpu_ms}
 
 
 def service_main() -> None:
@@ -235,7 +215,7 @@ def service_main() -> None:
 
     from django.db import connections
 
-    alone, *jobs = _jobs([ALONE + 1] + [CANCELS // CANCEL_CLIENTS] * CANCEL_CLIENTS, keys=False)
+    alone, *jobs = _jobs([ALONE + 2] + [CANCELS // CANCEL_CLIENTS] * CANCEL_CLIENTS, keys=False)
     one = _one_alone(alone)
     connections.close_all()  # each forked client opens its own connection
     started = time.perf_counter()

@@ -1,6 +1,7 @@
 """Where an in-process tick's time goes (``bench_triggers.py`` inline with BENCH_PROFILE=1): the
 statements' wall time by kind (time from sending each statement to its answer: PostgreSQL's work
-plus the round trip, measured with a ``connection.execute_wrapper``), and the Python functions
+plus the round trip, measured with a ``connection.execute_wrapper``), the garbage collector's
+pauses, and the Python functions
 with the most time of their own, this project's functions and the commits by time spent in them
 and what they call (cProfile; it slows Python by ~1.5-2x, so the wall of a profiled
 run is not the bench's figure). BENCH_PROFILE_TOP: how many functions (30)."""
@@ -8,6 +9,7 @@ run is not the bench's figure). BENCH_PROFILE_TOP: how many functions (30)."""
 from __future__ import annotations
 
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -48,19 +50,32 @@ def profiled() -> Iterator[None]:
         finally:
             walls[_kind(sql)].append(time.perf_counter() - started)
 
+    collections: dict[int, list[float]] = defaultdict(list)
+    pending: list[float] = []
+
+    def collected(phase: str, info: dict) -> None:  # the cyclic garbage collector's pauses
+        if phase == "start":
+            pending.append(time.perf_counter())
+        elif pending:
+            collections[info["generation"]].append(time.perf_counter() - pending.pop())
+
     profile = cProfile.Profile()
     started, cpu = time.perf_counter(), time.process_time()
+    gc.callbacks.append(collected)
     with connection.execute_wrapper(timed):
         profile.enable()
         try:
             yield
         finally:
             profile.disable()
+            gc.callbacks.remove(collected)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     in_sql = sum(sum(v) for v in walls.values())
     print(f"PROFILE (profiled run: wall {wall:.2f} s, this process's CPU {cpu:.2f} s, in statements {in_sql:.2f} s)")
     for kind, values in sorted(walls.items(), key=lambda item: -sum(item[1])):
         print(f"    {sum(values) * 1000:9.1f} ms  {len(values):6d} x  {kind}")
+    for generation, pauses in sorted(collections.items()):
+        print(f"    {sum(pauses) * 1000:9.1f} ms  {len(pauses):6d} x  garbage collection, generation {generation}")
     for order, restriction in (("tottime", ()), ("cumulative", (_PROJECT,)), ("cumulative", ("commit",))):
         out = io.StringIO()
         pstats.Stats(profile, stream=out).sort_stats(order).print_stats(*restriction, TOP)
