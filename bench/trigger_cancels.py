@@ -82,7 +82,23 @@ def _figures(latencies: list[float], elapsed: float) -> dict:
     }
 
 
-async def _run(base: str, alone, jobs) -> tuple[dict, dict, dict[int, int]]:
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the web tier: the supervisor, nginx, gunicorn, daphne)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+    return [pid] + [p for child in children for p in _tree(child)]
+
+
+def _cpu(pids: list[int], postmaster: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pids`` and of the whole PostgreSQL server (its main process)."""
+    from measure import cpu_seconds, postgres_cpu
+
+    return cpu_seconds(pids), postgres_cpu(postmaster)
+
+
+async def _run(base: str, alone, jobs, pids: list[int], postmaster: int) -> tuple[dict, dict, dict[int, int]]:
     import httpx
 
     statuses: dict[int, int] = {}
@@ -103,9 +119,12 @@ async def _run(base: str, alone, jobs) -> tuple[dict, dict, dict[int, int]]:
         await client(alone, one)
         one_figures = _figures(one, time.perf_counter() - started)
         many: list[float] = []
+        web, pg = _cpu(pids, postmaster)
         started = time.perf_counter()
         await asyncio.gather(*(client(mine, many) for mine in jobs))
         many_figures = _figures(many, time.perf_counter() - started)
+        web_after, pg_after = _cpu(pids, postmaster)
+        many_figures.update(web_ms=(web_after - web) / len(many) * 1000, pg_ms=(pg_after - pg) / len(many) * 1000)
     return one_figures, many_figures, statuses
 
 
@@ -147,7 +166,9 @@ def cancel_latency(*, env: dict[str, str], tree: Path = ROOT) -> dict:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(base, supervisor)
-        one, many, statuses = asyncio.run(_run(base, alone, jobs))
+        from measure import postmaster_pid
+
+        one, many, statuses = asyncio.run(_run(base, alone, jobs, _tree(supervisor.pid), postmaster_pid()))
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)  # Ctrl-C, as an operator stops `make run`
         try:
