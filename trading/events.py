@@ -60,10 +60,17 @@ def position_data(position) -> dict[str, Any]:
 
 
 def position_update_emit(*, position, reason: str) -> None:
-    """``position_update`` (opened / reduced / closed), stored in the change's transaction."""
-    user_event_emit(
-        user_id=position.user_id, event_type="position_update", data={**position_data(position), "reason": reason}
-    )
+    """``position_update`` (opened / increased / reduced / closed / flipped, take_profit /
+    stop_loss for a close one of them made, tpsl_updated), stored in the change's transaction;
+    with the position's take-profit and stop-loss (not in ``position_liquidated``: they end with
+    the position)."""
+    data = {
+        **position_data(position),
+        "take_profit_price": _d(position.take_profit_price),
+        "stop_loss_price": _d(position.stop_loss_price),
+        "reason": reason,
+    }
+    user_event_emit(user_id=position.user_id, event_type="position_update", data=data)
 
 
 def portfolio_update_emit(*, account, balances=None, holdings=None, positions=None) -> None:

@@ -115,7 +115,7 @@ def _transition_pg(
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Position._meta.db_table} SET status = %s, closed_at = %s, updated_at = %s, exit_price = %s, "
-            "realized_pnl = realized_pnl - margin "
+            "realized_pnl = realized_pnl - margin, take_profit_price = NULL, stop_loss_price = NULL "
             f"WHERE id IN {_UUIDS} AND status = ANY(%s::text[]) AND symbol = ANY(%s::text[]) "
             "AND ((side = %s AND liquidation_price >= %s) OR (side = %s AND liquidation_price <= %s)) "
             "AND (%s::timestamptz IS NULL OR updated_at <= %s::timestamptz) "
@@ -155,12 +155,15 @@ def _transition_orm(
         position.closed_at = position.updated_at = now
         position.exit_price = price
         position.realized_pnl -= position.margin
+        position.take_profit_price = position.stop_loss_price = None
     Position.objects.filter(pk__in=[p.pk for p in crossed]).update(
         status=PositionStatus.LIQUIDATED,
         closed_at=now,
         updated_at=now,
         exit_price=price,
         realized_pnl=F("realized_pnl") - F("margin"),
+        take_profit_price=None,
+        stop_loss_price=None,
     )
     return crossed
 

@@ -78,6 +78,10 @@ class Position(models.Model):
     fees_paid = models.DecimalField(**MONEY, default=0)  # opening + closing fees
     realized_pnl = models.DecimalField(**MONEY, default=0)
     exit_price = models.DecimalField(**MONEY, null=True, blank=True)  # last close/liquidation price
+    # Take-profit / stop-loss (docs/positions.md): the index price at which the trigger engine
+    # closes the whole position at market; both cleared when the position ends (OCO).
+    take_profit_price = models.DecimalField(**MONEY, null=True, blank=True)
+    stop_loss_price = models.DecimalField(**MONEY, null=True, blank=True)
     epoch = models.PositiveIntegerField(default=1)
     opened_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -97,6 +101,12 @@ class Position(models.Model):
             models.CheckConstraint(name="position_mmr_in_range", condition=Q(mmr__gte=0, mmr__lt=1)),
             models.CheckConstraint(name="position_liq_price_non_negative", condition=Q(liquidation_price__gte=0)),
             models.CheckConstraint(
+                name="position_tp_positive", condition=Q(take_profit_price__isnull=True) | Q(take_profit_price__gt=0)
+            ),
+            models.CheckConstraint(
+                name="position_sl_positive", condition=Q(stop_loss_price__isnull=True) | Q(stop_loss_price__gt=0)
+            ),
+            models.CheckConstraint(
                 name="position_closed_at_iff_ended",
                 condition=Q(status="open", closed_at__isnull=True) | (~Q(status="open") & Q(closed_at__isnull=False)),
             ),
@@ -110,6 +120,18 @@ class Position(models.Model):
                 fields=["symbol", "side", "liquidation_price"],
                 name="position_open_sym_side_liq",
                 condition=Q(status="open"),
+            ),
+            # The TP/SL trigger engine's crossed-positions query, per market and side: a range on
+            # the trigger price over the open positions that have one (most have none).
+            models.Index(
+                fields=["symbol", "side", "take_profit_price"],
+                name="position_open_sym_side_tp",
+                condition=Q(status="open", take_profit_price__isnull=False),
+            ),
+            models.Index(
+                fields=["symbol", "side", "stop_loss_price"],
+                name="position_open_sym_side_sl",
+                condition=Q(status="open", stop_loss_price__isnull=False),
             ),
             models.Index(fields=["user", "status", "opened_at"], name="position_user_status_opened"),
             models.Index(fields=["account"], name="position_open_account", condition=Q(status="open")),
@@ -126,6 +148,14 @@ class PositionEventKind(models.TextChoices):
     LIQUIDATION = "liquidation", "liquidation"
 
 
+class PositionCloseReason(models.TextChoices):
+    """Why a close happened when the trader did not send it: the position's take-profit or
+    stop-loss fired (``trading.services.position_triggers``). Blank for every other step."""
+
+    TAKE_PROFIT = "take_profit", "take-profit"
+    STOP_LOSS = "stop_loss", "stop-loss"
+
+
 class PositionEvent(models.Model):
     """One money-moving step of a position (open, each close, the liquidation) and its ledger transaction."""
 
@@ -139,7 +169,10 @@ class PositionEvent(models.Model):
     realized_pnl = models.DecimalField(**MONEY, default=0)
     insurance = models.DecimalField(**MONEY, default=0)  # + to the fund, - paid by it
     liquidation_price = models.DecimalField(**MONEY)  # the position's liquidation price at that moment
-    price_computed_at = models.DateTimeField(null=True, blank=True)  # the tick's own time (liquidation)
+    price_computed_at = models.DateTimeField(null=True, blank=True)  # the tick's own time (liquidation, TP/SL)
+    # take_profit / stop_loss for a close the trigger engine made; db_default: the liquidation
+    # batch's INSERT names only the columns it knows.
+    reason = models.CharField(max_length=16, choices=PositionCloseReason.choices, blank=True, default="", db_default="")
     ledger_txn = models.OneToOneField(LedgerTransaction, on_delete=models.PROTECT, related_name="position_event")
     created_at = models.DateTimeField(default=timezone.now)
 

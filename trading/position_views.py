@@ -3,139 +3,49 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any, cast
 
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import (
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.permissions import CanTrade, IsAuthenticatedRead
+from accounts.permissions import CanTrade
 from core.pagination import StrictCursorPagination
 from core.parsers import StrictJSONParser
-from pricing.markets import registry_get
 from trading.fields import (
     NoExtraFieldsMixin,
     StrictCharField,
     StrictDecimalField,
     client_order_id_check,
     client_order_id_resolve,
-    inline_choice_field,
 )
 from trading.idempotency import REPLAYED_HEADER
-from trading.margin import leverage_breach
-from trading.models import Position, PositionEvent, PositionEventKind, PositionSide, PositionStatus
-from trading.position_selectors import (
-    mark_prices_for,
-    position_detail_get,
-    position_event_list,
-    position_list,
-    position_live,
+from trading.position_selectors import mark_prices_for, position_detail_get, position_event_list, position_list
+from trading.position_serializers import (  # noqa: F401  (SideField, check_leverage, leverage_field: seed_views)
+    EntryOrderSerializer,
+    EntryTifField,
+    EntryTypeField,
+    PositionEventSerializer,
+    PositionLiveSerializer,
+    PositionOutputSerializer,
+    SideField,
+    StatusField,
+    check_leverage,
+    entry_fields_check,
+    leverage_field,
+    symbol_field,
+    trigger_price_field,
 )
-from trading.services.positions import position_close, position_open
+from trading.services.position_entries import position_entry_place
+from trading.services.positions import position_close, position_open, position_tpsl_set
 
-MAX_LEVERAGE_INPUT = Decimal("1000000")
-SideField = inline_choice_field(PositionSide.choices)
-StatusField = inline_choice_field(PositionStatus.choices)
 MARGIN_OR_QTY = "Give margin (USD) or qty (the market's base asset)."
-SYMBOL_MAX_LENGTH = 24  # pricing.Market.symbol
-
-
-def symbol_field() -> StrictCharField:
-    """A perp market's symbol: free text here; the registry answers 404 ``market_not_found`` /
-    422 ``market_kind_mismatch`` / ``market_halted`` (``pricing.markets.market_for_trading``)."""
-    return StrictCharField(max_length=SYMBOL_MAX_LENGTH)
-
-
-def check_leverage(value: Decimal, symbol: str | None = None) -> Decimal:
-    """The leverage rule (``trading.margin.leverage_breach``) as the field's validation error:
-    at least 1, and at most the market's ``max_leverage`` when ``symbol`` is a known perp market
-    (an unknown one is the service's 404)."""
-    market = registry_get().markets.get(symbol) if symbol else None
-    max_leverage = market.max_leverage if market is not None and market.max_leverage is not None else None
-    breach = leverage_breach(value, max_leverage if max_leverage is not None else MAX_LEVERAGE_INPUT)
-    if breach is not None:
-        raise serializers.ValidationError(breach.message, code=breach.code)
-    return value
-
-
-def leverage_field() -> StrictDecimalField:
-    return StrictDecimalField(max_decimal_places=2, max_value=MAX_LEVERAGE_INPUT)
-
-
-@extend_schema_serializer(component_name="Position")
-class PositionOutputSerializer(serializers.ModelSerializer):
-    symbol = serializers.CharField(read_only=True)
-    side = SideField(read_only=True)
-    status = StatusField(read_only=True)
-
-    class Meta:
-        model = Position
-        fields = [
-            "id",
-            "client_order_id",
-            "symbol",
-            "side",
-            "status",
-            "entry_price",
-            "qty",
-            "margin",
-            "leverage",
-            "liquidation_price",
-            "mmr",
-            "fee",
-            "fees_paid",
-            "realized_pnl",
-            "exit_price",
-            "index_price",
-            "slippage_bps",
-            "price_source",
-            "initial_qty",
-            "initial_margin",
-            "opened_at",
-            "closed_at",
-        ]
-
-
-class _Live(serializers.Serializer):
-    mark_price = serializers.DecimalField(max_digits=38, decimal_places=9, allow_null=True)
-    unrealized_pnl = serializers.DecimalField(max_digits=38, decimal_places=6, allow_null=True)
-    equity = serializers.DecimalField(max_digits=38, decimal_places=6, allow_null=True)
-    margin_ratio = serializers.DecimalField(max_digits=20, decimal_places=6, allow_null=True)
-    maintenance_margin = serializers.DecimalField(max_digits=38, decimal_places=6, allow_null=True)
-    notional = serializers.DecimalField(max_digits=38, decimal_places=6, allow_null=True)
-
-
-@extend_schema_serializer(component_name="PositionLive")
-class PositionLiveSerializer(PositionOutputSerializer):
-    """The position with its mark-to-market at the current index (nulls without a fresh price)."""
-
-    mark_price = serializers.SerializerMethodField()
-    unrealized_pnl = serializers.SerializerMethodField()
-    equity = serializers.SerializerMethodField()
-    margin_ratio = serializers.SerializerMethodField()
-
-    class Meta(PositionOutputSerializer.Meta):
-        fields = [*PositionOutputSerializer.Meta.fields, "mark_price", "unrealized_pnl", "equity", "margin_ratio"]
-
-    def _live(self, obj) -> dict:
-        cache = cast(dict[str, Any], self.context).setdefault("_live", {})
-        if obj.pk not in cache:
-            price = cast(dict[str, Any], self.context).get("prices", {}).get(obj.symbol)
-            cache[obj.pk] = _Live(position_live(obj, price)).data
-        return cache[obj.pk]
-
-    def get_mark_price(self, obj) -> str | None:
-        return self._live(obj)["mark_price"]
-
-    def get_unrealized_pnl(self, obj) -> str | None:
-        return self._live(obj)["unrealized_pnl"]
-
-    def get_equity(self, obj) -> str | None:
-        return self._live(obj)["equity"]
-
-    def get_margin_ratio(self, obj) -> str | None:
-        return self._live(obj)["margin_ratio"]
+TPSL_REQUIRED = "Give take_profit_price, stop_loss_price or both (null clears one)."
 
 
 class NewestPositionsFirst(StrictCursorPagination):
@@ -146,7 +56,8 @@ class NewestPositionsFirst(StrictCursorPagination):
 
 
 class PositionsApi(APIView):
-    """``POST /api/v1/positions`` opens a leveraged position (idempotent by ``client_order_id``);
+    """``POST /api/v1/positions`` opens a leveraged position (idempotent by ``client_order_id``),
+    or with ``type: limit`` places a limit entry (``trading.services.position_entries``);
     ``GET /api/v1/positions?status=open|closed|liquidated`` lists yours, newest first, with the mark."""
 
     permission_classes = [CanTrade]
@@ -165,6 +76,12 @@ class PositionsApi(APIView):
         qty = StrictDecimalField(max_decimal_places=9, max_value=Decimal("1000000000"), required=False)
         leverage = leverage_field()
         client_order_id = StrictCharField(required=False, max_length=64)
+        take_profit_price = trigger_price_field()
+        stop_loss_price = trigger_price_field()
+        type = EntryTypeField(required=False, help_text="market (default) or limit: a resting limit entry.")
+        limit_price = trigger_price_field(help_text="type limit: the entry price (a long's at or below the index).")
+        time_in_force = EntryTifField(required=False, help_text="type limit: gtc (default), gtd, ioc or fok.")
+        expire_at = serializers.DateTimeField(required=False, help_text="gtd only: when the entry expires (future).")
 
         def validate_leverage(self, value: Decimal) -> Decimal:
             symbol = self.initial_data.get("symbol") if isinstance(self.initial_data, dict) else None
@@ -178,15 +95,36 @@ class PositionsApi(APIView):
                 raise serializers.ValidationError(
                     {"margin": [serializers.ErrorDetail(MARGIN_OR_QTY, code="margin_or_qty")]}
                 )
+            entry_fields_check(attrs)
             return client_order_id_resolve(attrs, self.context.get("idempotency_key"))
 
-    @extend_schema(operation_id="positions_create", request=InputSerializer, responses={201: PositionOutputSerializer})
+    @extend_schema(
+        operation_id="positions_create",
+        request=InputSerializer,
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="PositionOrEntry",
+                serializers=[PositionOutputSerializer, EntryOrderSerializer],
+                resource_type_field_name=None,
+            )
+        },
+    )
     def post(self, request):
+        """201: the position the order leaves; for a limit entry that did not fill at once, the entry order."""
         serializer = self.InputSerializer(
             data=request.data, context={"idempotency_key": request.headers.get("Idempotency-Key")}
         )
         serializer.is_valid(raise_exception=True)
-        opened = position_open(user=request.user, **serializer.validated_data)
+        data = dict(serializer.validated_data)
+        if data.pop("type", "market") == "limit":
+            placed = position_entry_place(user=request.user, **data)
+            headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
+            if placed.position_order is not None:  # filled at once: the position it left
+                body = PositionOutputSerializer(placed.position_order.position).data
+            else:
+                body = EntryOrderSerializer(placed.order).data
+            return Response(body, status=status.HTTP_201_CREATED, headers=headers)
+        opened = position_open(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if opened.replayed else {}
         return Response(PositionOutputSerializer(opened.position).data, status=status.HTTP_201_CREATED, headers=headers)
 
@@ -204,32 +142,26 @@ class PositionsApi(APIView):
         return paginator.get_paginated_response(data)
 
 
-@extend_schema_serializer(component_name="PositionEvent")
-class PositionEventSerializer(serializers.ModelSerializer):
-    kind = inline_choice_field(PositionEventKind.choices)(read_only=True)
-
-    class Meta:
-        model = PositionEvent
-        fields = [
-            "kind",
-            "qty",
-            "price",
-            "index_price",
-            "margin",
-            "fee",
-            "realized_pnl",
-            "insurance",
-            "liquidation_price",
-            "price_computed_at",
-            "created_at",
-        ]
-
-
 class PositionDetailApi(APIView):
     """``GET /api/v1/positions/{id}``: the position, live mark/uPnL/equity/margin ratio, the
-    liquidation-price inputs, and its history (open, closes, liquidation). 404 if not yours."""
+    liquidation-price inputs, and its history (open, closes, liquidation). ``PATCH`` ``{"take_profit_price"?,
+    "stop_loss_price"?}`` sets (a price) or clears (null) them -> 200 the position. 404 if not
+    yours; 409 ``position_not_open`` once it ended."""
 
-    permission_classes = [IsAuthenticatedRead]
+    permission_classes = [CanTrade]  # read for GET, trade for PATCH
+    parser_classes = [StrictJSONParser]
+
+    @extend_schema_serializer(component_name="PositionTpslInput")
+    class PatchSerializer(NoExtraFieldsMixin, serializers.Serializer):
+        take_profit_price = trigger_price_field(allow_null=True)
+        stop_loss_price = trigger_price_field(allow_null=True)
+
+        def validate(self, attrs):
+            if not attrs:
+                raise serializers.ValidationError(
+                    {"take_profit_price": [serializers.ErrorDetail(TPSL_REQUIRED, code="required")]}
+                )
+            return attrs
 
     @extend_schema_serializer(component_name="PositionDetail")
     class OutputSerializer(PositionLiveSerializer):
@@ -285,6 +217,13 @@ class PositionDetailApi(APIView):
             "inputs": detail["inputs"],
         }
         return Response(self.OutputSerializer(detail["position"], context=context).data)
+
+    @extend_schema(operation_id="positions_tpsl", request=PatchSerializer, responses={200: PositionOutputSerializer})
+    def patch(self, request, position_id):
+        serializer = self.PatchSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        position = position_tpsl_set(user=request.user, position_id=position_id, **serializer.validated_data)
+        return Response(PositionOutputSerializer(position).data)
 
 
 class PositionCloseApi(APIView):

@@ -1,5 +1,6 @@
-"""Trading's reconcile checks: every filled order has its fills and ledger rows; what is locked is
-exactly the open positions' margin and the open orders' holds."""
+"""Trading's reconcile checks: every filled order has its fills and ledger rows (a position's
+filled limit entry its position record); what is locked is exactly the open positions' margin and
+the open orders' holds."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from trading.models import Fill, Order, OrderStatus
 def filled_orders_have_fills() -> list[str]:
     out = []
     orders = (
-        Order.objects.filter(status=OrderStatus.FILLED)
+        Order.objects.filter(status=OrderStatus.FILLED, leverage__isnull=True)  # a position's entry: below
         .annotate(n=Count("fills"), qty_sum=Sum("fills__qty"))
         .values("pk", "n", "qty_sum", "filled_qty")
     )
@@ -24,6 +25,23 @@ def filled_orders_have_fills() -> list[str]:
             out.append(f"filled order {row['pk']} has no fill")
         elif row["qty_sum"] != row["filled_qty"]:
             out.append(f"order {row['pk']}: fills sum {row['qty_sum']} != filled_qty {row['filled_qty']}")
+    return out[:50]
+
+
+def filled_entries_have_position_orders() -> list[str]:
+    """A filled limit entry of a position (an order with ``leverage``) has its position record
+    (``PositionOrder`` ``entry:<order id>``) of the size it filled; its money is the position's."""
+    from trading.models import PositionOrder
+
+    records = dict(
+        PositionOrder.objects.filter(client_order_id__startswith="entry:").values_list("client_order_id", "qty")
+    )
+    entries = Order.objects.filter(status=OrderStatus.FILLED, leverage__isnull=False).values_list("pk", "filled_qty")
+    out = []
+    for pk, filled_qty in entries.iterator():
+        qty = records.get(f"entry:{pk}")
+        if qty != filled_qty:
+            out.append(f"filled entry {pk}: position record qty {qty} != filled_qty {filled_qty}")
     return out[:50]
 
 
@@ -113,6 +131,7 @@ def trading_checks() -> dict[str, Check]:
     """Trading's invariants by name, run by ``portfolio.reconcile`` (the ``reconcile_checks`` hook)."""
     return {
         "filled_orders_have_fills": filled_orders_have_fills,
+        "filled_entries_have_position_orders": filled_entries_have_position_orders,
         "fills_have_ledger_rows": fills_have_ledger_rows,
         "locked_matches_margin_and_holds": locked_matches_margin_and_holds,
         "positions_have_ledger_rows": positions_have_ledger_rows,

@@ -1,5 +1,6 @@
-"""Trading tasks: per index tick the liquidation engine (with its lanes), then the stop engine and
-the trigger engine of resting limits; the periodic backstop sweep (liquidations, triggers, gtd expiry)."""
+"""Trading tasks: per index tick the TP/SL engine of positions, the liquidation engine (with its
+lanes), the positions' limit entries, then the stop engine and the trigger engine of resting
+limits; the periodic backstop sweep (TP/SL, liquidations, entries, triggers, gtd expiry)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation import DEFAULT_INDEX, LIQUIDATE_LANE_TASK, liquidation_lane_run, liquidation_run
 from trading.services.order_end import orders_expire_due
 from trading.services.order_triggers import FILL_LANE_TASK, Touch, order_triggers_lane_run, order_triggers_run
+from trading.services.position_entries import position_entries_run
+from trading.services.position_triggers import position_triggers_run
 from trading.services.stop_triggers import stop_triggers_run
 
 logger = logging.getLogger("trading.liquidation")
@@ -27,21 +30,40 @@ logger = logging.getLogger("trading.liquidation")
 def liquidate_on_tick(
     price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, bid: str | None = None, ask: str | None = None
 ) -> int:
-    """The tick ``price`` of ``index_symbol``: first liquidate what it crossed on the perp markets
-    on that index, then fill the resting orders it crossed on its spot markets (both safe to rerun:
-    each position and order is re-checked under lock). ``index_symbol`` defaults to SOL's for
-    messages queued before markets."""
+    """The tick ``price`` of ``index_symbol``: first close the positions whose take-profit or
+    stop-loss it crossed, liquidate what it crossed and fill the limit entries it crossed on the
+    perp markets on that index, then the resting orders it crossed on its spot markets (all safe
+    to rerun: each position and order is re-checked under lock). ``index_symbol`` defaults to
+    SOL's for messages queued before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     liquidated = 0
     if index_symbol in perp_markets_by_index():
+        _position_triggers(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
         liquidated = len(
             liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
         )
+        _position_entries(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
     orders_on_tick(
         index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
         bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
     )  # fmt: skip
     return liquidated
+
+
+def _position_triggers(*, index_symbol: str, price: Decimal, computed_at: datetime) -> None:
+    """TP/SL before the liquidations they protect against; a failure never holds those back."""
+    try:
+        position_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
+    except Exception:
+        logger.exception("TP/SL triggers of %s at %s failed", index_symbol, price)
+
+
+def _position_entries(*, index_symbol: str, price: Decimal, computed_at: datetime) -> None:
+    """The positions' resting limit entries the tick crossed, after its liquidations."""
+    try:
+        position_entries_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
+    except Exception:
+        logger.exception("limit entries of %s at %s failed", index_symbol, price)
 
 
 def orders_on_tick(
@@ -100,12 +122,14 @@ def liquidation_sweep() -> int:
             quote = price_get_latest(symbol=index_symbol)
         except (PriceUnavailable, PriceStale):
             continue
+        _position_triggers(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
         try:
             report = liquidation_run(price=quote.price, computed_at=quote.computed_at, index_symbol=index_symbol)
         except Exception:  # one market's failure never starves the others
             logger.exception("liquidation sweep of %s failed", index_symbol)
             continue
         done += len(report.liquidated)
+        _position_entries(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
     return done
 
 

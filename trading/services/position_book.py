@@ -79,7 +79,11 @@ def position_liquidate_locked(
     position.closed_at = position.updated_at = now
     position.exit_price = price
     position.realized_pnl -= position.margin
-    position.save(update_fields=["status", "closed_at", "updated_at", "exit_price", "realized_pnl"])
+    position.take_profit_price = position.stop_loss_price = None  # they end with the position
+    position.save(
+        update_fields=["status", "closed_at", "updated_at", "exit_price", "realized_pnl", "take_profit_price",
+                       "stop_loss_price"]
+    )  # fmt: skip
     event = _history(
         position, PositionEventKind.LIQUIDATION, txn=txn, now=now, qty=position.qty, price=price,
         index_price=price, margin=plan.margin, realized_pnl=-plan.margin, insurance=plan.insurance,
@@ -192,9 +196,13 @@ def position_reduce(
     insurance: LedgerAccount,
     plan: ClosePlan,
     price_tick: Decimal,
+    reason: str = "",
+    computed_at: datetime | None = None,
 ) -> PositionEvent:
-    """Close ``plan.qty`` of the locked position (all of it when nothing remains); what remains
-    gets its liquidation price again, on the market's ``price_tick``."""
+    """Close ``plan.qty`` of the locked position (all of it when nothing remains: its take-profit
+    and stop-loss end with it); what remains gets its liquidation price again, on the market's
+    ``price_tick``. ``reason``: ``take_profit`` / ``stop_loss`` when one fired, at the tick of
+    ``computed_at`` (kept in the history row)."""
     txn = ledger_post(
         reason=LedgerReason.REALIZED_PNL,
         legs=[
@@ -206,7 +214,8 @@ def position_reduce(
         ],
         reference_type="position",
         reference_id=str(position.id),
-        memo=f"close {plan.qty} of {position.side} {position.symbol} @ {plan.exit_price}",
+        memo=f"close {plan.qty} of {position.side} {position.symbol} @ {plan.exit_price}"
+        + (f" ({reason})" if reason else ""),
         shard_key=position.user_id,
     )
     now = timezone.now()
@@ -217,6 +226,7 @@ def position_reduce(
     if plan.remaining_qty == 0:
         position_transition(position, PositionStatus.CLOSED)
         position.closed_at = now
+        position.take_profit_price = position.stop_loss_price = None
     else:
         position.qty, position.margin = plan.remaining_qty, plan.remaining_margin
         position.liquidation_price = liquidation_price(
@@ -226,5 +236,5 @@ def position_reduce(
     return _history(
         position, PositionEventKind.CLOSE, txn=txn, now=now, qty=plan.qty, price=plan.exit_price,
         index_price=plan.index_price, margin=plan.released_margin, fee=plan.fee, realized_pnl=plan.realized_pnl,
-        insurance=plan.insurance,
+        insurance=plan.insurance, reason=reason, price_computed_at=computed_at,
     )  # fmt: skip

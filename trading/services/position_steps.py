@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from uuid import UUID
 
+from django.conf import settings
+
 from accounts.models import User
 from core.money import dec_str
 from pricing.markets import MarketHalted
@@ -31,7 +33,7 @@ from trading.margin import (
     plan_open_at,
     taker_side,
 )
-from trading.models import Position, PositionEvent, PositionOrder, PositionOrderAction
+from trading.models import Position, PositionEvent, PositionOrder, PositionOrderAction, PositionStatus
 from trading.netting import net_split, plan_increase
 from trading.services.command import Books, Command, Prepared, Rejected
 from trading.services.orders import slippage_model
@@ -43,6 +45,7 @@ from trading.services.position_book import (
     position_lock,
     position_reduce,
 )
+from trading.tpsl import Trigger, TriggerGone, check_stop_vs_liquidation, check_tpsl, fires
 
 PERCENT = Decimal(100)
 _REASONS: dict[str, str] = {
@@ -169,25 +172,79 @@ def _liquidate(position: Position, books: Books, quote: PriceQuote) -> PositionE
 
 def close_write(
     books: Books, prepared: Prepared[None], *, position_id: UUID | str, qty: Decimal | None, rules: PerpRules,
-    tolerance: Tolerance,
+    tolerance: Tolerance, trigger: Trigger | None = None,
 ) -> Step:  # fmt: skip
     """Close all (``qty=None``) or a lot of the position, at the index against the taker; a
     position that is no longer open is a stored 409; a crossed one is settled as its liquidation
-    (no tolerance applies: the trader no longer chooses the price)."""
+    (no tolerance applies: the trader no longer chooses the price).
+
+    ``trigger``: the position's take-profit or stop-loss fired at the tick ``prepared.quote``.
+    Re-checked here under the row lock (``TriggerGone`` otherwise: nothing written or stored);
+    it closes the whole position at market even past its liquidation price: the stop fires
+    before the liquidation it protects against."""
     quote = prepared.quote
     position = position_lock(position_id=position_id)
-    if position.status != "open":
+    if trigger is not None:
+        _trigger_check(position, trigger, price=quote.price)
+    elif position.status != "open":
         raise Rejected(PositionNotOpen(extra={"position_id": str(position.id), "status": position.status}))
-    if is_crossed(position.side, position.liquidation_price, quote.price):
+    elif is_crossed(position.side, position.liquidation_price, quote.price):
         event = _liquidate(position, books, quote)
         return Step(PositionOrderAction.LIQUIDATION, position, event, position.qty, quote.price, Decimal(0),
                     -position.margin)  # fmt: skip
     plan = _close_plan(position=position, qty=qty, quote=quote, rules=rules)
     tolerance.check(buys=taker_side(position.side, opening=False) == "buy", fill=plan.exit_price)
-    event = position_reduce(position=position, account=books.account, house=books.house, fees=books.fees,
-                            insurance=books.insurance, plan=plan, price_tick=rules.price_tick)  # fmt: skip
+    event = position_reduce(
+        position=position, account=books.account, house=books.house, fees=books.fees, insurance=books.insurance,
+        plan=plan, price_tick=rules.price_tick, reason=trigger.kind if trigger else "",
+        computed_at=quote.computed_at if trigger else None,
+    )  # fmt: skip
     action = PositionOrderAction.CLOSE if plan.remaining_qty == 0 else PositionOrderAction.REDUCE
     return Step(action, position, event, plan.qty, plan.exit_price, plan.fee, plan.realized_pnl)
+
+
+def _trigger_check(position: Position, trigger: Trigger, *, price: Decimal) -> None:
+    """Still open, unchanged in size since before the tick, and its ``trigger.kind`` price still
+    set and crossed at ``price``."""
+    trigger_price = position.take_profit_price if trigger.kind == "take_profit" else position.stop_loss_price
+    if (
+        position.status != PositionStatus.OPEN
+        or position.updated_at > trigger.computed_at
+        or not fires(trigger.kind, side=position.side, trigger_price=trigger_price, price=price)
+    ):
+        raise TriggerGone(f"position {position.id}: its {trigger.kind} no longer fires at {price}")
+
+
+def tpsl_apply(
+    step: Step, *, side: str, index_price: Decimal, take_profit: Decimal | None, stop_loss: Decimal | None
+) -> None:
+    """After an order of ``side``: set the take-profit / stop-loss it carries on the position it
+    leaves on its side (open, increase, flip), checked against the index and that position's
+    liquidation price; and a stop-loss the position kept must stay above (long) / below (short)
+    its new liquidation price. A ``RuleViolation`` rolls the whole order back (stored for its id)."""
+    position = step.position
+    ours = position.status == PositionStatus.OPEN and position.side == side
+    if not ours:
+        if take_profit is not None or stop_loss is not None:
+            raise RuleViolation(
+                "tpsl_on_reduce",
+                "take_profit_price / stop_loss_price go with an order that leaves a position on its side; "
+                "this one only reduces or closes the other side.",
+            )
+        return
+    if take_profit is None and stop_loss is None and position.stop_loss_price is None:
+        return
+    check_tpsl(
+        side=side, index_price=index_price, band_pct=settings.TRADING_PRICE_BAND_PCT, take_profit=take_profit,
+        stop_loss=stop_loss, liquidation_price=position.liquidation_price,
+    )  # fmt: skip
+    if position.stop_loss_price is not None and stop_loss is None:  # kept through an increase
+        check_stop_vs_liquidation(side=side, stop_loss=position.stop_loss_price,
+                                  liquidation_price=position.liquidation_price)  # fmt: skip
+    if take_profit is not None or stop_loss is not None:
+        position.take_profit_price = take_profit if take_profit is not None else position.take_profit_price
+        position.stop_loss_price = stop_loss if stop_loss is not None else position.stop_loss_price
+        position.save(update_fields=["take_profit_price", "stop_loss_price"])
 
 
 def _close_plan(*, position: Position, qty: Decimal | None, quote: PriceQuote, rules: PerpRules) -> ClosePlan:
@@ -206,18 +263,19 @@ def _close_plan(*, position: Position, qty: Decimal | None, quote: PriceQuote, r
 
 def step_record(
     command: Command[PositionOrder], books: Books, step: Step, *, side: str, index_price: Decimal,
-    created_by: User | None = None,
+    created_by: User | None = None, reason: str | None = None,
 ) -> PositionOrder:  # fmt: skip
     """The command's ``PositionOrder`` (its idempotency record and fill), then, on commit, the
-    position's update (a liquidation announced itself) and the portfolio update. (The leaderboard
-    follows the ledger on a timer: ``portfolio.leaderboard_changes``.)"""
+    position's update (a liquidation announced itself; ``reason`` overrides the action's, e.g.
+    ``take_profit``) and the portfolio update. (The leaderboard follows the ledger on a timer:
+    ``portfolio.leaderboard_changes``.)"""
     record = PositionOrder.objects.create(
         user=command.user, client_order_id=command.client_order_id, request_hash=command.digest,
         symbol=step.position.symbol, side=side, action=step.action, qty=step.qty, price=step.price,
         index_price=index_price, fee=step.fee, realized_pnl=step.realized, position=step.position, event=step.event,
         created_by=created_by,
     )  # fmt: skip
-    reason = _REASONS.get(step.action)
+    reason = reason or _REASONS.get(step.action)
     if reason:
         position_update_emit(position=step.position, reason=reason)
     portfolio_update_emit(account=books.account)
