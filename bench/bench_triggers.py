@@ -157,7 +157,8 @@ def _cancels() -> None:
             f"[{label}] cancel over HTTP ({http['tier']}): one client alone, {one['count']} cancels: "
             f"p50 {one['p50']:.1f} ms, p99 {one['p99']:.1f} ms (load {one['load']:.2f}); {http['clients']} "
             f"clients, {http['count']} cancels: p50 {http['p50']:.1f} ms, p99 {http['p99']:.1f} ms, "
-            f"max {http['max']:.1f} ms, {http['per_s']:.0f}/s (load {http['load']:.2f}); "
+            f"max {http['max']:.1f} ms, {http['per_s']:.0f}/s (load {http['load']:.2f}); CPU per cancel: web tier "
+            f"{http['web_ms']:.1f} ms, PostgreSQL server {http['pg_ms']:.1f} ms; "
             f"statuses {http['statuses']}"
         )
         sys.stdout.flush()
