@@ -59,7 +59,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from liquidation_books import REDIS_URL, child_env  # noqa: E402
 from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal_lsn, wal_since  # noqa: E402
-from trigger_books import BOOKS, MARKETS, ORDERS, STOPS, USERS, WORKERS, book_run  # noqa: E402
+from trigger_books import BOOKS, MARKETS, ORDERS, POSITIONS, STOPS, TPSL, USERS, WORKERS, book_run  # noqa: E402
 
 BUSY, QUIET = "95", "100"
 STOP_CROSSING = "125.5"  # crosses the buy stops at 125.01 .. 125.50 of the book (``trigger_seed``)
@@ -117,7 +117,7 @@ def quiet() -> None:
     from decimal import Decimal as D
 
     from django.core.management import call_command
-    from trigger_plans import plans_print
+    from trigger_plans import plans_print, quiet_parts
 
     from trading.services.order_triggers import _spot_markets, order_triggers_run
     from trading.tasks import liquidate_on_tick
@@ -134,8 +134,11 @@ def quiet() -> None:
         liquidate_on_tick.run(QUIET, datetime.now(timezone.utc).isoformat(), indexes[0])
         task.append((time.perf_counter() - t0) * 1000)
     print(f"tick that fills none (P={QUIET}, {indexes[0]}): order_triggers_run {_ms(engine)}")
-    print(f"    the whole tick task (liquidations, then triggers): {_ms(task)}")
-    plans_print(list(_spot_markets(indexes[0])), busy=BUSY, stop_prices=(QUIET, STOP_CROSSING))
+    print(f"    the whole tick task (TP/SL, liquidations, entries, stops, limits): {_ms(task)}")
+    for name, values in quiet_parts(indexes[0], QUIET):
+        print(f"    {name} alone: {_ms(values)}")
+    print(f"    (load average {os.getloadavg()[0]:.2f}, 1 min)")
+    plans_print(list(_spot_markets(indexes[0])), busy=BUSY, stop_prices=(QUIET, STOP_CROSSING), quiet=QUIET)
     sys.stdout.flush()
     _cancels()
     call_command("reconcile", stdout=open(os.devnull, "w"))
@@ -345,8 +348,9 @@ if __name__ == "__main__":
 
         django.setup()
         if "--seed" in sys.argv:
-            from trigger_seed import seed
+            from trigger_seed import positions_seed, seed
 
+            positions_seed(positions=POSITIONS, tpsl=TPSL)
             seed(orders=ORDERS, users=USERS, markets=MARKETS, stops=STOPS)
         elif "--quiet" in sys.argv:
             quiet()

@@ -19,7 +19,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 ORDERS = int(os.environ.get("BENCH_ORDERS", "100000"))
 USERS = int(os.environ.get("BENCH_USERS", "10000"))
-STOPS = int(os.environ.get("BENCH_STOPS", "20000"))  # waiting stops beside the limits, crossed by no bench tick
+STOPS = int(os.environ.get("BENCH_STOPS", "20000"))
+POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))  # the liquidation bench's book beside
+TPSL = int(
+    os.environ.get("BENCH_TPSL", "10000")
+)  # of those, with a take-profit and a stop-loss  # waiting stops beside the limits, crossed by no bench tick
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 MODES = [m.strip() for m in os.environ.get("BENCH_MODES", "fanout,inline").split(",") if m.strip()]
 BEFORE = os.environ.get("BENCH_BEFORE", "1") == "1"  # the one-order path, once per book
@@ -93,7 +97,8 @@ def book_run(markets: int, *, script: str) -> list[str]:
         subprocess.run([sys.executable, script, "--seed"], cwd=ROOT, env=env, check=True)
         print(
             f"== {markets} spot market(s): seeded {ORDERS} resting limit orders and {STOPS} waiting stops of "
-            f"{USERS} users in {time.perf_counter() - started:.1f} s"
+            f"{USERS} users, beside {POSITIONS} open SOL-PERP positions ({TPSL} with TP/SL) in "
+            f"{time.perf_counter() - started:.1f} s"
         )
         child(f"{template}_quiet", "quiet")
         plan: list[tuple[str, int, Path | None]] = [("before", 0, None)] if BEFORE else []

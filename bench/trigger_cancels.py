@@ -55,7 +55,7 @@ def _jobs(sizes: list[int], *, keys: bool = True) -> list[list[tuple[dict[str, s
     from trading.models import Order
 
     jobs: list[list[tuple[dict[str, str], str]]] = [[] for _ in sizes]
-    users = User.objects.filter(username__startswith="bench").order_by("-id").iterator()
+    users = User.objects.filter(username__startswith="trader").order_by("-id").iterator()
     for client, size in zip(jobs, sizes, strict=True):
         while len(client) < size:
             user = next(users)

@@ -29,6 +29,38 @@ def bench_spot_markets(count: int) -> list[tuple[str, str]]:
     return rows[:count]
 
 
+def positions_seed(*, positions: int, tpsl: int) -> None:
+    """The liquidation bench's book beside the orders (``liquidation_seed``: ``positions`` open
+    SOL-PERP positions of as many users, long liquidation prices at 65 .. 90, short ones at 110 ..
+    135: no bench tick liquidates), ``tpsl`` of them (every n-th pair of a long and a short) with
+    a take-profit and a stop-loss that no bench tick crosses: a long's stop-loss 2 above its
+    liquidation price (67 .. 92), its take-profit 40 above it (105 .. 130); a short's stop-loss 2
+    below its liquidation price (108 .. 133), its take-profit 45 below it (65 .. 90). Seeded before
+    the traders (their ids are older: the cancels pick the newest users)."""
+    from django.db import connection
+    from liquidation_seed import seed as liquidation_book
+
+    from trading.models import Position
+
+    if not positions:
+        return
+    liquidation_book(positions=positions, users=positions, markets=1)
+    if not tpsl:
+        return
+    every = max(1, positions // tpsl)  # every n-th pair (a long and a short), both of it
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Position._meta.db_table} p SET "
+            "stop_loss_price = CASE WHEN side = 'long' THEN liquidation_price + 2 ELSE liquidation_price - 2 END, "
+            "take_profit_price = CASE WHEN side = 'long' THEN liquidation_price + 40 ELSE liquidation_price - 45 END "
+            "FROM (SELECT id, row_number() OVER (ORDER BY substr(client_order_id, 2)::int) AS n "
+            f"FROM {Position._meta.db_table}) r "
+            "WHERE p.id = r.id AND ((r.n - 1) / 2) %% %s = 0",
+            [every],
+        )
+        cursor.execute("VACUUM (ANALYZE)")
+
+
 def seed(*, orders: int, users: int, markets: int = 1, stops: int = 0) -> None:
     from django.conf import settings
     from django.db import connection, transaction
@@ -51,7 +83,7 @@ def seed(*, orders: int, users: int, markets: int = 1, stops: int = 0) -> None:
     fee = 1 + settings.TRADING_FEE_BPS / 10000  # a resting buy holds its worst case: the taker fee
     with transaction.atomic():
         created = User.objects.bulk_create(
-            [User(username=f"bench{i}", address=f"bench{i}") for i in range(users)], batch_size=5000
+            [User(username=f"trader{i}", address=f"trader{i}") for i in range(users)], batch_size=5000
         )
         accounts = LedgerAccount.objects.bulk_create(
             [LedgerAccount(kind="user", code=f"user:{u.pk}", user=u) for u in created], batch_size=5000
