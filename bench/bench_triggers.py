@@ -1,17 +1,22 @@
-"""Trigger engine with 100,000 resting limit orders over 10,000 users on PostgreSQL.
+"""Trigger engine with 100,000 resting limit orders (and 20,000 waiting stops) over 10,000 users on
+PostgreSQL.
 
     .venv/bin/python bench/bench_triggers.py        (or `make bench`)
+    BENCH_BEFORE_REF=<git ref> .venv/bin/python bench/bench_triggers.py   (that code too, alternated)
 
-Seeds a template database once (``trigger_seed.py``: BENCH_ORDERS orders of BENCH_USERS users,
-then VACUUM ANALYZE); every measurement runs on its own fresh copy (``CREATE DATABASE ...
-TEMPLATE``; ``trigger_books.py``):
+Seeds a template database once (``trigger_seed.py``: BENCH_ORDERS limit orders and BENCH_STOPS
+waiting stops, that no bench tick crosses, of BENCH_USERS users, then VACUUM ANALYZE); every
+measurement runs on its own fresh copy (``CREATE DATABASE ... TEMPLATE``; ``trigger_books.py``):
 
 * ``quiet`` (once per book) -- a tick at 100 that crosses none: ``order_triggers_run`` alone and the
-  whole tick task (``trading.liquidate_on_tick``: liquidations, then triggers), median of 50; the
-  EXPLAIN ANALYZE of the candidates' query at 100 and at 95; then cancel latency over HTTP against
-  the real stack's web tier (``python -m config.supervisor --web``: nginx, gunicorn, daphne, prod
-  settings) on that copy: BENCH_CANCEL_CLIENTS (8) clients, each its own traders' API keys, send
-  BENCH_CANCELS ``DELETE /api/v1/orders/{id}`` in all (p50/p99, ``trigger_cancels.py``).
+  whole tick task (``trading.liquidate_on_tick``: liquidations, stops, then limits), median of 50;
+  the EXPLAIN ANALYZE of the limit engine's probe and candidates (at 95 and 99.9) and of the stop
+  engine's statements (at 100: none crossed; at 125.5: some) (``trigger_plans.py``); then the
+  cancels (``trigger_cancels.py``), for this code and BENCH_BEFORE_REF's: over HTTP against the
+  real stack's web tier (``python -m config.supervisor --web``: nginx, gunicorn, daphne, prod
+  settings) on that copy, one client alone (BENCH_CANCELS_ALONE) then BENCH_CANCEL_CLIENTS (8)
+  clients, each its own traders' API keys, BENCH_CANCELS ``DELETE /api/v1/orders/{id}`` in all
+  (p50/p99); then the service, one cancel alone (its statements, wall and CPU) and from 8 processes.
 * ``before`` (once per book; BENCH_BEFORE=0 skips it) -- the one-order path this engine replaced:
   the candidates' query, then one transaction per order (``orders_fill_each``), in this process.
 * ``fanout`` -- the production path: a real Celery worker (BENCH_WORKERS prefork processes) on the
@@ -20,18 +25,21 @@ TEMPLATE``; ``trigger_books.py``):
   from the send until a Redis pub/sub subscriber of the users' groups has received every
   ``order_fill`` and ``portfolio_update`` the tick stored: all committed, all published.
 * ``inline`` -- one process: the engine called here with one lane, timed until it returns (all
-  committed and published).
+  committed and published). BENCH_PROFILE=1 profiles it (``trigger_profile.py``).
 
-The busy tick is at 95 on each book index (one tick per index, all at once), crossing every buy at
-95 or more: 10 % of the orders. Each copy then runs ``manage.py reconcile`` (any breach fails the
-bench) and is dropped. CPU: this process (inline, before) or the worker's processes (fanout), and
-the whole PostgreSQL server.
+With BENCH_BEFORE_REF each run of each mode also runs on a copy with that ref's code (checked out
+under var/; ``<mode>@<ref>``), just before this code's. The busy tick is at 95 on each book index
+(one tick per index, all at once), crossing every buy at 95 or more: 10 % of the limit orders.
+Each copy then runs ``manage.py reconcile`` (any breach fails the bench) and is dropped. CPU: this
+process (inline, before) or the worker's processes (fanout), and the whole PostgreSQL server (it
+serves whatever else runs on the machine too). Every figure carries the load average (1 min).
 
-Knobs: BENCH_ORDERS (100000), BENCH_USERS (10000), BENCH_REPEATS (3), BENCH_MODES
-("fanout,inline"), BENCH_BEFORE (1), BENCH_WORKERS (2), BENCH_MARKETS ("1": the books to run, by
-number of spot markets, e.g. "1,7"), BENCH_CANCEL_CLIENTS (8), BENCH_CANCELS (800),
-BENCH_CHECKPOINT (1), TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL,
-BENCH_REDIS_URL (redis://127.0.0.1:6379/9).
+Knobs: BENCH_ORDERS (100000), BENCH_USERS (10000), BENCH_STOPS (20000), BENCH_REPEATS (3),
+BENCH_MODES ("fanout,inline"), BENCH_BEFORE (1), BENCH_BEFORE_REF, BENCH_WORKERS (2),
+BENCH_MARKETS ("1": the books to run, by number of spot markets, e.g. "1,7"), BENCH_CANCEL_CLIENTS
+(8), BENCH_CANCELS (800), BENCH_CANCELS_ALONE (50), BENCH_CHECKPOINT (1), BENCH_PROFILE (0),
+TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
+(redis://127.0.0.1:6379/9).
 """
 
 from __future__ import annotations
@@ -45,14 +53,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+APP = Path(os.environ.get("BENCH_APP_ROOT") or ROOT)  # the code measured: this tree, or BENCH_BEFORE_REF's
+sys.path.insert(0, str(APP))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from liquidation_books import REDIS_URL, child_env  # noqa: E402
 from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal_lsn, wal_since  # noqa: E402
-from trigger_books import BOOKS, MARKETS, ORDERS, USERS, WORKERS, book_run  # noqa: E402
+from trigger_books import BOOKS, MARKETS, ORDERS, POSITIONS, STOPS, TPSL, USERS, WORKERS, book_run  # noqa: E402
 
 BUSY, QUIET = "95", "100"
+STOP_CROSSING = "125.5"  # crosses the buy stops at 125.01 .. 125.50 of the book (``trigger_seed``)
 WORKER_LOG = ROOT / "var" / "bench_triggers_worker.log"  # the Celery worker's output (fanout)
 
 
@@ -107,15 +117,9 @@ def quiet() -> None:
     from decimal import Decimal as D
 
     from django.core.management import call_command
-    from trigger_cancels import cancel_latency, cancel_latency_service
+    from trigger_plans import plans_print, quiet_parts
 
-    from trading.services.order_triggers import (
-        Touch,
-        _spot_markets,
-        crossed_bounds_query,
-        crossed_orders_query,
-        order_triggers_run,
-    )
+    from trading.services.order_triggers import _spot_markets, order_triggers_run
     from trading.tasks import liquidate_on_tick
 
     indexes = _indexes()
@@ -130,33 +134,50 @@ def quiet() -> None:
         liquidate_on_tick.run(QUIET, datetime.now(timezone.utc).isoformat(), indexes[0])
         task.append((time.perf_counter() - t0) * 1000)
     print(f"tick that fills none (P={QUIET}, {indexes[0]}): order_triggers_run {_ms(engine)}")
-    print(f"    the whole tick task (liquidations, then triggers): {_ms(task)}")
-    symbols = list(_spot_markets(indexes[0]))
-    plan = crossed_bounds_query(symbols).explain(analyze=True).splitlines()
-    print(
-        "EXPLAIN ANALYZE the probe of the index's ends (a tick that crosses none stops there):\n    "
-        + "\n    ".join(plan)
-    )
-    for price in (BUSY, "99.9"):
-        touch = Touch(index=D(price), buy=D(price), sell=D(price))
-        query = crossed_orders_query(symbols=symbols, touch=touch, before=datetime.now(timezone.utc))
-        assert query is not None
-        plan = query.explain(analyze=True).splitlines()
-        print(f"EXPLAIN ANALYZE candidates at P={price}:\n    " + "\n    ".join(plan))
+    print(f"    the whole tick task (TP/SL, liquidations, entries, stops, limits): {_ms(task)}")
+    for name, values in quiet_parts(indexes[0], QUIET):
+        print(f"    {name} alone: {_ms(values)}")
+    print(f"    (load average {os.getloadavg()[0]:.2f}, 1 min)")
+    plans_print(list(_spot_markets(indexes[0])), busy=BUSY, stop_prices=(QUIET, STOP_CROSSING), quiet=QUIET)
     sys.stdout.flush()
-    cancels = cancel_latency(name=os.environ["BENCH_DB"], env=child_env(os.environ["BENCH_DB"]))
-    print(
-        f"cancel latency, {cancels['clients']} clients over HTTP (real stack web tier: {cancels['tier']}): "
-        f"{cancels['count']} cancels, p50 {cancels['p50']:.1f} ms, p99 {cancels['p99']:.1f} ms, "
-        f"max {cancels['max']:.1f} ms, {cancels['per_s']:.0f}/s; statuses {cancels['statuses']}"
-    )
-    service = cancel_latency_service()
-    print(
-        f"cancel latency, the service (order_cancel) from {service['clients']} processes: {service['count']} cancels, "
-        f"p50 {service['p50']:.1f} ms, p99 {service['p99']:.1f} ms, max {service['max']:.1f} ms, "
-        f"{service['per_s']:.0f}/s"
-    )
+    _cancels()
     call_command("reconcile", stdout=open(os.devnull, "w"))
+
+
+def _cancels() -> None:
+    """Cancels on this copy, for this tree's code and (``BENCH_BEFORE_REF``) the before tree's:
+    over HTTP (one client alone, then the clients at once), then the service (one alone:
+    statements, wall, CPU; then from that many processes)."""
+    from trigger_cancels import cancel_latency, cancel_service
+
+    env = child_env(os.environ["BENCH_DB"])
+    before = os.environ.get("BENCH_BEFORE_TREE")
+    trees = ([("before", Path(before))] if before else []) + [("after", ROOT)]
+    for label, tree in trees:
+        http = cancel_latency(env=env, tree=tree)
+        one = http["alone"]
+        print(
+            f"[{label}] cancel over HTTP ({http['tier']}): one client alone, {one['count']} cancels: "
+            f"p50 {one['p50']:.1f} ms, p99 {one['p99']:.1f} ms (load {one['load']:.2f}); {http['clients']} "
+            f"clients, {http['count']} cancels: p50 {http['p50']:.1f} ms, p99 {http['p99']:.1f} ms, "
+            f"max {http['max']:.1f} ms, {http['per_s']:.0f}/s (load {http['load']:.2f}); CPU per cancel: web tier "
+            f"{http['web_ms']:.1f} ms, PostgreSQL server {http['pg_ms']:.1f} ms; "
+            f"statuses {http['statuses']}"
+        )
+        sys.stdout.flush()
+    for label, tree in trees:
+        service = cancel_service(env=env, tree=tree)
+        one = service["alone"]
+        print(
+            f"[{label}] cancel, the service (order_cancel): one alone, {one['statements']} statements "
+            f"(BEGIN and COMMIT included), {one['count']} one after the other: p50 {one['p50']:.1f} ms, "
+            f"p99 {one['p99']:.1f} ms, CPU {one['cpu_ms']:.1f} ms each (load {one['load']:.2f}); from "
+            f"{service['clients']} processes, {service['count']} cancels: p50 {service['p50']:.1f} ms, "
+            f"p99 {service['p99']:.1f} ms, max {service['max']:.1f} ms, {service['per_s']:.0f}/s "
+            f"(load {service['load']:.2f})"
+        )
+        print("    its statements: " + "\n                    ".join(one["sql"]))
+        sys.stdout.flush()
 
 
 def _checkpoint_if_asked() -> None:
@@ -181,6 +202,7 @@ def _finish(*, mode: str, wall: float, filled: int, events: int, cpu: dict, wal:
     from django.core.management import call_command
 
     left = _still_crossed().count()
+    mode = os.environ.get("BENCH_LABEL", mode)
     print(
         f"[{mode}] tick that fills 10% (P={BUSY}): {filled} filled in {wall:.2f} s "
         f"({wall / max(1, filled) * 1e6:.0f} us each; batch {settings.TRADING_TRIGGER_BATCH}{extra}); "
@@ -190,7 +212,11 @@ def _finish(*, mode: str, wall: float, filled: int, events: int, cpu: dict, wal:
     )
     sys.stdout.flush()
     call_command("reconcile", stdout=open(os.devnull, "w"))  # exits 1 (and fails the bench) on any breach
-    print("RESULT " + json.dumps({"wall": wall, "filled": filled, "events": events, "cpu": cpu, "wal": wal}))
+    load = os.getloadavg()[0]
+    print(f"    (load average {load:.2f}, 1 min)")
+    print(
+        "RESULT " + json.dumps({"wall": wall, "filled": filled, "events": events, "cpu": cpu, "wal": wal, "load": load})
+    )
 
 
 def in_process(mode: str) -> None:
@@ -201,6 +227,7 @@ def in_process(mode: str) -> None:
     from decimal import Decimal as D
 
     from django.conf import settings
+    from trigger_profile import profiled
 
     from realtime.models import UserEvent
     from trading.services.order_triggers import (
@@ -224,7 +251,8 @@ def in_process(mode: str) -> None:
     for index in indexes:
         now = datetime.now(timezone.utc)
         if mode == "inline":
-            report = order_triggers_run(index_symbol=index, price=D(BUSY), computed_at=now)
+            with profiled():
+                report = order_triggers_run(index_symbol=index, price=D(BUSY), computed_at=now)
             assert report.lanes == 1 and report.dispatched == 0, report
             filled += len(report.filled)
         else:
@@ -259,7 +287,8 @@ def fanout() -> None:
             + ["--pool", "prefork", "-l", os.environ.get("BENCH_WORKER_LOG", "WARNING")]
             + "--without-gossip --without-mingle --without-heartbeat".split()
             + ["-n", f"{name}@%h"],
-            cwd=ROOT, env=child_env(name), start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+            cwd=APP, env=child_env(name, PYTHONPATH=str(APP)), start_new_session=True, stdout=log,
+            stderr=subprocess.STDOUT,
         )  # fmt: skip
     broker = Celery("bench-sender", broker=REDIS_URL)
     received = {"count": 0, "last": 0.0}
@@ -319,9 +348,10 @@ if __name__ == "__main__":
 
         django.setup()
         if "--seed" in sys.argv:
-            from trigger_seed import seed
+            from trigger_seed import positions_seed, seed
 
-            seed(orders=ORDERS, users=USERS, markets=MARKETS)
+            positions_seed(positions=POSITIONS, tpsl=TPSL)
+            seed(orders=ORDERS, users=USERS, markets=MARKETS, stops=STOPS)
         elif "--quiet" in sys.argv:
             quiet()
         elif "--fanout" in sys.argv:

@@ -31,16 +31,22 @@ def cpu_seconds(pids) -> float:
     return total / tick
 
 
-def postgres_cpu() -> float:
-    """CPU of the whole PostgreSQL server (this bench has it to itself): the postmaster's live
-    children plus what its exited children used (``cutime``/``cstime``), so backends that a
-    worker closes and reopens during the tick still count."""
+def postmaster_pid() -> int:
+    """The PostgreSQL server's main process (the parent of this connection's backend)."""
     from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
-    postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    return int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def postgres_cpu(postmaster: int | None = None) -> float:
+    """CPU of the whole PostgreSQL server (this bench has it to itself): the postmaster's live
+    children plus what its exited children used (``cutime``/``cstime``), so backends that a
+    worker closes and reopens during the tick still count. ``postmaster``: its pid, known already
+    (then no statement is run: callable from async code)."""
+    postmaster = postmaster or postmaster_pid()
     fields = Path(f"/proc/{postmaster}/stat").read_text().rsplit(")", 1)[1].split()
     exited = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
     children = Path(f"/proc/{postmaster}/task/{postmaster}/children").read_text().split()

@@ -1,16 +1,24 @@
-"""Cancel latency for ``bench_triggers.py``, in a child process inside ``django.setup()`` on the
-bench's database copy; BENCH_CANCEL_CLIENTS concurrent clients, each cancelling its own traders'
-resting orders one after the other, BENCH_CANCELS in all:
+"""Cancel latency for ``bench_triggers.py``, on the bench's database copy, for the code of one
+source tree (``tree``: this one, or the "before" tree of ``BENCH_BEFORE_REF``, a git ref checked
+out by ``trigger_books.tree_checkout``); BENCH_CANCEL_CLIENTS concurrent clients, each cancelling its own
+traders' resting orders one after the other, BENCH_CANCELS in all:
 
 * ``cancel_latency``: over HTTP against the real stack's web tier (``python -m config.supervisor
-  --web``: nginx, gunicorn, daphne under prod settings; no Celery worker or beat, so no tick moves
-  the book), ``DELETE /api/v1/orders/{id}`` with each trader's API key;
-* ``cancel_latency_service``: the service itself (``order_cancel``) from that many processes.
+  --web`` run from ``tree``: nginx, gunicorn, daphne under prod settings; no Celery worker or beat,
+  so no tick moves the book), ``DELETE /api/v1/orders/{id}`` with each trader's API key: first one
+  client alone (BENCH_CANCELS_ALONE cancels, one after the other), then the clients at once;
+* ``cancel_service``: in a child process importing ``tree``'s code (``python bench/trigger_cancels.py
+  --service``), one cancel alone (its statements, then BENCH_CANCELS_ALONE cancels one after the
+  other: wall and CPU of this process each) and then the service (``order_cancel``) from
+  BENCH_CANCEL_CLIENTS processes.
+
+Each figure carries the machine's load average when it was taken (1 min).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -19,11 +27,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from uuid import UUID
 
 from trigger_books import CANCEL_CLIENTS, CANCELS
 
 ROOT = Path(__file__).resolve().parent.parent
 LOG = ROOT / "var" / "bench_triggers_web.log"
+ALONE = int(os.environ.get("BENCH_CANCELS_ALONE", "50"))
+
+
+def load() -> float:
+    return os.getloadavg()[0]
 
 
 def _port() -> int:
@@ -32,19 +46,18 @@ def _port() -> int:
         return sock.getsockname()[1]
 
 
-def _jobs(clients: int, total: int, *, keys: bool = True) -> list[list[tuple[dict[str, str], str]]]:
-    """Per client ``(headers, order id)`` of its own traders' open orders (the newest users' that
-    still have some), ``total // clients`` each; ``keys``: an API key per trader (else the headers
-    carry the user's id)."""
+def _jobs(sizes: list[int], *, keys: bool = True) -> list[list[tuple[dict[str, str], str]]]:
+    """Per client (``sizes``: how many orders each) ``(headers, order id)`` of its own traders' open
+    orders (the newest users' that still have some; no trader shared by two clients); ``keys``: an
+    API key per trader (else the headers carry the user's id)."""
     from accounts.models import User
     from accounts.services import api_key_create
     from trading.models import Order
 
-    per_client = total // clients
-    jobs: list[list[tuple[dict[str, str], str]]] = [[] for _ in range(clients)]
-    users = User.objects.filter(username__startswith="bench").order_by("-id").iterator()
-    for client in jobs:
-        while len(client) < per_client:
+    jobs: list[list[tuple[dict[str, str], str]]] = [[] for _ in sizes]
+    users = User.objects.filter(username__startswith="trader").order_by("-id").iterator()
+    for client, size in zip(jobs, sizes, strict=True):
+        while len(client) < size:
             user = next(users)
             open_ids = Order.objects.filter(user=user, status="new").values_list("id", flat=True)
             if not open_ids:
@@ -53,31 +66,66 @@ def _jobs(clients: int, total: int, *, keys: bool = True) -> list[list[tuple[dic
             if keys:
                 key, secret = api_key_create(user=user, name="bench", scopes=["trade"])
                 headers = {"APCA-API-KEY-ID": key.key_id, "APCA-API-SECRET-KEY": secret}
-            client += [(headers, str(order_id)) for order_id in open_ids][: per_client - len(client)]
+            client += [(headers, str(order_id)) for order_id in open_ids][: size - len(client)]
     return jobs
 
 
-async def _run(base: str, jobs) -> tuple[list[float], dict[int, int], float]:
+def _figures(latencies: list[float], elapsed: float) -> dict:
+    ordered = sorted(latencies)
+    return {
+        "count": len(ordered),
+        "p50": statistics.median(ordered) * 1000,
+        "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "max": ordered[-1] * 1000,
+        "per_s": len(ordered) / elapsed,
+        "load": load(),
+    }
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (the web tier: the supervisor, nginx, gunicorn, daphne)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+    return [pid] + [p for child in children for p in _tree(child)]
+
+
+def _cpu(pids: list[int], postmaster: int) -> tuple[float, float]:
+    """CPU seconds so far of ``pids`` and of the whole PostgreSQL server (its main process)."""
+    from measure import cpu_seconds, postgres_cpu
+
+    return cpu_seconds(pids), postgres_cpu(postmaster)
+
+
+async def _run(base: str, alone, jobs, pids: list[int], postmaster: int) -> tuple[dict, dict, dict[int, int]]:
     import httpx
 
-    latencies: list[float] = []
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=len(jobs), max_keepalive_connections=len(jobs))
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
         for headers, _order in [client[0] for client in jobs] * 4:  # warm the workers (imports, connections)
             await http.get("/api/v1/orders?status=new&limit=1", headers=headers)
 
-        async def client(mine) -> None:
+        async def client(mine, latencies: list[float]) -> None:
             for headers, order_id in mine:
                 started = time.perf_counter()
                 response = await http.delete(f"/api/v1/orders/{order_id}", headers=headers)
                 latencies.append(time.perf_counter() - started)
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
 
+        one: list[float] = []
         started = time.perf_counter()
-        await asyncio.gather(*(client(mine) for mine in jobs))
-        elapsed = time.perf_counter() - started
-    return sorted(latencies), statuses, elapsed
+        await client(alone, one)
+        one_figures = _figures(one, time.perf_counter() - started)
+        many: list[float] = []
+        web, pg = _cpu(pids, postmaster)
+        started = time.perf_counter()
+        await asyncio.gather(*(client(mine, many) for mine in jobs))
+        many_figures = _figures(many, time.perf_counter() - started)
+        web_after, pg_after = _cpu(pids, postmaster)
+        many_figures.update(web_ms=(web_after - web) / len(many) * 1000, pg_ms=(pg_after - pg) / len(many) * 1000)
+    return one_figures, many_figures, statuses
 
 
 def _wait(base: str, supervisor: subprocess.Popen) -> None:
@@ -95,11 +143,13 @@ def _wait(base: str, supervisor: subprocess.Popen) -> None:
     raise RuntimeError(f"the web tier did not come up: see {LOG}")
 
 
-def cancel_latency(*, name: str, env: dict[str, str]) -> dict:
-    jobs = _jobs(CANCEL_CLIENTS, CANCELS)
+def cancel_latency(*, env: dict[str, str], tree: Path = ROOT) -> dict:
+    """The web tier of ``tree`` on the bench's copy: one client alone, then the clients at once."""
+    alone, *jobs = _jobs([ALONE] + [CANCELS // CANCEL_CLIENTS] * CANCEL_CLIENTS)
     port = _port()
     web_env = {
         **env,
+        "PYTHONPATH": str(tree),
         "DJANGO_SETTINGS_MODULE": "config.settings.prod",
         "SECRET_KEY": "bench-" + "x" * 50,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
@@ -110,13 +160,15 @@ def cancel_latency(*, name: str, env: dict[str, str]) -> dict:
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with open(LOG, "ab") as log:
         supervisor = subprocess.Popen(
-            [sys.executable, "-m", "config.supervisor", "--web"], cwd=ROOT, env=web_env, stdout=log,
+            [sys.executable, "-m", "config.supervisor", "--web"], cwd=tree, env=web_env, stdout=log,
             stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         _wait(base, supervisor)
-        latencies, statuses, elapsed = asyncio.run(_run(base, jobs))
+        from measure import postmaster_pid
+
+        one, many, statuses = asyncio.run(_run(base, alone, jobs, _tree(supervisor.pid), postmaster_pid()))
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)  # Ctrl-C, as an operator stops `make run`
         try:
@@ -130,49 +182,72 @@ def cancel_latency(*, name: str, env: dict[str, str]) -> dict:
         if find_nginx(web_env)
         else "daphne alone (no nginx)"
     )
-    return {
-        "clients": len(jobs),
-        "tier": tier,
-        "count": len(latencies),
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "max": latencies[-1] * 1000,
-        "per_s": len(latencies) / elapsed,
-        "statuses": statuses,
-    }
+    return {"clients": len(jobs), "tier": tier, "alone": one, **many, "statuses": statuses}
 
 
-def _cancel_each(mine: list[tuple[dict[str, str], str]]) -> list[float]:
-    """One client process: ``order_cancel`` for each of its orders, timed."""
+def cancel_service(*, env: dict[str, str], tree: Path = ROOT) -> dict:
+    """``--service`` in a child process importing ``tree``'s code; its RESULT line."""
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--service"], cwd=tree, env={**env, "PYTHONPATH": str(tree)},
+        check=True, stdout=subprocess.PIPE, text=True,
+    ).stdout  # fmt: skip
+    return json.loads(next(line[7:] for line in out.splitlines() if line.startswith("RESULT ")))
+
+
+def _cancel_each(mine: list[tuple[dict[str, str], str]], users: dict | None = None) -> list[float]:
+    """One client process: ``order_cancel`` for each of its orders, timed (``users``: the traders,
+    by id, read beforehand; else read at their first order, untimed)."""
     from accounts.models import User
     from trading.services.order_end import order_cancel
 
-    users: dict[str, User] = {}
+    users = {} if users is None else users
     latencies = []
     for headers, order_id in mine:
         user = users.get(headers["user"]) or users.setdefault(headers["user"], User.objects.get(pk=headers["user"]))
         started = time.perf_counter()
-        order_cancel(user=user, order_id=order_id)
+        order_cancel(user=user, order_id=UUID(order_id))
         latencies.append(time.perf_counter() - started)
     return latencies
 
 
-def cancel_latency_service() -> dict:
+def _one_alone(mine: list[tuple[dict[str, str], str]]) -> dict:
+    """One cancel to warm up, one whose statements are counted (BEGIN and COMMIT included), then
+    the others one after the other: wall and this process's CPU each."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import User
+
+    users = {headers["user"]: User.objects.get(pk=headers["user"]) for headers, _order in mine}
+    _cancel_each(mine[:1], users)  # warm: the market registry's first load, the connection
+    with CaptureQueriesContext(connection) as queries:
+        _cancel_each(mine[1:2], users)
+    cpu = time.process_time()
+    started = time.perf_counter()
+    latencies = _cancel_each(mine[2:], users)
+    figures = _figures(latencies, time.perf_counter() - started)
+    cpu_ms = (time.process_time() - cpu) / len(latencies) * 1000
+    heads = [" ".join(query["sql"].split())[:72] for query in queries.captured_queries]
+    return {**figures, "statements": len(heads), "sql": heads, "cpu_ms": cpu_ms}
+
+
+def service_main() -> None:
     import multiprocessing
 
     from django.db import connections
 
-    jobs = _jobs(CANCEL_CLIENTS, CANCELS, keys=False)
+    alone, *jobs = _jobs([ALONE + 2] + [CANCELS // CANCEL_CLIENTS] * CANCEL_CLIENTS, keys=False)
+    one = _one_alone(alone)
     connections.close_all()  # each forked client opens its own connection
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-        latencies = sorted(x for client in pool.map(_cancel_each, jobs) for x in client)
-    elapsed = time.perf_counter() - started
-    return {
-        "clients": len(jobs),
-        "count": len(latencies),
-        "p50": statistics.median(latencies) * 1000,
-        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "max": latencies[-1] * 1000,
-        "per_s": len(latencies) / elapsed,
-    }
+        latencies = [x for client in pool.map(_cancel_each, jobs) for x in client]
+    many = _figures(latencies, time.perf_counter() - started)
+    print("RESULT " + json.dumps({"clients": len(jobs), "alone": one, **many}))
+
+
+if __name__ == "__main__" and "--service" in sys.argv:
+    import django
+
+    django.setup()
+    service_main()

@@ -95,8 +95,9 @@ def _resting_get_orm(*, ids: Sequence) -> list[Resting]:
 
 # --- new -> filled for the orders still resting and still crossed ----------------------------
 
-# ``(n, id, side, qty, limit_price, held, fee)``: the batch's plan of each order, ``n`` its place.
-PlanRow = tuple[int, UUID, str, Decimal, Decimal, Decimal, Decimal]
+# ``(n, id, side, qty, limit_price, held, fee)``: the batch's plan of each order, ``n`` its place
+# (``id`` as text).
+PlanRow = tuple[int, str, str, Decimal, Decimal, Decimal, Decimal]
 
 _PLANS = rows_sql(
     "p", n="int", id="uuid", side="text", qty="numeric", limit_price="numeric", held="numeric", fee="numeric"
@@ -144,7 +145,7 @@ def _transition_orm(
     )  # fmt: skip
     filled, done = [], set()
     for order in locked.order_by("pk"):
-        n, side, qty, limit, held, fee = planned[order.pk]
+        n, side, qty, limit, held, fee = planned[str(order.pk)]
         touch = buy if order.side == Side.BUY else sell
         if (order.side, order.qty, order.limit_price, order.held) != (side, qty, limit, held):
             continue
@@ -162,8 +163,8 @@ def _transition_orm(
 
 # --- the fills -----------------------------------------------------------------------------
 
-# ``(id, order_id, user_id, symbol, side, qty, price, notional, fee, ledger_txn_id)``
-FillRow = tuple[UUID, UUID, int, str, str, Decimal, Decimal, Decimal, Decimal, int]
+# ``(id, order_id, user_id, symbol, side, qty, price, notional, fee, ledger_txn_id)``, the ids as text
+FillRow = tuple[str, str, int, str, str, Decimal, Decimal, Decimal, Decimal, int]
 
 _FILLS = rows_sql(
     "f", id="uuid", order_id="uuid", user_id="bigint", symbol="text", side="text", qty="numeric", price="numeric",

@@ -16,7 +16,7 @@ held -- and that transaction's own posting waited for the ``grants`` row: a dead
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -81,10 +81,14 @@ def balance_rows_lock(*, keys: Iterable[tuple[LedgerAccount, str, int]]) -> dict
     return ledger_statements().balances_lock(wanted, light=True)
 
 
-def _validate(legs: Sequence[Leg]) -> None:
+def _validate(legs: Sequence[Leg], known: dict[str, bool] | None = None) -> None:
+    """``known``: the assets already looked up (a batch asks the registry once per asset)."""
     sums: dict[str, Decimal] = defaultdict(Decimal)
+    known = {} if known is None else known
     for leg in legs:
-        if not asset_known(leg.asset) or leg.bucket not in _BUCKETS:
+        if leg.asset not in known:
+            known[leg.asset] = asset_known(leg.asset)
+        if not known[leg.asset] or leg.bucket not in _BUCKETS:
             raise LedgerError(f"bad leg {leg!r}")
         if not isinstance(leg.amount, Decimal) or not leg.amount.is_finite():
             raise LedgerError(f"amount must be a finite Decimal: {leg!r}")
@@ -119,30 +123,37 @@ def ledger_post(
     memo: str = "",
     created_by: User | None = None,
     shard_key: int = 0,
+    locked: Mapping[Key, LockedRow] | None = None,
 ) -> LedgerTransaction:
     """Post a balanced transaction; raises ``InsufficientFunds`` (nothing written) on a shortfall.
 
     Must run inside ``transaction.atomic``. ``shard_key`` (usually the user id) picks which
-    row of each system account absorbs the legs.
+    row of each system account absorbs the legs. ``locked``: see ``_post_many``.
     """
     posting = Posting(reason, legs, reference_type, str(reference_id), memo, shard_key)
-    return ledger_post_many(postings=[posting], created_by=created_by)[0]
+    return ledger_post_many(postings=[posting], created_by=created_by, locked=locked)[0]
 
 
-def ledger_post_many(*, postings: Iterable[Posting], created_by: User | None = None) -> list[LedgerTransaction]:
+def ledger_post_many(
+    *, postings: Iterable[Posting], created_by: User | None = None, locked: Mapping[Key, LockedRow] | None = None
+) -> list[LedgerTransaction]:
     """Post several balanced transactions at once; the new transactions, in the postings' order.
     Rules and statements: ``_post_many``."""
-    return _post_many(postings, created_by, instances=True)
+    return _post_many(postings, created_by, instances=True, locked=locked)
 
 
-def ledger_post_many_ids(*, postings: Iterable[Posting], created_by: User | None = None) -> list[int]:
+def ledger_post_many_ids(
+    *, postings: Iterable[Posting], created_by: User | None = None, locked: Mapping[Key, LockedRow] | None = None
+) -> list[int]:
     """``ledger_post_many`` answering only the new transactions' ids (the liquidation engine's
     batches only link them: no model instance is built for thousands of rows). ``postings`` may
     be a generator: each posting is read once, and nothing of it is kept but plain values."""
-    return _post_many(postings, created_by, instances=False)
+    return _post_many(postings, created_by, instances=False, locked=locked)
 
 
-def _post_many(postings: Iterable[Posting], created_by: User | None, *, instances: bool) -> list:
+def _post_many(
+    postings: Iterable[Posting], created_by: User | None, *, instances: bool, locked: Mapping[Key, LockedRow] | None
+) -> list:
     """Post several balanced transactions at once (the liquidation engine's batches).
 
     Same rules as ``ledger_post``: each posting balances per asset, every affected balance row
@@ -151,6 +162,12 @@ def _post_many(postings: Iterable[Posting], created_by: User | None, *, instance
     row, before anything is written). Four steps whatever the batch size: lock, add the deltas,
     insert the transactions, insert the entries (``portfolio.pg``: on PostgreSQL one statement
     each; on SQLite the ORM).
+
+    ``locked``: balance rows the caller's transaction already locked and has not changed since
+    (``balance_rows_lock``'s answer, or ``balance_lock``'s as plain rows), taken as they are
+    instead of being locked and read again; the legs' other rows (the system shards, as a rule)
+    are locked as usual, after them -- the global order still holds (a command and the trigger
+    engine lock their users' rows first).
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("ledger_post must run inside transaction.atomic()")
@@ -159,7 +176,9 @@ def _post_many(postings: Iterable[Posting], created_by: User | None, *, instance
         return []
     sql = ledger_statements()
     now = timezone.now()
-    rows = sql.balances_lock(wanted, light=True)
+    given = {key: locked[key] for key in wanted if key in locked} if locked else {}
+    missing = {key: account for key, account in wanted.items() if key not in given}
+    rows = {**given, **sql.balances_lock(missing, light=True)} if missing else given
     _check(rows, deltas)
     sql.balances_add(rows, deltas, now)
     txn_ids = sql.transactions_insert(txns, created_by, now)
@@ -186,11 +205,12 @@ def _rows(
     wanted: dict[Key, LedgerAccount] = {}
     deltas: Deltas = {}
     shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
+    known: dict[str, bool] = {}
     for n, posting in enumerate(postings):
         legs = [leg for leg in posting.legs if leg.amount != 0]
         if not legs:
             raise LedgerError("a ledger transaction needs at least one non-zero leg")
-        _validate(legs)
+        _validate(legs, known)
         txns.append((str(posting.reason), posting.reference_type, str(posting.reference_id), posting.memo[:255]))
         for leg in legs:
             account, asset, bucket = leg.account, str(leg.asset), str(leg.bucket)

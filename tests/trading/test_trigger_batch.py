@@ -240,8 +240,11 @@ def test_a_batch_equals_one_order_per_transaction_to_the_last_digit():
 
 
 def test_statements_per_batch_do_not_grow_with_its_size():
-    """A batch of 2 crossed orders (of 4) and one of 6 (of 12) run the same number of statements."""
-    counts = []
+    """A batch of 2 crossed orders (of 4) and one of 6 (of 12) run the same number of statements:
+    ten in its transaction (every balance row its postings touch locked, the orders taken, the
+    ledger's three -- its rows locked already --, the fills, the books locked and written, the two
+    of the events; the test's transaction makes BEGIN and COMMIT a savepoint and its release)."""
+    counts, inside = [], []
     for n in (2, 6):
         set_price(D(100))
         for i in range(n):
@@ -252,7 +255,14 @@ def test_statements_per_batch_do_not_grow_with_its_size():
             report = order_triggers_run(index_symbol="SOL-USD", price=D(94), computed_at=_now())
         assert len(report.filled) == n
         counts.append(len(queries.captured_queries))
+        sqls = [q["sql"] for q in queries.captured_queries]
+        inside.append(
+            sqls.index(next(q for q in sqls if q.startswith("RELEASE SAVEPOINT")))
+            - sqls.index(next(q for q in sqls if q.startswith("SAVEPOINT")))
+            - 1
+        )
     assert counts[0] == counts[1], counts
+    assert inside == [10, 10], inside
     assert_books_ok()
 
 

@@ -1,6 +1,7 @@
 """How a resting order ends inside the caller's transaction (the trader's balance rows and the
 order row locked, in that order): ``order_finish`` -- canceled, expired or rejected, its hold
-released once, the event stored -- and ``order_fill_at_once``, a triggered stop's taker fill on
+released once, the event stored (``order_ended``: the same for a row its caller already ended,
+the cancel's one-statement claim) -- and ``order_fill_at_once``, a triggered stop's taker fill on
 the tick (its hold released in the fill's ledger transaction)."""
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from django.utils import timezone
 
 from portfolio.events import portfolio_update_data
 from portfolio.models import Asset, LedgerAccount
+from portfolio.services import Leg
 from pricing.markets import MarketSpec
 from realtime.publish import user_events_emit_many
 from trading.execution import Execution
 from trading.models import Order, OrderStatus
 from trading.services.command import Locked
 from trading.services.order_states import hold_release, order_event_data, order_transition
-from trading.services.spot_fill import spot_fill_write
+from trading.services.spot_fill import balances_after, release_legs, spot_fill_write
 
 END_EVENTS: dict[str, str] = {
     OrderStatus.CANCELED: "order_canceled",
@@ -38,18 +40,51 @@ class StopTick:
     fees: LedgerAccount
 
 
-def order_finish(order: Order, *, to: str, account: LedgerAccount, reason: str, code: str = "") -> None:
-    """End the open ``order`` (``to``: canceled, expired or rejected): release its hold, move it,
-    save it, store its event (with ``reason``, and ``code`` for a rejection) and the trader's
-    ``portfolio_update``."""
-    hold_release(order, account=account, reason=reason)
+def order_finish(
+    order: Order, *, to: str, account: LedgerAccount, reason: str, code: str = "", locked: Locked | None = None
+) -> None:
+    """End the open ``order`` (``to``: canceled, expired or rejected; its row locked by the caller):
+    release its hold, move it, save it, store its event (with ``reason``, and ``code`` for a
+    rejection) and the trader's ``portfolio_update`` (from ``locked``, the caller's locked balance
+    rows, when given; else re-read)."""
     order_transition(order, to, now=timezone.now())
+    legs = _release(order, account=account, reason=reason, locked=locked)
     order.save(update_fields=["status", "held", "closed_at", "triggered_at"])
+    _end_emit(order, to=to, account=account, reason=reason, code=code, locked=locked, legs=legs)
+
+
+def order_ended(order: Order, *, to: str, account: LedgerAccount, reason: str, locked: Locked) -> None:
+    """``order_finish`` of an order whose row the caller already ended (moved to ``to`` and its
+    ``held`` zeroed, in one conditional ``UPDATE``; ``order`` still shows what it held): the
+    release and the events."""
+    legs = _release(order, account=account, reason=reason, locked=locked)
+    _end_emit(order, to=to, account=account, reason=reason, code="", locked=locked, legs=legs)
+
+
+def _release(order: Order, *, account: LedgerAccount, reason: str, locked: Locked | None) -> list[Leg]:
+    """``hold_release`` (posting to the caller's ``locked`` rows as they are, when given: not
+    locked and read again); answers its legs (none when nothing was held)."""
+    legs = release_legs(account=account, asset=order.held_asset, amount=order.held) if order.held else []
+    rows = None if locked is None else {key: (b.id, b.total, b.locked, b.allow_negative) for key, b in locked.items()}
+    hold_release(order, account=account, reason=reason, locked=rows)
+    return legs
+
+
+def _end_emit(
+    order: Order, *, to: str, account: LedgerAccount, reason: str, code: str, locked: Locked | None, legs: list[Leg]
+) -> None:
+    """The end's event and ``portfolio_update``, one batch. With ``locked``: the balance rows the
+    release changed as it left them (the locked rows plus its legs; no book changed: ``holdings``
+    empty), nothing re-read."""
     extra = {"reason": reason, **({"code": code} if code else {})}
+    if locked is None:
+        portfolio = portfolio_update_data(account)
+    else:
+        portfolio = portfolio_update_data(account, balances=balances_after(locked, legs), holdings=[])
     user_events_emit_many(
         [
             (order.user_id, END_EVENTS[to], order_event_data(order, **extra)),
-            (order.user_id, "portfolio_update", portfolio_update_data(account)),
+            (order.user_id, "portfolio_update", portfolio),
         ]
     )
 

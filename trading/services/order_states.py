@@ -4,6 +4,7 @@ with the trader's balance rows and the order row locked, in that order)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from core.money import dec9
 from core.timefmt import iso_utc_or_none
 from portfolio.models import LedgerAccount, LedgerReason
+from portfolio.pg import Key, LockedRow
 from portfolio.services import ledger_post
 from trading.models import ORDER_TRANSITIONS, Order, OrderStatus
 from trading.services.spot_fill import release_legs
@@ -31,8 +33,11 @@ def order_transition(order: Order, to: str, *, now: datetime) -> None:
         order.closed_at = now
 
 
-def hold_release(order: Order, *, account: LedgerAccount, reason: str) -> None:
-    """Give back what ``order`` still holds (one ledger transaction, locked -> free)."""
+def hold_release(
+    order: Order, *, account: LedgerAccount, reason: str, locked: Mapping[Key, LockedRow] | None = None
+) -> None:
+    """Give back what ``order`` still holds (one ledger transaction, locked -> free). ``locked``:
+    the trader's balance rows as the caller locked them, unchanged since (``ledger_post``)."""
     if order.held:
         ledger_post(
             reason=LedgerReason.HOLD,
@@ -41,6 +46,7 @@ def hold_release(order: Order, *, account: LedgerAccount, reason: str) -> None:
             reference_id=str(order.id),
             memo=f"release: {reason}",
             shard_key=order.user_id,
+            locked=locked,
         )
         order.held = Decimal(0)
 

@@ -14,19 +14,29 @@ the one-order path's (``order_triggers._fill_resting``) to the last digit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import gc
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import NamedTuple
-from uuid import UUID, uuid4
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import transaction
 
 from core.timefmt import iso_utc
 from portfolio.models import Asset, Bucket, LedgerAccount, LedgerReason
-from portfolio.services import Book, Leg, Posting, balance_rows_lock, book_after_fill, ledger_post_many_ids
+from portfolio.services import (
+    Book,
+    Leg,
+    Posting,
+    balance_rows_lock,
+    book_after_fill,
+    ledger_post_many_ids,
+    shard_for,
+)
 from realtime.publish import RawJSON, user_events_emit_many
 from trading.events import order_fill_json, portfolio_update_json
 from trading.execution import Execution
@@ -53,6 +63,7 @@ class SystemAccounts:
 
 class _Filled(NamedTuple):
     order: Resting
+    order_id: str  # ``order.id`` as text
     plan: Execution
     asset: str  # the market's base asset
     legs: list[Leg]
@@ -73,54 +84,96 @@ def fill_batch(
     (default: the connection's; tests run the ORM twins on PostgreSQL too)."""
     if not rows:
         return []
-    sql = sql or trigger_statements()
-    fee_bps = settings.TRADING_MAKER_FEE_BPS
-    plans = [
-        plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
-        for r in rows
-    ]
-    accounts = _accounts(rows)
-    keys = sorted({(r.account_id, asset) for r in rows for asset in (Asset.USD, assets[r.symbol])})
+    with collector_paused():
+        return _fill(rows, touch=touch, before=before, assets=assets, system=system, sql=sql or trigger_statements())
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the block (back to how it was after). A batch
+    allocates ~12 container objects a fill (legs, postings, rows) that live until it ends and are
+    freed by reference counting, not by the collector; with it on they were promoted and set off
+    full collections of the worker's whole heap: ~0.6 s of collector pauses per 10,000 fills
+    (``bench/bench_triggers.py`` with BENCH_PROFILE=1 counts them)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _fill(
+    rows: Sequence[Resting], *, touch: Touch, before: datetime, assets: Mapping[str, str], system: SystemAccounts,
+    sql: TriggerStatements,
+) -> list[str]:  # fmt: skip
+    plans, legs = _planned(rows, touch=touch, assets=assets, system=system)
+    ids = [str(r.id) for r in rows]  # as text once: the plans, the ledger, the fills and the events use it
     with transaction.atomic(durable=True):
-        locked = balance_rows_lock(keys=[(accounts[account_id], asset, 0) for account_id, asset in keys])
+        locked = balance_rows_lock(keys=_rows_posted(rows, legs))
         now = datetime.now(timezone.utc)
-        planned = [(n, r.id, r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
+        planned = [(n, ids[n], r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
         taken = sql.transition(
             plans=planned, buy=touch.buy, sell=touch.sell, index=touch.index, before=before, symbols=list(assets),
             now=now,
         )  # fmt: skip
         if not taken:
             return []
-        done = [
-            _Filled(r, plans[n], assets[r.symbol], _legs(r, plans[n], accounts[r.account_id], system, assets[r.symbol]))
-            for n, r in enumerate(rows)
-            if n in taken
-        ]
+        done = [_Filled(r, ids[n], plans[n], assets[r.symbol], legs[n]) for n, r in enumerate(rows) if n in taken]
         txn_ids = ledger_post_many_ids(
             postings=(
                 Posting(
                     reason=LedgerReason.TRADE,
                     legs=f.legs,
                     reference_type="order",
-                    reference_id=str(f.order.id),
+                    reference_id=f.order_id,
                     memo=f"{f.plan.side} {f.plan.qty} {f.asset} @ {f.plan.price}",
                     shard_key=f.order.user_id,
                 )  # fmt: skip
                 for f in done
-            )
+            ),
+            locked=locked,  # every row it posts to is locked above, nothing changed them since: none locked again
         )
-        fill_ids = [uuid4() for _ in done]
+        fill_ids = [str(uuid4()) for _ in done]
         sql.fills_insert(
             rows=[
-                (fill_id, f.order.id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
+                (fill_id, f.order_id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
                  f.plan.notional, f.plan.fee, txn_id)
                 for f, fill_id, txn_id in zip(done, fill_ids, txn_ids, strict=True)
             ],
             now=now,
         )  # fmt: skip
         books = _books_apply(sql, done, now=now)
-        _announce(done, fill_ids=fill_ids, books=books, locked=locked, accounts=accounts, now=now)
-    return [str(f.order.id) for f in done]
+        _announce(done, fill_ids=fill_ids, books=books, locked=locked, now=now)
+    return [f.order_id for f in done]
+
+
+def _planned(
+    rows: Sequence[Resting], *, touch: Touch, assets: Mapping[str, str], system: SystemAccounts
+) -> tuple[list[Execution], list[list[Leg]]]:
+    """Each order's maker fill (pure maths) and its ledger legs, before any lock."""
+    fee_bps = settings.TRADING_MAKER_FEE_BPS
+    accounts = _accounts(rows)
+    plans = [
+        plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
+        for r in rows
+    ]
+    legs = [_legs(r, plans[n], accounts[r.account_id], system, assets[r.symbol]) for n, r in enumerate(rows)]
+    return plans, legs
+
+
+def _rows_posted(rows: Sequence[Resting], legs: Sequence[list[Leg]]) -> list[tuple[LedgerAccount, str, int]]:
+    """Every balance row the batch's postings touch (a leg of 0 is never posted): the owners' USD
+    and base rows and the system shards' (``house``, ``fees``) -- all locked first, in one
+    statement, users' rows before the system rows (the global lock order)."""
+    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
+    keys: dict[tuple[int, str, int], LedgerAccount] = {}
+    for r, mine in zip(rows, legs, strict=True):
+        for leg in mine:
+            if leg.amount:
+                keys[(leg.account.id, leg.asset, shard_for(leg.account, r.user_id, shards))] = leg.account
+    return [(account, asset, shard) for (_id, asset, shard), account in keys.items()]
 
 
 def _accounts(rows: Sequence[Resting]) -> dict[int, LedgerAccount]:
@@ -165,10 +218,9 @@ def _books_apply(sql: TriggerStatements, done: list[_Filled], *, now: datetime) 
 def _announce(
     done: list[_Filled],
     *,
-    fill_ids: list[UUID],
+    fill_ids: list[str],
     books: list[Book],
     locked: Mapping[tuple[int, str, int], tuple[int, Decimal, Decimal, bool]],
-    accounts: Mapping[int, LedgerAccount],
     now: datetime,
 ) -> None:
     """Per order, in order, what the one-order path stores: ``order_fill``, then
@@ -181,21 +233,19 @@ def _announce(
     events: list[tuple[int, str, RawJSON]] = []
     for f, fill_id, book in zip(done, fill_ids, books, strict=True):
         order, plan, account_id = f.order, f.plan, f.order.account_id
-        rows = []
-        for asset in (Asset.USD, f.asset):
-            total, held = balances[(account_id, asset)]
-            mine = [leg for leg in f.legs if leg.account.id == account_id and leg.asset == asset]
-            total = total + sum((leg.amount for leg in mine), Decimal(0))
-            held = held + sum((leg.amount for leg in mine if leg.bucket == Bucket.LOCKED), Decimal(0))
-            balances[(account_id, asset)] = (total, held)
-            rows.append((str(asset), total, held))
+        for leg in f.legs:  # the trader's legs onto the running state of their rows, one pass
+            if leg.account.id == account_id:
+                total, held = balances[(account_id, leg.asset)]
+                locks = leg.bucket == Bucket.LOCKED
+                balances[(account_id, leg.asset)] = (total + leg.amount, held + leg.amount if locks else held)
+        rows = [(str(asset), *balances[(account_id, asset)]) for asset in (Asset.USD, f.asset)]
         fill = order_fill_json(
-            order_id=str(order.id), client_order_id=order.client_order_id, fill_id=str(fill_id), symbol=order.symbol,
+            order_id=f.order_id, client_order_id=order.client_order_id, fill_id=fill_id, symbol=order.symbol,
             side=plan.side, qty=plan.qty, price=plan.price, notional=plan.notional, fee=plan.fee, liquidity="maker",
             status=OrderStatus.FILLED.value, filled_at=filled_at,
         )  # fmt: skip
         portfolio = portfolio_update_json(
-            epoch=accounts[account_id].epoch,
+            epoch=order.epoch,
             balances=rows,
             book=(f.asset, book.qty, book.cost_basis, book.realized_pnl, book.fees_paid),
         )
