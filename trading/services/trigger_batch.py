@@ -14,9 +14,7 @@ the one-order path's (``order_triggers._fill_resting``) to the last digit.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -84,24 +82,7 @@ def fill_batch(
     (default: the connection's; tests run the ORM twins on PostgreSQL too)."""
     if not rows:
         return []
-    with collector_paused():
-        return _fill(rows, touch=touch, before=before, assets=assets, system=system, sql=sql or trigger_statements())
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block (back to how it was after). A batch
-    allocates ~12 container objects a fill (legs, postings, rows) that live until it ends and are
-    freed by reference counting, not by the collector; with it on they were promoted and set off
-    full collections of the worker's whole heap: ~0.6 s of collector pauses per 10,000 fills
-    (``bench/bench_triggers.py`` with BENCH_PROFILE=1 counts them)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
+    return _fill(rows, touch=touch, before=before, assets=assets, system=system, sql=sql or trigger_statements())
 
 
 def _fill(
