@@ -177,6 +177,7 @@ def test_connections_killed_between_requests_cost_at_most_one_503_each(figures):
                 assert time.monotonic() < deadline
                 time.sleep(0.05)
         assert killed >= 1
+        set_price(Decimal("150"))  # fresh again: on a loaded machine the setup can outlive the staleness budget
         answers = [place(server.url, headers, f"idle-{n}") for n in range(1, DB_THREADS + 4)]
         refused = [n + 1 for n, r in enumerate(answers) if r.status_code != 201]
         for response in answers:
