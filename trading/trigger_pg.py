@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
-from uuid import UUID
 
 from django.db import connection
 from django.db.models import Q
@@ -28,9 +27,11 @@ _FILLABLE = [status for status, targets in ORDER_TRANSITIONS.items() if OrderSta
 
 
 class Resting(NamedTuple):
-    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added."""
+    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added.
+    Plain values only (the id as text, not a ``UUID`` object): a tick's thousands of candidates,
+    live through every batch, are then nothing the garbage collector tracks (``resting``)."""
 
-    id: UUID
+    id: str
     symbol: str
     user_id: int
     client_order_id: str
@@ -143,17 +144,22 @@ _RESTING_SQL = (
 )
 
 
+def resting(row: Sequence) -> Resting:
+    """A ``Resting`` of a row read in ``ORDER_FIELDS``' order, its account's two columns after."""
+    return Resting(str(row[0]), *row[1:])
+
+
 def _resting_get_pg(*, ids: Sequence) -> list[Resting]:
     """Oldest first; a primary-key probe per id (one json parameter, not thousands)."""
     with connection.cursor() as cursor:
         cursor.execute(_RESTING_SQL, [json_param(ids), _FILLABLE])
-        return [Resting._make(row) for row in cursor.fetchall()]
+        return [resting(row) for row in cursor.fetchall()]
 
 
 def _resting_get_orm(*, ids: Sequence) -> list[Resting]:
     rows = Order.objects.filter(pk__in=list(ids), status__in=_FILLABLE).order_by("created_at", "id")
     fields = (*ORDER_FIELDS, "user__ledger_account__id", "user__ledger_account__epoch")
-    return [Resting._make(row) for row in rows.values_list(*fields)]
+    return [resting(row) for row in rows.values_list(*fields)]
 
 
 # --- new -> filled for the orders still resting and still crossed ----------------------------

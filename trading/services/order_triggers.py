@@ -47,7 +47,7 @@ from trading.services.liquidation_lanes import lanes_split
 from trading.services.order_states import order_transition
 from trading.services.spot_fill import spot_fill_write
 from trading.services.trigger_batch import SystemAccounts, Touch, fill_batch
-from trading.trigger_pg import ORDER_FIELDS, Resting, trigger_statements
+from trading.trigger_pg import ORDER_FIELDS, Resting, resting, trigger_statements
 
 logger = logging.getLogger("trading.triggers")
 
@@ -106,7 +106,7 @@ def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> lis
     if not rows:
         return []
     accounts = trigger_statements().accounts_get(user_ids=sorted({row[2] for row in rows}))
-    return [Resting._make((*row, *accounts[row[2]])) for row in rows]
+    return [resting((*row, *accounts[row[2]])) for row in rows]
 
 
 def order_triggers_run(
@@ -223,7 +223,7 @@ def _lane_dispatch(*, ids: list, index_symbol: str, touch: Touch, computed_at: d
 
 
 def _fill_resting(
-    order_id: UUID, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
+    order_id: UUID | str, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
     fees: LedgerAccount,
 ) -> bool:  # fmt: skip
     """The one-order path: one transaction, the trader's balance rows, then the order row

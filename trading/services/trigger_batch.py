@@ -65,7 +65,6 @@ Deltas = tuple[tuple[str, Decimal, Decimal], ...]  # a posting's ``(asset, d_tot
 class _Filled(NamedTuple):
     n: int  # its place in the batch
     order: Resting
-    order_id: str  # ``order.id`` as text
     plan: Execution
     asset: str  # the market's base asset
     deltas: Deltas
@@ -99,7 +98,6 @@ def _fill(
         plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
         for r in rows
     ]
-    ids = [str(r.id) for r in rows]  # as text once: the plans, the ledger, the fills and the events use it
 
     def legs_of(n: int) -> list[Leg]:
         """The ``n``-th order's legs, built where they are used and let go (the garbage collector
@@ -111,21 +109,21 @@ def _fill(
     with transaction.atomic(durable=True):
         locked = balance_rows_lock(keys=keys)
         now = datetime.now(timezone.utc)
-        planned = [(n, ids[n], r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
+        planned = [(n, r.id, r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
         taken = sql.transition(
             plans=planned, buy=touch.buy, sell=touch.sell, index=touch.index, before=before, symbols=list(assets),
             now=now,
         )  # fmt: skip
         if not taken:
             return []
-        done = [_Filled(n, r, ids[n], plans[n], assets[r.symbol], deltas[n]) for n, r in enumerate(rows) if n in taken]
+        done = [_Filled(n, r, plans[n], assets[r.symbol], deltas[n]) for n, r in enumerate(rows) if n in taken]
         txn_ids = ledger_post_many_ids(
             postings=(
                 Posting(
                     reason=LedgerReason.TRADE,
                     legs=legs_of(f.n),
                     reference_type="order",
-                    reference_id=f.order_id,
+                    reference_id=f.order.id,
                     memo=f"{f.plan.side} {f.plan.qty} {f.asset} @ {f.plan.price}",
                     shard_key=f.order.user_id,
                 )  # fmt: skip
@@ -136,7 +134,7 @@ def _fill(
         fill_ids = [str(uuid4()) for _ in done]
         sql.fills_insert(
             rows=[
-                (fill_id, f.order_id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
+                (fill_id, f.order.id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
                  f.plan.notional, f.plan.fee, txn_id)
                 for f, fill_id, txn_id in zip(done, fill_ids, txn_ids, strict=True)
             ],
@@ -144,7 +142,7 @@ def _fill(
         )  # fmt: skip
         books = _books_apply(sql, done, now=now)
         _announce(done, fill_ids=fill_ids, books=books, locked=locked, now=now)
-    return [f.order_id for f in done]
+    return [f.order.id for f in done]
 
 
 def _posted(
@@ -237,7 +235,7 @@ def _announce(
             balances[(account_id, asset)] = (total + d_total, held + d_locked)
         rows = [(str(asset), *balances[(account_id, asset)]) for asset in (Asset.USD, f.asset)]
         fill = order_fill_json(
-            order_id=f.order_id, client_order_id=order.client_order_id, fill_id=fill_id, symbol=order.symbol,
+            order_id=f.order.id, client_order_id=order.client_order_id, fill_id=fill_id, symbol=order.symbol,
             side=plan.side, qty=plan.qty, price=plan.price, notional=plan.notional, fee=plan.fee, liquidity="maker",
             status=OrderStatus.FILLED.value, filled_at=filled_at,
         )  # fmt: skip
