@@ -36,15 +36,16 @@ def _explain(sql: str) -> list[str]:
 def plans_print(symbols: list[str], *, busy: str, stop_prices: tuple[str, ...], quiet: str) -> None:
     from pricing.markets import registry_get
     from trading.perp_markets import perp_markets_by_index
-    from trading.services.order_triggers import Touch, crossed_bounds_query, crossed_orders_query
+    from trading.services.order_triggers import Touch, crossed_orders_query
     from trading.services.position_triggers import tpsl_candidates
     from trading.services.stop_triggers import waiting_stops
+    from trading.trigger_pg import trigger_statements
 
     def index_of(symbol: str) -> str:
         return registry_get().markets[symbol].index_symbol
 
-    _print("the probe of the index's ends (a tick that crosses none stops there)",
-           crossed_bounds_query(symbols).explain(analyze=True).splitlines())  # fmt: skip
+    _, sqls = _captured(lambda: trigger_statements().limit_ends(symbols=symbols))
+    _print("the probe of the index's ends (a tick that crosses none stops there)", _explain(sqls[0]))
     for price in (busy, "99.9"):
         touch = Touch(index=D(price), buy=D(price), sell=D(price))
         query = crossed_orders_query(symbols=symbols, touch=touch, before=datetime.now(timezone.utc))

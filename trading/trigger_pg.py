@@ -12,7 +12,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
-from uuid import UUID
 
 from django.db import connection
 from django.db.models import Q
@@ -20,7 +19,7 @@ from django.db.models import Q
 from core.pgrows import json_param, rows_sql, values_sql
 from portfolio.models import LedgerAccount, SpotHolding
 from trading.limits import is_crossed
-from trading.models import ORDER_TRANSITIONS, RESTING_LIMIT, Fill, Order, OrderStatus, Side
+from trading.models import ORDER_TRANSITIONS, RESTING_LIMIT, WAITING_STOP, Fill, Order, OrderStatus, Side
 from trading.services.order_states import order_transition
 
 # The statuses the transition table lets go to ``filled`` (``new``): the WHERE is built from it.
@@ -28,9 +27,11 @@ _FILLABLE = [status for status, targets in ORDER_TRANSITIONS.items() if OrderSta
 
 
 class Resting(NamedTuple):
-    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added."""
+    """A resting limit order as the engine reads it, its trader's ledger account (id, epoch) added.
+    Plain values only (the id as text, not a ``UUID`` object): a tick's thousands of candidates,
+    live through every batch, are then nothing the garbage collector tracks (``resting``)."""
 
-    id: UUID
+    id: str
     symbol: str
     user_id: int
     client_order_id: str
@@ -71,6 +72,69 @@ def _accounts_get_orm(*, user_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     return {user_id: (account_id, epoch) for user_id, account_id, epoch in rows}
 
 
+# --- the probes of the partial indexes' ends (a tick that crosses none stops there) ----------
+
+# Each is one statement whose text never changes (the markets travel as one array parameter): no
+# queryset is built and compiled per tick (that was ~2 ms of Python a quiet tick per engine). The
+# WHERE is the partial index's own predicate, word for word, so the planner can use the index
+# (``trading.models.RESTING_LIMIT`` / ``WAITING_STOP``; tests/trading/test_trigger_batch.py reads
+# the plan).
+_ORDERS = Order._meta.db_table
+_RESTING = f"o.status = '{OrderStatus.NEW}' AND (o.stop_price IS NULL OR o.triggered_at IS NOT NULL)"
+_WAITING = f"o.status = '{OrderStatus.NEW}' AND o.stop_price IS NOT NULL AND o.triggered_at IS NULL"
+
+
+def _end_sql(column: str, predicate: str, side: str, direction: str) -> str:
+    return (
+        f"(SELECT o.{column} FROM {_ORDERS} o WHERE o.symbol = m.symbol AND o.side = '{side}' AND {predicate} "
+        f"AND o.{column} IS NOT NULL ORDER BY o.{column} {direction} LIMIT 1)"
+    )
+
+
+_LIMIT_ENDS = (
+    f"SELECT max({_end_sql('limit_price', _RESTING, Side.BUY, 'DESC')}), "
+    f"min({_end_sql('limit_price', _RESTING, Side.SELL, 'ASC')}) FROM unnest(%s::text[]) AS m(symbol)"
+)
+_STOP_ENDS = (
+    f"SELECT min({_end_sql('stop_price', _WAITING, Side.BUY, 'ASC')}), "
+    f"max({_end_sql('stop_price', _WAITING, Side.SELL, 'DESC')}) FROM unnest(%s::text[]) AS m(symbol)"
+)
+Ends = tuple[Decimal | None, Decimal | None]
+
+
+def _limit_ends_pg(*, symbols: Sequence[str]) -> Ends:
+    """The highest resting buy limit and the lowest resting sell limit over ``symbols``: per
+    market the last (first) entry of ``order_open_sym_side_limit`` for its side."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LIMIT_ENDS, [list(symbols)])
+        top, low = cursor.fetchone()
+    return top, low
+
+
+def _stop_ends_pg(*, symbols: Sequence[str]) -> Ends:
+    """The lowest waiting buy stop and the highest waiting sell stop over ``symbols``
+    (``order_open_sym_side_stop``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_STOP_ENDS, [list(symbols)])
+        low, top = cursor.fetchone()
+    return low, top
+
+
+def _ends_orm(predicate: Q, *, symbols: Sequence[str], column: str, buy_first: bool) -> Ends:
+    rows = Order.objects.filter(predicate, symbol__in=list(symbols), **{f"{column}__isnull": False})
+    buys = rows.filter(side=Side.BUY).order_by(f"-{column}" if buy_first else column).values_list(column, flat=True)
+    sells = rows.filter(side=Side.SELL).order_by(column if buy_first else f"-{column}").values_list(column, flat=True)
+    return buys.first(), sells.first()
+
+
+def _limit_ends_orm(*, symbols: Sequence[str]) -> Ends:
+    return _ends_orm(RESTING_LIMIT, symbols=symbols, column="limit_price", buy_first=True)
+
+
+def _stop_ends_orm(*, symbols: Sequence[str]) -> Ends:
+    return _ends_orm(WAITING_STOP, symbols=symbols, column="stop_price", buy_first=False)
+
+
 # --- the resting orders of a lane, by id (read before any lock) ------------------------------
 
 _RESTING_SQL = (
@@ -80,17 +144,22 @@ _RESTING_SQL = (
 )
 
 
+def resting(row: Sequence) -> Resting:
+    """A ``Resting`` of a row read in ``ORDER_FIELDS``' order, its account's two columns after."""
+    return Resting(str(row[0]), *row[1:])
+
+
 def _resting_get_pg(*, ids: Sequence) -> list[Resting]:
     """Oldest first; a primary-key probe per id (one json parameter, not thousands)."""
     with connection.cursor() as cursor:
         cursor.execute(_RESTING_SQL, [json_param(ids), _FILLABLE])
-        return [Resting._make(row) for row in cursor.fetchall()]
+        return [resting(row) for row in cursor.fetchall()]
 
 
 def _resting_get_orm(*, ids: Sequence) -> list[Resting]:
     rows = Order.objects.filter(pk__in=list(ids), status__in=_FILLABLE).order_by("created_at", "id")
     fields = (*ORDER_FIELDS, "user__ledger_account__id", "user__ledger_account__epoch")
-    return [Resting._make(row) for row in rows.values_list(*fields)]
+    return [resting(row) for row in rows.values_list(*fields)]
 
 
 # --- new -> filled for the orders still resting and still crossed ----------------------------
@@ -276,6 +345,8 @@ def _holdings_save_orm(*, rows: list[HoldingRow], now: datetime) -> None:
 
 
 class TriggerStatements(NamedTuple):
+    limit_ends: Callable[..., Ends]
+    stop_ends: Callable[..., Ends]
     accounts_get: Callable[..., dict[int, tuple[int, int]]]
     resting_get: Callable[..., list[Resting]]
     transition: Callable[..., set[int]]
@@ -285,11 +356,13 @@ class TriggerStatements(NamedTuple):
 
 
 POSTGRES = TriggerStatements(
-    _accounts_get_pg, _resting_get_pg, _transition_pg, _fills_insert_pg, _holdings_lock_pg, _holdings_save_pg
-)
+    _limit_ends_pg, _stop_ends_pg, _accounts_get_pg, _resting_get_pg, _transition_pg, _fills_insert_pg,
+    _holdings_lock_pg, _holdings_save_pg,
+)  # fmt: skip
 PORTABLE = TriggerStatements(
-    _accounts_get_orm, _resting_get_orm, _transition_orm, _fills_insert_orm, _holdings_lock_orm, _holdings_save_orm
-)
+    _limit_ends_orm, _stop_ends_orm, _accounts_get_orm, _resting_get_orm, _transition_orm, _fills_insert_orm,
+    _holdings_lock_orm, _holdings_save_orm,
+)  # fmt: skip
 
 
 def trigger_statements() -> TriggerStatements:

@@ -1,6 +1,7 @@
 """The stop engine's candidates (``waiting_stops``): exactly the waiting stops the index crossed
 (a buy at or below it, a sell at or above), oldest first, each with its trader's ledger account;
-a tick that crosses none costs one statement (the probe of the stop index's ends)."""
+a tick that crosses none costs one statement (the probe of the stop index's ends). The limit and
+stop engines' probes: their partial indexes, and the same answers as their ORM twins."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from tests.portfolio.helpers import make_user
 from tests.trading.helpers import set_price
 from trading.models import Order
 from trading.services import order_place
+from trading.services.limit_orders import limit_order_place
 from trading.services.stop_orders import stop_order_place
 from trading.services.stop_triggers import waiting_stops
 
@@ -55,3 +57,33 @@ def test_exactly_the_crossed_waiting_stops_oldest_first_with_their_accounts():
     with CaptureQueriesContext(connection) as queries:
         assert waiting_stops(symbols=["SOL-USD"], index=D("100"), before=before) == []
     assert len(queries.captured_queries) == 1  # the probe only
+
+
+def test_the_index_probes_use_their_partial_indexes_and_answer_as_their_orm_twins():
+    """The limit and stop engines' probes (fixed SQL text) can use the partial indexes (their
+    predicates are the indexes' own: with sequential scans off the plan names each index) and
+    answer what the ORM twins answer: the top resting buy limit (a triggered stop-limit rests as a
+    limit), the lowest resting sell limit, the lowest waiting buy stop, the highest waiting sell
+    stop."""
+    from trading.trigger_pg import _LIMIT_ENDS, _STOP_ENDS, PORTABLE, POSTGRES
+
+    set_price(D("100"))
+    user = make_user()
+    order_place(user=user, client_order_id="sol", symbol="SOL-USD", side="buy", type="market", qty=D(3))
+    for cid, side, limit in (("b1", "buy", "95"), ("b2", "buy", "97"), ("s1", "sell", "104"), ("s2", "sell", "103")):
+        limit_order_place(user=user, client_order_id=cid, symbol="SOL-USD", side=side, qty=D(1), limit_price=D(limit))
+    _stop(user, "sb", "buy", "106")
+    _stop(user, "sb2", "buy", "108")
+    _stop(user, "ss", "sell", "94")
+    triggered = _stop(user, "tl", "buy", "101", type="stop_limit", limit_price=D("98"))
+    Order.objects.filter(pk=triggered.pk).update(triggered_at=datetime.now(timezone.utc))
+    for sql in (POSTGRES, PORTABLE):
+        assert sql.limit_ends(symbols=["SOL-USD", "JUP-USD"]) == (D("98"), D("103"))
+        assert sql.stop_ends(symbols=["SOL-USD"]) == (D("106"), D("94"))
+        assert sql.limit_ends(symbols=["JUP-USD"]) == (None, None)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for statement, index in ((_LIMIT_ENDS, "order_open_sym_side_limit"), (_STOP_ENDS, "order_open_sym_side_stop")):
+            cursor.execute(f"EXPLAIN {statement}", [["SOL-USD"]])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert plan.count(index) == 2, plan

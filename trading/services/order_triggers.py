@@ -32,14 +32,14 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from core.jobs import enqueue
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
 from pricing.markets import MarketSpec, registry_get
-from pricing.models import Market, MarketStatus
+from pricing.models import MarketStatus
 from trading.limits import is_crossed, plan_maker_fill
 from trading.models import RESTING_LIMIT, Order, OrderStatus, Side
 from trading.services.command import command_atomic
@@ -47,7 +47,7 @@ from trading.services.liquidation_lanes import lanes_split
 from trading.services.order_states import order_transition
 from trading.services.spot_fill import spot_fill_write
 from trading.services.trigger_batch import SystemAccounts, Touch, fill_batch
-from trading.trigger_pg import ORDER_FIELDS, Resting, trigger_statements
+from trading.trigger_pg import ORDER_FIELDS, Resting, resting, trigger_statements
 
 logger = logging.getLogger("trading.triggers")
 
@@ -69,45 +69,29 @@ def _spot_markets(index_symbol: str) -> dict[str, MarketSpec]:
     return {m.symbol: m for m in registry_get().markets.values() if m.index_symbol == index_symbol and not m.is_perp}
 
 
-def crossed_bounds_query(symbols: list[str]) -> QuerySet:
-    """Per market of ``symbols``: its highest resting buy limit and lowest resting sell limit, the
-    last (first) entry of the partial index ``order_open_sym_side_limit`` for its side, one row
-    each, all in one statement."""
-    resting = Order.objects.filter(RESTING_LIMIT, symbol=OuterRef("symbol"), limit_price__isnull=False)
-    top = resting.filter(side=Side.BUY).order_by("-limit_price").values("limit_price")[:1]
-    low = resting.filter(side=Side.SELL).order_by("limit_price").values("limit_price")[:1]
-    rows = Market.objects.filter(symbol__in=symbols).annotate(top=Subquery(top), low=Subquery(low))
-    return rows.values_list("top", "low")
-
-
-def crossed_bounds(symbols: list[str]) -> tuple[Decimal | None, Decimal | None]:
-    """The highest resting buy limit and the lowest resting sell limit over ``symbols``."""
-    bounds = list(crossed_bounds_query(symbols))
-    tops = [buy for buy, _sell in bounds if buy is not None]
-    lows = [sell for _buy, sell in bounds if sell is not None]
-    return max(tops, default=None), min(lows, default=None)
-
-
 def crossed_orders_query(*, symbols: list[str], touch: Touch, before: datetime) -> QuerySet | None:
     """The candidates' query (``crossed_orders``; the bench EXPLAINs it), or None when the tick
-    crosses none (``crossed_bounds``: a probe of the index's ends). Per side crossed, a range scan
-    of the partial index ``order_open_sym_side_limit`` under its own predicate (``RESTING_LIMIT``),
-    bounded by the probe's end; both sides in one ``UNION ALL``. One query with ``(buy AND limit >=
+    crosses none (``limit_ends``, ``trading.trigger_pg``: a probe of the index's ends, one
+    statement of fixed text). Per side crossed, a range scan of the partial index
+    ``order_open_sym_side_limit`` under its own predicate (``RESTING_LIMIT``), bounded by the
+    probe's end; both sides in one ``UNION ALL``. One query with ``(buy AND limit >=
     ask) OR (sell AND limit <= bid)`` was planned as a scan of every resting order: the planner
     multiplies the side's selectivity by the price range's (the limit prices of both sides in one
     histogram), so at 100,000 orders it expected 25,000 rows of a tick that crosses none; the bound
     keeps its estimate near the rows really crossed."""
-    top_buy, low_sell = crossed_bounds(symbols)
+    top_buy, low_sell = trigger_statements().limit_ends(symbols=symbols)
+    buys = top_buy is not None and top_buy >= touch.buy
+    sells = low_sell is not None and low_sell <= touch.sell
+    if not (buys or sells):
+        return None  # no queryset built: a quiet tick costs the probe alone
     # A stop-limit rests as a limit from when its stop triggered: not on the tick that triggered it.
     rested = Q(triggered_at__isnull=True) | Q(triggered_at__lte=before)
     resting = Order.objects.filter(RESTING_LIMIT, rested, symbol__in=symbols, created_at__lte=before)
     sides = []
-    if top_buy is not None and top_buy >= touch.buy:
+    if buys:
         sides.append(resting.filter(side=Side.BUY, limit_price__gte=touch.buy, limit_price__lte=top_buy))
-    if low_sell is not None and low_sell <= touch.sell:
+    if sells:
         sides.append(resting.filter(side=Side.SELL, limit_price__lte=touch.sell, limit_price__gte=low_sell))
-    if not sides:
-        return None
     first, *other = (side.values_list(*ORDER_FIELDS) for side in sides)
     return (first.union(*other, all=True) if other else first).order_by("created_at", "id")
 
@@ -122,7 +106,7 @@ def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> lis
     if not rows:
         return []
     accounts = trigger_statements().accounts_get(user_ids=sorted({row[2] for row in rows}))
-    return [Resting._make((*row, *accounts[row[2]])) for row in rows]
+    return [resting((*row, *accounts[row[2]])) for row in rows]
 
 
 def order_triggers_run(
@@ -239,7 +223,7 @@ def _lane_dispatch(*, ids: list, index_symbol: str, touch: Touch, computed_at: d
 
 
 def _fill_resting(
-    order_id: UUID, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
+    order_id: UUID | str, *, touch: Touch, market: MarketSpec, account: LedgerAccount, house: LedgerAccount,
     fees: LedgerAccount,
 ) -> bool:  # fmt: skip
     """The one-order path: one transaction, the trader's balance rows, then the order row

@@ -26,13 +26,12 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
 from pricing.markets import MarketSpec, registry_get
-from pricing.models import Market, MarketStatus
+from pricing.models import MarketStatus
 from trading.execution import RuleViolation, plan_market_order
 from trading.limits import is_crossed, stop_crossed, touch_price, within_limit
 from trading.models import WAITING_STOP, Order, OrderStatus, OrderType, Side
@@ -56,33 +55,27 @@ def waiting_stops(*, symbols: list[str], index: Decimal, before: datetime) -> li
     """``(order id, symbol, user id, ledger account id, epoch)`` of the waiting stops of
     ``symbols`` the index crossed (a buy: its stop at or below the index; a sell: at or above),
     oldest first. First a probe of the partial index ``order_open_sym_side_stop``'s ends (per
-    market the lowest waiting buy stop and the highest waiting sell stop, one entry each): a tick
-    that crosses none stops there. Then one range scan of that index per side crossed, bounded by
-    the probe's end, in one ``UNION ALL``; the traders' accounts are read apart. Why not one query:
-    ``(buy AND stop <= index) OR (sell AND stop >= index)`` with the account joined was planned as a
-    scan of every open order at scale (the limit engine's candidates had the same shape:
+    market the lowest waiting buy stop and the highest waiting sell stop, one entry each; one
+    statement of fixed text, ``trading.trigger_pg``): a tick that crosses none stops there. Then
+    one range scan of that index per side crossed, bounded by the probe's end, in one ``UNION
+    ALL``; the traders' accounts are read apart. Why not one query: ``(buy AND stop <= index) OR
+    (sell AND stop >= index)`` with the account joined was planned as a scan of every open order
+    at scale (the limit engine's candidates had the same shape:
     ``trading.services.order_triggers.crossed_orders_query``)."""
-    waiting = Order.objects.filter(WAITING_STOP, symbol=OuterRef("symbol"))
-    low = waiting.filter(side=Side.BUY).order_by("stop_price").values("stop_price")[:1]
-    top = waiting.filter(side=Side.SELL).order_by("-stop_price").values("stop_price")[:1]
-    ends = list(
-        Market.objects.filter(symbol__in=symbols)
-        .annotate(low=Subquery(low), top=Subquery(top))
-        .values_list("low", "top")
-    )
-    low_buy = min((buy for buy, _sell in ends if buy is not None), default=None)
-    top_sell = max((sell for _buy, sell in ends if sell is not None), default=None)
+    sql = trigger_statements()
+    low_buy, top_sell = sql.stop_ends(symbols=symbols)
+    buys, sells = low_buy is not None and low_buy <= index, top_sell is not None and top_sell >= index
+    if not (buys or sells):
+        return []
     stops = Order.objects.filter(WAITING_STOP, symbol__in=symbols, created_at__lte=before)
     sides = []
-    if low_buy is not None and low_buy <= index:
+    if buys:
         sides.append(stops.filter(side=Side.BUY, stop_price__lte=index, stop_price__gte=low_buy))
-    if top_sell is not None and top_sell >= index:
+    if sells:
         sides.append(stops.filter(side=Side.SELL, stop_price__gte=index, stop_price__lte=top_sell))
-    if not sides:
-        return []
     first, *other = (side.values_list("id", "symbol", "user_id", "created_at") for side in sides)
     rows = list((first.union(*other, all=True) if other else first).order_by("created_at", "id"))
-    accounts = trigger_statements().accounts_get(user_ids=sorted({user_id for _id, _s, user_id, _t in rows}))
+    accounts = sql.accounts_get(user_ids=sorted({user_id for _id, _s, user_id, _t in rows}))
     return [(order_id, symbol, user_id, *accounts[user_id]) for order_id, symbol, user_id, _t in rows]
 
 

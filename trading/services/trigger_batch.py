@@ -14,7 +14,7 @@ the one-order path's (``order_triggers._fill_resting``) to the last digit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -59,12 +59,15 @@ class SystemAccounts:
     fees: LedgerAccount
 
 
+Deltas = tuple[tuple[str, Decimal, Decimal], ...]  # a posting's ``(asset, d_total, d_locked)`` on its trader's rows
+
+
 class _Filled(NamedTuple):
+    n: int  # its place in the batch
     order: Resting
-    order_id: str  # ``order.id`` as text
     plan: Execution
     asset: str  # the market's base asset
-    legs: list[Leg]
+    deltas: Deltas
 
 
 def fill_batch(
@@ -89,26 +92,38 @@ def _fill(
     rows: Sequence[Resting], *, touch: Touch, before: datetime, assets: Mapping[str, str], system: SystemAccounts,
     sql: TriggerStatements,
 ) -> list[str]:  # fmt: skip
-    plans, legs = _planned(rows, touch=touch, assets=assets, system=system)
-    ids = [str(r.id) for r in rows]  # as text once: the plans, the ledger, the fills and the events use it
+    accounts = _accounts(rows)
+    fee_bps = settings.TRADING_MAKER_FEE_BPS
+    plans = [
+        plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
+        for r in rows
+    ]
+
+    def legs_of(n: int) -> list[Leg]:
+        """The ``n``-th order's legs, built where they are used and let go (the garbage collector
+        never sees thousands of them live: docs/trading.md)."""
+        r = rows[n]
+        return _legs(r, plans[n], accounts[r.account_id], system, assets[r.symbol])
+
+    keys, deltas = _posted(rows, legs_of)
     with transaction.atomic(durable=True):
-        locked = balance_rows_lock(keys=_rows_posted(rows, legs))
+        locked = balance_rows_lock(keys=keys)
         now = datetime.now(timezone.utc)
-        planned = [(n, ids[n], r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
+        planned = [(n, r.id, r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
         taken = sql.transition(
             plans=planned, buy=touch.buy, sell=touch.sell, index=touch.index, before=before, symbols=list(assets),
             now=now,
         )  # fmt: skip
         if not taken:
             return []
-        done = [_Filled(r, ids[n], plans[n], assets[r.symbol], legs[n]) for n, r in enumerate(rows) if n in taken]
+        done = [_Filled(n, r, plans[n], assets[r.symbol], deltas[n]) for n, r in enumerate(rows) if n in taken]
         txn_ids = ledger_post_many_ids(
             postings=(
                 Posting(
                     reason=LedgerReason.TRADE,
-                    legs=f.legs,
+                    legs=legs_of(f.n),
                     reference_type="order",
-                    reference_id=f.order_id,
+                    reference_id=f.order.id,
                     memo=f"{f.plan.side} {f.plan.qty} {f.asset} @ {f.plan.price}",
                     shard_key=f.order.user_id,
                 )  # fmt: skip
@@ -119,7 +134,7 @@ def _fill(
         fill_ids = [str(uuid4()) for _ in done]
         sql.fills_insert(
             rows=[
-                (fill_id, f.order_id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
+                (fill_id, f.order.id, f.order.user_id, f.order.symbol, f.plan.side, f.plan.qty, f.plan.price,
                  f.plan.notional, f.plan.fee, txn_id)
                 for f, fill_id, txn_id in zip(done, fill_ids, txn_ids, strict=True)
             ],
@@ -127,34 +142,35 @@ def _fill(
         )  # fmt: skip
         books = _books_apply(sql, done, now=now)
         _announce(done, fill_ids=fill_ids, books=books, locked=locked, now=now)
-    return [f.order_id for f in done]
+    return [f.order.id for f in done]
 
 
-def _planned(
-    rows: Sequence[Resting], *, touch: Touch, assets: Mapping[str, str], system: SystemAccounts
-) -> tuple[list[Execution], list[list[Leg]]]:
-    """Each order's maker fill (pure maths) and its ledger legs, before any lock."""
-    fee_bps = settings.TRADING_MAKER_FEE_BPS
-    accounts = _accounts(rows)
-    plans = [
-        plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
-        for r in rows
-    ]
-    legs = [_legs(r, plans[n], accounts[r.account_id], system, assets[r.symbol]) for n, r in enumerate(rows)]
-    return plans, legs
-
-
-def _rows_posted(rows: Sequence[Resting], legs: Sequence[list[Leg]]) -> list[tuple[LedgerAccount, str, int]]:
+def _posted(
+    rows: Sequence[Resting], legs_of: Callable[[int], list[Leg]]
+) -> tuple[list[tuple[LedgerAccount, str, int]], list[Deltas]]:
     """Every balance row the batch's postings touch (a leg of 0 is never posted): the owners' USD
     and base rows and the system shards' (``house``, ``fees``) -- all locked first, in one
-    statement, users' rows before the system rows (the global lock order)."""
+    statement, users' rows before the system rows (the global lock order); and per order what its
+    posting adds to its trader's rows, as plain values (its ``portfolio_update``)."""
     shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
     keys: dict[tuple[int, str, int], LedgerAccount] = {}
-    for r, mine in zip(rows, legs, strict=True):
-        for leg in mine:
+    deltas: list[Deltas] = []
+    for n, r in enumerate(rows):
+        mine: dict[str, tuple[Decimal, Decimal]] = {}
+        for leg in legs_of(n):
             if leg.amount:
                 keys[(leg.account.id, leg.asset, shard_for(leg.account, r.user_id, shards))] = leg.account
-    return [(account, asset, shard) for (_id, asset, shard), account in keys.items()]
+            if leg.account.id == r.account_id:
+                d_total, d_locked = mine.get(leg.asset, _NOTHING)
+                mine[leg.asset] = (
+                    d_total + leg.amount,
+                    d_locked + leg.amount if leg.bucket == Bucket.LOCKED else d_locked,
+                )
+        deltas.append(tuple((str(asset), d_total, d_locked) for asset, (d_total, d_locked) in mine.items()))
+    return [(account, asset, shard) for (_id, asset, shard), account in keys.items()], deltas
+
+
+_NOTHING = (Decimal(0), Decimal(0))
 
 
 def _accounts(rows: Sequence[Resting]) -> dict[int, LedgerAccount]:
@@ -214,14 +230,12 @@ def _announce(
     events: list[tuple[int, str, RawJSON]] = []
     for f, fill_id, book in zip(done, fill_ids, books, strict=True):
         order, plan, account_id = f.order, f.plan, f.order.account_id
-        for leg in f.legs:  # the trader's legs onto the running state of their rows, one pass
-            if leg.account.id == account_id:
-                total, held = balances[(account_id, leg.asset)]
-                locks = leg.bucket == Bucket.LOCKED
-                balances[(account_id, leg.asset)] = (total + leg.amount, held + leg.amount if locks else held)
+        for asset, d_total, d_locked in f.deltas:  # its posting onto the running state of the trader's rows
+            total, held = balances[(account_id, asset)]
+            balances[(account_id, asset)] = (total + d_total, held + d_locked)
         rows = [(str(asset), *balances[(account_id, asset)]) for asset in (Asset.USD, f.asset)]
         fill = order_fill_json(
-            order_id=f.order_id, client_order_id=order.client_order_id, fill_id=fill_id, symbol=order.symbol,
+            order_id=f.order.id, client_order_id=order.client_order_id, fill_id=fill_id, symbol=order.symbol,
             side=plan.side, qty=plan.qty, price=plan.price, notional=plan.notional, fee=plan.fee, liquidity="maker",
             status=OrderStatus.FILLED.value, filled_at=filled_at,
         )  # fmt: skip
