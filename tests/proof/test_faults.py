@@ -168,6 +168,7 @@ def test_connections_killed_between_requests_cost_at_most_one_503_each(figures):
     server.start()
     try:
         headers = http_sign_in(server.url)
+        set_price(Decimal("150"))  # fresh after the server's start (slow on a loaded machine)
         assert place(server.url, headers, "idle-0").status_code == 201
         mine = "FROM pg_stat_activity WHERE application_name = %s"
         with psycopg.connect(psycopg_dsn(), autocommit=True) as conn:
