@@ -50,6 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_price import bench_price_set  # noqa: E402
 from liquidation_books import (  # noqa: E402
     BOOKS,
     MARKETS,
@@ -87,19 +88,6 @@ def _indexes() -> list[str]:
     return list(dict.fromkeys(markets[symbol].index_symbol for symbol in bench_markets(MARKETS)))
 
 
-def _set_price(price, indexes: list[str] | None = None) -> None:
-    from datetime import datetime, timezone
-
-    from django.core.cache import cache
-
-    from pricing.selectors import latest_price_key
-
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    for index in indexes or ["SOL-USD"]:
-        record = {"symbol": index, "price": str(price), "sources": ["bench"], "computed_at": now, "mode": "live"}
-        cache.set(latest_price_key(index), record, timeout=300)
-
-
 def _quiet_ticks() -> None:
     from datetime import datetime, timezone
     from decimal import Decimal as D
@@ -107,7 +95,7 @@ def _quiet_ticks() -> None:
     from trading.models import Position
     from trading.services.liquidation import liquidation_run
 
-    _set_price(D(95))
+    bench_price_set(D(95), ["SOL-USD"], timeout=300)
     quiet = []
     for _ in range(50):
         t0 = time.perf_counter()
@@ -185,7 +173,7 @@ def inline(quiet: bool) -> None:
     gc.collect()
     if quiet:
         _quiet_ticks()
-    _set_price(D(85), indexes)
+    bench_price_set(D(85), indexes, timeout=300)
     events_before = UserEvent.objects.count()
     _checkpoint_if_asked()
     lsn = wal_lsn()
@@ -240,7 +228,7 @@ def fanout(quiet: bool) -> None:
     stop = threading.Event()
     try:
         children = pool_children(worker, WORKERS)
-        _set_price(D(95))
+        bench_price_set(D(95), ["SOL-USD"], timeout=300)
         for _ in range(4 * WORKERS):  # warm every pool process: imports, DB and Redis connections
             broker.send_task("trading.liquidate_on_tick", args=(str(D(95)), datetime.now(timezone.utc).isoformat()))
         time.sleep(2)
@@ -259,7 +247,7 @@ def fanout(quiet: bool) -> None:
         listener = threading.Thread(target=listen, daemon=True)
         listener.start()
         time.sleep(0.2)
-        _set_price(D(85), indexes)
+        bench_price_set(D(85), indexes, timeout=300)
         lanes = _lanes_expected(D(85), indexes)
         assert lanes, "the seeded book has nothing for a tick at 85 to cross"
         events_before = UserEvent.objects.count()

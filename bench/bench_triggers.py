@@ -57,6 +57,7 @@ APP = Path(os.environ.get("BENCH_APP_ROOT") or ROOT)  # the code measured: this 
 sys.path.insert(0, str(APP))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bench_price import bench_price_set  # noqa: E402
 from liquidation_books import REDIS_URL, child_env  # noqa: E402
 from measure import cpu_reference, cpu_seconds, pool_children, postgres_cpu, wal_lsn, wal_since  # noqa: E402
 from trigger_books import BOOKS, MARKETS, ORDERS, POSITIONS, STOPS, TPSL, USERS, WORKERS, book_run  # noqa: E402
@@ -90,19 +91,6 @@ def _indexes() -> list[str]:
     return list(dict.fromkeys(markets[symbol].index_symbol for symbol, _base in bench_spot_markets(MARKETS)))
 
 
-def _set_price(price: str, indexes: list[str]) -> None:
-    from datetime import datetime, timezone
-
-    from django.core.cache import cache
-
-    from pricing.selectors import latest_price_key
-
-    now = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
-    for index in indexes:
-        record = {"symbol": index, "price": price, "sources": ["bench"], "computed_at": now, "mode": "live"}
-        cache.set(latest_price_key(index), record, timeout=600)
-
-
 def _ms(values: list[float]) -> str:
     ordered = sorted(values)
     return (
@@ -123,7 +111,7 @@ def quiet() -> None:
     from trading.tasks import liquidate_on_tick
 
     indexes = _indexes()
-    _set_price(QUIET, indexes)
+    bench_price_set(QUIET, indexes)
     engine, task = [], []
     for _ in range(50):
         t0 = time.perf_counter()
@@ -241,7 +229,7 @@ def in_process(mode: str) -> None:
     settings.TRADING_TRIGGER_LANES = 1
     indexes = _indexes()
     gc.collect()
-    _set_price(BUSY, indexes)
+    bench_price_set(BUSY, indexes)
     events_before = UserEvent.objects.count()
     _checkpoint_if_asked()
     lsn = wal_lsn()
@@ -295,7 +283,7 @@ def fanout() -> None:
     stop = threading.Event()
     try:
         children = pool_children(worker, WORKERS)
-        _set_price(QUIET, indexes)
+        bench_price_set(QUIET, indexes)
         for _ in range(4 * WORKERS):  # warm every pool process: imports, DB and Redis connections
             broker.send_task("trading.liquidate_on_tick", args=(QUIET, datetime.now(timezone.utc).isoformat()))
         time.sleep(2)
@@ -310,7 +298,7 @@ def fanout() -> None:
 
         threading.Thread(target=listen, daemon=True).start()
         time.sleep(0.2)
-        _set_price(BUSY, indexes)
+        bench_price_set(BUSY, indexes)
         crossed = _still_crossed()
         expected = crossed.count()
         events_before = UserEvent.objects.count()
