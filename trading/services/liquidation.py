@@ -45,7 +45,6 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
 
 from core.jobs import enqueue
 from pricing.errors import PriceStale, PriceUnavailable
@@ -57,7 +56,7 @@ from trading.models import (
 )
 from trading.perp_markets import perp_markets_by_index
 from trading.services.liquidation_batch import liquidate_batch
-from trading.services.liquidation_lanes import lanes_split
+from trading.services.liquidation_lanes import lanes_split, lanes_wanted
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -177,15 +176,9 @@ def positions_liquidate_all(
 
 
 def _lanes_wanted(candidates: int) -> int:
-    """How many lanes to split ``candidates`` into: 1 unless other worker processes can take
-    lanes (real broker, PostgreSQL) and there is more than one batch of work."""
-    lanes = settings.POSITION_LIQUIDATION_LANES
-    if lanes <= 1 or settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
-        return 1
-    if connection.vendor != "postgresql":
-        return 1
-    size = max(1, settings.POSITION_LIQUIDATION_BATCH)
-    return max(1, min(lanes, -(-candidates // size)))
+    return lanes_wanted(
+        candidates, lanes=settings.POSITION_LIQUIDATION_LANES, batch=settings.POSITION_LIQUIDATION_BATCH
+    )
 
 
 LIQUIDATE_LANE_TASK = "trading.liquidate_lane"

@@ -16,6 +16,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
+from django.conf import settings
+from django.db import connection
+
 from portfolio.services.ledger import system_shard
 
 
@@ -33,3 +36,13 @@ def lanes_split(rows: Sequence[tuple[object, int]], *, lanes: int, shards: int) 
     for position_id, user_id in rows:
         out[lane_of[system_shard(user_id, shards)]].append(position_id)
     return sorted((lane for lane in out if lane), key=len, reverse=True)
+
+
+def lanes_wanted(candidates: int, *, lanes: int, batch: int) -> int:
+    """How many lanes to split ``candidates`` into: 1 unless other worker processes can take
+    lanes (real broker, PostgreSQL) and there is more than one ``batch`` of work; at most ``lanes``."""
+    if lanes <= 1 or settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
+        return 1
+    if connection.vendor != "postgresql":
+        return 1
+    return max(1, min(lanes, -(-candidates // max(1, batch))))

@@ -31,7 +31,6 @@ from decimal import Decimal
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -43,7 +42,7 @@ from pricing.models import MarketStatus
 from trading.limits import is_crossed, plan_maker_fill
 from trading.models import RESTING_LIMIT, Order, OrderStatus, Side
 from trading.services.command import command_atomic
-from trading.services.liquidation_lanes import lanes_split
+from trading.services.liquidation_lanes import lanes_split, lanes_wanted
 from trading.services.order_states import order_transition
 from trading.services.spot_fill import spot_fill_write
 from trading.services.trigger_batch import SystemAccounts, Touch, fill_batch
@@ -198,15 +197,8 @@ def orders_fill_each(
 
 
 def _lanes_wanted(candidates: int) -> int:
-    """How many lanes to split ``candidates`` into: 1 unless other worker processes can take
-    lanes (real broker, PostgreSQL) and there is more than one batch of work."""
-    lanes = settings.TRADING_TRIGGER_LANES
-    if lanes <= 1 or settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
-        return 1
-    if connection.vendor != "postgresql":
-        return 1
-    size = max(1, settings.TRADING_TRIGGER_BATCH)
-    return max(1, min(lanes, -(-candidates // size)))
+    """The lanes of a tick's ``candidates`` (``lanes_wanted`` with the trigger engine's knobs)."""
+    return lanes_wanted(candidates, lanes=settings.TRADING_TRIGGER_LANES, batch=settings.TRADING_TRIGGER_BATCH)
 
 
 def _lane_dispatch(*, ids: list, index_symbol: str, touch: Touch, computed_at: datetime) -> bool:
