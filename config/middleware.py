@@ -1,6 +1,7 @@
 """Request id: taken from a sane ``X-Request-ID`` header or generated, echoed back.
 Database errors outside DRF views: 503 ``database_unavailable``, never a 500.
-Every ``/api/`` error in the ``{code, message, extra}`` shape, in every mode (``DEBUG`` too)."""
+Every ``/api/`` error in the ``{code, message, extra}`` shape, in every mode (``DEBUG`` too);
+every ``/v2/`` error in Alpaca's ``{code, message}`` shape."""
 
 from __future__ import annotations
 
@@ -92,6 +93,10 @@ def _api_error_shape(request, response):
     """An ``/api/`` error answer that is not JSON (Django's technical 404/500 pages under DEBUG,
     which bypass ``handler404/500``; a plain ``HttpResponse`` error) becomes the JSON error shape.
     DRF's own responses are left to content negotiation (the browsable API asked for HTML)."""
+    if response.status_code >= 400 and request.path.startswith("/v2/"):
+        from trading.alpaca.errors import alpaca_error_shape
+
+        return alpaca_error_shape(response)  # Alpaca's {"code": int, "message"} (docs/alpaca.md)
     if response.status_code < 400 or not request.path.startswith("/api/") or _is_json(response):
         return response
     from rest_framework.response import Response

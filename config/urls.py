@@ -1,4 +1,4 @@
-"""URL map: pages, health, the JSON API under /api/v1/, schema and docs, admin."""
+"""URL map: pages, health, the JSON API under /api/v1/, Alpaca's under /v2/, schema and docs, admin."""
 
 from django.contrib import admin
 from django.urls import include, path
@@ -23,6 +23,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("api/v1/", include(api_v1)),
+    path("v2/", include("trading.alpaca.urls")),  # Alpaca-compatible trading API (docs/alpaca.md)
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),

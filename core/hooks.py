@@ -137,6 +137,17 @@ portfolio_snapshot = Hook("portfolio_snapshot", _portfolio_snapshot)
 summary at the current index (``portfolio.feed.portfolio_ws_snapshot``)."""
 
 
+def _trade_updates(*, user_id: int, event: dict[str, Any]) -> list[dict[str, Any]]:
+    """Without trading there are no orders to report."""
+    return []
+
+
+trade_updates = Hook("trade_updates", _trade_updates)
+"""realtime's Alpaca stream (``realtime.alpaca_stream``) calls it (in a worker thread) for each
+user event it relays: the ``data`` of each Alpaca ``trade_updates`` message the event means
+(``[]`` for one it does not report). trading implements it (``trading.alpaca.stream.trade_updates``)."""
+
+
 # --- portfolio calls ------------------------------------------------------------------------
 
 

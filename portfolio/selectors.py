@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Sum
 from django.utils import timezone
 
 from core.errors import DomainError
@@ -213,3 +213,24 @@ def portfolio_history_get(
         "profit_loss": [usd(e - base) for _, e in points],
         "profit_loss_pct": [equity_return(equity=e, start=base) for _, e in points],
     }
+
+
+def equity_at(*, user: User, moment: datetime) -> Decimal | None:
+    """The user's equity as last snapshotted at or before ``moment`` in the current epoch (``None``: no snapshot)."""
+    account = account_get(user=user)
+    return (
+        EquitySnapshot.objects.filter(account=account, epoch=account.epoch, taken_at__lte=moment)
+        .order_by("-taken_at")
+        .values_list("equity", flat=True)
+        .first()
+    )
+
+
+def asset_total_after(*, user_id: int, asset: str, txn_id: int) -> Decimal:
+    """What ``user_id`` held of ``asset`` (every bucket) right after ledger transaction ``txn_id``:
+    the sum of the ledger up to it. A user's transactions on one asset are serialised by the
+    balance row's lock, so their ids are in commit order."""
+    total = LedgerEntry.objects.filter(account__user_id=user_id, asset=asset, txn_id__lte=txn_id).aggregate(
+        total=Sum("amount")
+    )["total"]
+    return total or Decimal(0)

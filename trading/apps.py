@@ -8,6 +8,7 @@ class TradingConfig(AppConfig):
 
     def ready(self) -> None:
         from core import hooks
+        from trading.alpaca.stream import trade_updates
         from trading.position_totals import position_totals
         from trading.reconcile import trading_checks
         from trading.tasks import liquidate_on_price_tick
@@ -15,3 +16,4 @@ class TradingConfig(AppConfig):
         hooks.price_tick_accepted.register(liquidate_on_price_tick)  # every accepted tick feeds the engine
         hooks.position_totals.register(position_totals)  # portfolio's view of open positions
         hooks.reconcile_checks.register(trading_checks)  # trading's invariants in `manage.py reconcile`
+        hooks.trade_updates.register(trade_updates)  # the Alpaca stream's trade_updates (docs/alpaca.md)

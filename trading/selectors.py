@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -24,12 +25,19 @@ def order_list(
     until: datetime | None = None,
     client_order_id: str | None = None,
     symbol: str | None = None,
+    statuses: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
 ) -> QuerySet[Order]:
+    """``user``'s orders, filtered; ``statuses`` / ``symbols``: any of them (Alpaca's open / closed)."""
     qs = Order.objects.filter(user=user)
     if symbol:
         qs = qs.filter(symbol=symbol)
+    if symbols is not None:
+        qs = qs.filter(symbol__in=list(symbols))
     if status:
         qs = qs.filter(status=status)
+    if statuses is not None:
+        qs = qs.filter(status__in=list(statuses))
     if side:
         qs = qs.filter(side=side)
     if after:

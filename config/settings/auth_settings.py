@@ -44,6 +44,9 @@ AUTH_MAX_API_KEYS_PER_USER = env_int(ENV, "AUTH_MAX_API_KEYS_PER_USER", 10)
 AUTH_RATE_NONCE_IP = _rate("AUTH_RATE_NONCE_IP", "30/60")
 AUTH_RATE_VERIFY_IP = _rate("AUTH_RATE_VERIFY_IP", "30/60")
 AUTH_RATE_VERIFY_ADDRESS = _rate("AUTH_RATE_VERIFY_ADDRESS", "10/60")
+# Alpaca-compatible /v2 (docs/alpaca.md): requests per API key per window, counted before any
+# work (Alpaca's own limit is 200 a minute); over it 429 {"code": 42910000} with Retry-After.
+ALPACA_RATE_LIMIT = _rate("ALPACA_RATE_LIMIT", "200/60")
 # Number of reverse proxies in front of the app whose X-Forwarded-For entries are trusted
 # (0 = ignore X-Forwarded-For and use the socket address).
 AUTH_TRUSTED_PROXY_COUNT = env_int(ENV, "AUTH_TRUSTED_PROXY_COUNT", 0)
