@@ -19,17 +19,23 @@ from django.conf import settings  # noqa: E402
 
 from config.realtime_prices import register as register_price_directory  # noqa: E402
 from realtime.auth import WebSocketAuthMiddleware  # noqa: E402
-from realtime.routing import websocket_urlpatterns  # noqa: E402
+from realtime.routing import ALPACA_STREAM_PATH, alpaca_stream_app, websocket_urlpatterns  # noqa: E402
 
 register_price_directory()  # the market registry and latest prices, for the /ws/ price stream
 # URLRouter's stub wants its check-only _ExtendedURLPattern in an invariant list (typeshed#15080).
 websocket_router = URLRouter(websocket_urlpatterns)  # type: ignore[arg-type]
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(WebSocketAuthMiddleware(websocket_router)),
-    }
-)
+browser_sockets = AllowedHostsOriginValidator(WebSocketAuthMiddleware(websocket_router))
+
+
+async def websockets(scope, receive, send):
+    """``/stream`` (Alpaca's trading stream: API-key auth in a frame, no cookie, no Origin from its
+    bot clients) goes straight to its consumer; every other socket through the origin check."""
+    if scope.get("path") == ALPACA_STREAM_PATH:
+        return await alpaca_stream_app(scope, receive, send)
+    return await browser_sockets(scope, receive, send)
+
+
+application = ProtocolTypeRouter({"http": django_asgi_app, "websocket": websockets})
 
 if settings.PREFLIGHT_ON_START:
     from config.preflight import require_backends

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import db
@@ -46,13 +47,18 @@ def default_code(status: int) -> int:
     return status * 100000 + 10000
 
 
+def _plain(value: Any) -> str:
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except (InvalidOperation, ValueError):
+        return str(value)
+
+
 def _insufficient(exc: DomainError) -> AlpacaError:
     extra = exc.extra
-    asset = extra.get("asset", "USD")
-    return AlpacaError(
-        403, 40310000,
-        f"insufficient balance for {asset} (requested: {extra.get('required')}, available: {extra.get('available')})",
-    )  # fmt: skip
+    requested, available = _plain(extra.get("required")), _plain(extra.get("available"))
+    message = f"insufficient balance for {extra.get('asset', 'USD')} (requested: {requested}, available: {available})"
+    return AlpacaError(403, 40310000, message)
 
 
 def _final(exc: DomainError) -> AlpacaError:
