@@ -20,15 +20,23 @@ import os
 import sys
 import threading
 from decimal import ROUND_DOWN, Decimal
+from typing import TypeVar
 
 import httpx
 from alpaca.trading.client import TradingClient
 from alpaca.trading.enums import OrderSide, TimeInForce
-from alpaca.trading.models import TradeUpdate
+from alpaca.trading.models import Asset, Clock, ClosePositionResponse, Order, Position, TradeAccount, TradeUpdate
 from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
 from alpaca.trading.stream import TradingStream
 
 SYMBOL = "SOL/USD"
+M = TypeVar("M")
+
+
+def parsed(value: object, model: type[M]) -> M:
+    """alpaca-py answers its own models (``raw_data=False``, the default): say so to the type checker."""
+    assert isinstance(value, model), value
+    return value
 
 
 def index_price(url: str) -> Decimal:
@@ -47,16 +55,15 @@ class GridBot:
         self.fills: list[TradeUpdate] = []
 
     def limit(self, side: OrderSide, price: Decimal) -> None:
-        order = self.client.submit_order(
-            LimitOrderRequest(symbol=SYMBOL, qty=float(self.qty), side=side, time_in_force=TimeInForce.GTC,
-                              limit_price=float(on_tick(price, self.tick)))
-        )  # fmt: skip
+        limit_price = float(on_tick(price, self.tick))
+        request = LimitOrderRequest(symbol=SYMBOL, qty=float(self.qty), side=side, time_in_force=TimeInForce.GTC,
+                                    limit_price=limit_price)  # fmt: skip
+        order = parsed(self.client.submit_order(request), Order)
         print(f"  {side.value:4} limit {order.qty} @ {order.limit_price}  ({order.status.value}, id {order.id})")
 
     def start(self, price: Decimal) -> None:
-        bought = self.client.submit_order(
-            MarketOrderRequest(symbol=SYMBOL, qty=float(self.qty), side=OrderSide.BUY, time_in_force=TimeInForce.GTC)
-        )
+        request = MarketOrderRequest(symbol=SYMBOL, qty=float(self.qty), side=OrderSide.BUY, time_in_force="gtc")
+        bought = parsed(self.client.submit_order(request), Order)
         filled = Decimal(bought.filled_avg_price or price)
         print(f"bought {bought.filled_qty} SOL at {filled} (index {price})")
         self.limit(OrderSide.SELL, filled * (1 + self.step))
@@ -75,10 +82,10 @@ class GridBot:
 
 def run(url: str, key: str, secret: str, *, qty: Decimal, step_pct: Decimal, seconds: float, flatten: bool) -> int:
     client = TradingClient(key, secret, paper=True, url_override=url)
-    account = client.get_account()
+    account = parsed(client.get_account(), TradeAccount)
     print(f"account {account.account_number}: cash {account.cash} USD, equity {account.equity}")
-    print(f"market open: {client.get_clock().is_open} (the venue trades 24/7)")
-    asset = client.get_asset(SYMBOL)
+    print(f"market open: {parsed(client.get_clock(), Clock).is_open} (the venue trades 24/7)")
+    asset = parsed(client.get_asset(SYMBOL), Asset)
     bot = GridBot(client, qty=qty, step_pct=step_pct, tick=Decimal(str(asset.price_increment)))
     stream = TradingStream(key, secret, paper=True, url_override=url.replace("http", "ws", 1) + "/stream")
     stream.subscribe_trade_updates(bot.on_update)
@@ -93,11 +100,11 @@ def run(url: str, key: str, secret: str, *, qty: Decimal, step_pct: Decimal, sec
     canceled = client.cancel_orders()
     print(f"canceled {len(canceled)} open order(s)")
     if flatten:
-        for closed in client.close_all_positions(cancel_orders=True):
+        for closed in (parsed(c, ClosePositionResponse) for c in client.close_all_positions(cancel_orders=True)):
             print(f"closed {closed.symbol}: status {closed.status}")
-    for position in client.get_all_positions():
+    for position in (parsed(p, Position) for p in client.get_all_positions()):
         print(f"position {position.symbol}: {position.qty} at {position.avg_entry_price}, P/L {position.unrealized_pl}")
-    print(f"equity now {client.get_account().equity} USD; grid fills: {len(bot.fills)}")
+    print(f"equity now {parsed(client.get_account(), TradeAccount).equity} USD; grid fills: {len(bot.fills)}")
     return 0
 
 

@@ -9,11 +9,13 @@ an unauthorized socket is closed after it); ``{"action": "listen", "data": {"str
 ["trade_updates"]}}`` by ``{"stream": "listening", "data": {"streams": [...]}}``. Then every
 committed order event of the user is relayed as ``{"stream": "trade_updates", "data": {...}}``,
 mapped by the ``trade_updates`` hook (trading implements it). Socket caps, the frame size limit and
-the message rate are ``/ws/``'s; revoking the API key closes the socket (4001).
+the message rate are ``/ws/``'s; revoking the API key closes the socket (4001); a socket not
+authenticated within ``WS_IDLE_TIMEOUT_SECONDS`` is closed (4000).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,6 +29,7 @@ from realtime.connlimits import caps_for, socket_registry
 from realtime.groups import session_group, user_group
 from realtime.ratelimit import TokenBucket
 
+CLOSE_IDLE = 4000
 CLOSE_UNAUTHORIZED = 4003
 CLOSE_REVOKED = 4001
 CLOSE_TOO_MANY = 4008
@@ -75,8 +78,22 @@ class AlpacaStreamConsumer(AsyncWebsocketConsumer):
         if over is not None:
             await self._error(f"too many connections for this {over.kind}")
             await self._close(CLOSE_TOO_MANY)
+            return
+        self.auth_deadline = asyncio.ensure_future(self._close_unless_authenticated())
+
+    async def _close_unless_authenticated(self) -> None:
+        """A socket that has not authenticated within ``WS_IDLE_TIMEOUT_SECONDS`` is closed (4000)."""
+        try:
+            await asyncio.sleep(settings.WS_IDLE_TIMEOUT_SECONDS)
+            if self.user_id is None:
+                await self._close(CLOSE_IDLE)
+        except asyncio.CancelledError:
+            pass
 
     async def disconnect(self, code: int) -> None:
+        task = getattr(self, "auth_deadline", None)
+        if task is not None:
+            task.cancel()
         await socket_registry().release(self.channel_name)
         for group in list(getattr(self, "joined", ())):
             await self.channel_layer.group_discard(group, self.channel_name)
@@ -148,6 +165,9 @@ class AlpacaStreamConsumer(AsyncWebsocketConsumer):
             return
         text = message.get("text")
         event = json.loads(text) if text else message.get("event") or {}
+        data = event.get("data") if isinstance(event, dict) else None
+        if not isinstance(data, dict) or "order_id" not in data:
+            return  # not an order's event (portfolio, positions): nothing to read
         for data in await _updates(self.user_id, event):
             await self._send({"stream": "trade_updates", "data": data})
 

@@ -10,6 +10,7 @@ from core.hooks import Hook
 from portfolio.feed import portfolio_ws_snapshot
 from portfolio.services.accounts import account_open
 from realtime.receivers import on_session_revoked
+from trading.alpaca.stream import trade_updates
 from trading.position_totals import position_totals
 from trading.reconcile import trading_checks
 from trading.tasks import liquidate_on_price_tick
@@ -21,6 +22,7 @@ IMPLEMENTED_BY = {
     "portfolio_snapshot": portfolio_ws_snapshot,  # portfolio
     "position_totals": position_totals,  # trading
     "reconcile_checks": trading_checks,  # trading
+    "trade_updates": trade_updates,  # trading (the Alpaca stream's)
 }
 
 

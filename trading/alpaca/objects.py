@@ -34,6 +34,8 @@ def _ended_at(order: Order, status: str) -> str | None:
 
 
 def _replaced_by(order: Order) -> str | None:
+    if order.status != OrderStatus.REPLACED:
+        return None  # only a replaced order has a successor: no query for the others
     try:
         successor = order.replaced_by  # reverse one-to-one (select_related by the list views)
     except Order.DoesNotExist:

@@ -11,6 +11,7 @@ from django.utils import timezone
 from rest_framework import status
 from rest_framework.response import Response
 
+from core.errors import DomainError
 from portfolio.selectors import portfolio_summary_get
 from pricing.market_selectors import prices_day_ago
 from pricing.markets import MarketSpec
@@ -90,10 +91,8 @@ class PositionsApi(AlpacaView):
             symbol = market.base.code + market.quote
             try:
                 order = position_close(request.user, market, holding, {})
-            except Exception as exc:  # noqa: BLE001 - each position answers for itself (207)
-                error = to_alpaca(exc)
-                if error is None:
-                    raise
+            except (DomainError, AlpacaError) as exc:  # each position answers for itself (207)
+                error = to_alpaca(exc) or AlpacaError(500, 50010000, "internal server error")
                 results.append({"symbol": symbol, "status": error.status,
                                 "body": {"code": error.code, "message": error.message, "symbol": symbol}})  # fmt: skip
                 continue
