@@ -216,10 +216,10 @@ def portfolio_history_get(
 
 
 def equity_at(*, user: User, moment: datetime) -> Decimal | None:
-    """The user's equity as last snapshotted at or before ``moment`` in the current epoch (``None``: no snapshot)."""
-    account = account_get(user=user)
+    """The user's equity as last snapshotted at or before ``moment`` in the current epoch (``None``:
+    no snapshot). One statement."""
     return (
-        EquitySnapshot.objects.filter(account=account, epoch=account.epoch, taken_at__lte=moment)
+        EquitySnapshot.objects.filter(account__user=user, epoch=F("account__epoch"), taken_at__lte=moment)
         .order_by("-taken_at")
         .values_list("equity", flat=True)
         .first()

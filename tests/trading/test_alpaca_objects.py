@@ -73,3 +73,25 @@ def test_alpaca_crypto_rules(fields, message):
     with pytest.raises(AlpacaError) as refused:
         _order(**fields)
     assert (refused.value.status, refused.value.code, refused.value.message) == (422, 40010001, message)
+
+
+@pytest.mark.django_db(transaction=True)  # as served: no test transaction around it
+def test_a_v2_market_order_costs_what_an_api_v1_one_does(django_assert_num_queries):
+    """``POST /v2/orders`` adds no statement to the order service's four round trips (the key,
+    BEGIN, the one call, COMMIT): the Alpaca layer reads only the in-process registry and Redis."""
+    from rest_framework.test import APIClient
+
+    from tests.accounts.helpers import create_api_key
+    from tests.portfolio.helpers import make_user
+    from tests.trading.helpers import set_price
+    from tests.trading.test_order_queries import ORDER_QUERIES
+
+    set_price(D("150"))
+    key_id, secret = create_api_key(make_user())
+    client = APIClient()
+    client.credentials(HTTP_APCA_API_KEY_ID=key_id, HTTP_APCA_API_SECRET_KEY=secret)
+    body = {"symbol": "SOL/USD", "side": "buy", "type": "market", "time_in_force": "gtc"}
+    assert client.post("/v2/orders", {**body, "qty": "1"}, format="json").status_code == 200  # warm-up
+    with django_assert_num_queries(ORDER_QUERIES):
+        placed = client.post("/v2/orders", {**body, "qty": "0.5"}, format="json")
+    assert placed.status_code == 200 and placed.json()["status"] == "filled"
