@@ -95,3 +95,30 @@ def test_a_v2_market_order_costs_what_an_api_v1_one_does(django_assert_num_queri
     with django_assert_num_queries(ORDER_QUERIES):
         placed = client.post("/v2/orders", {**body, "qty": "0.5"}, format="json")
     assert placed.status_code == 200 and placed.json()["status"] == "filled"
+
+
+def test_perp_orders_are_not_alpaca_orders():
+    """A perp limit entry (an order on SOL-PERP) is neither listed, found nor canceled by ``/v2``;
+    ``/api/v1`` still has it, open."""
+    from django.test import Client
+
+    from tests.accounts.helpers import create_api_key
+    from tests.portfolio.helpers import authed_client, make_user
+    from tests.trading.helpers import set_price
+    from tests.trading.position_helpers import open_body
+    from trading.models import Order
+
+    set_price(D("150"))
+    user = make_user()
+    entry = open_body(type="limit", qty="1", limit_price="120", margin=..., client_order_id="perp-entry")
+    placed = authed_client(user).post("/api/v1/positions", entry, format="json")
+    assert placed.status_code == 201, placed.json()
+    perp = Order.objects.get(user=user, symbol="SOL-PERP")
+    key_id, secret = create_api_key(user)
+    http, auth = Client(), {"HTTP_APCA_API_KEY_ID": key_id, "HTTP_APCA_API_SECRET_KEY": secret}
+    assert http.get("/v2/orders?status=all", **auth).json() == []
+    assert http.get(f"/v2/orders/{perp.pk}", **auth).status_code == 404
+    assert http.get("/v2/orders:by_client_order_id?client_order_id=perp-entry", **auth).status_code == 404
+    assert http.delete("/v2/orders", **auth).json() == []
+    perp.refresh_from_db()
+    assert perp.status == "new"

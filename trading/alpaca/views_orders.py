@@ -13,6 +13,7 @@ from django.http import Http404
 from rest_framework import status
 from rest_framework.response import Response
 
+from trading.alpaca.assets import spot_markets
 from trading.alpaca.base import AlpacaView
 from trading.alpaca.errors import UNIQUE_CLIENT_ORDER_ID, AlpacaError, invalid
 from trading.alpaca.objects import order_object
@@ -71,11 +72,19 @@ def _order_id(raw: str) -> UUID:
         raise _not_found() from None
 
 
+def spot_symbols() -> list[str]:
+    """Our spot markets' symbols: perp orders (limit entries of positions) are not Alpaca's."""
+    return [market.symbol for market in spot_markets(include_delisted=True)]
+
+
 def _owned(user, raw: str) -> Order:
     try:
-        return order_get(user=user, order_id=_order_id(raw))
+        order = order_get(user=user, order_id=_order_id(raw))
     except Http404:
         raise _not_found() from None
+    if order.symbol not in spot_symbols():
+        raise _not_found()
+    return order
 
 
 class OrdersApi(AlpacaView):
@@ -96,7 +105,8 @@ class OrdersApi(AlpacaView):
         if side not in (None, "", "buy", "sell"):
             raise invalid("invalid side")
         orders = order_list(
-            user=request.user, statuses=STATUS_FILTERS[wanted], side=side or None, symbols=symbols_of(params),
+            user=request.user, statuses=STATUS_FILTERS[wanted], side=side or None,
+            symbols=symbols_of(params) or spot_symbols(),
             after=moment_of(params, "after"), until=moment_of(params, "until"),
         ).select_related("replaced_by")  # fmt: skip
         ordering = ("created_at", "id") if direction_of(params) == "asc" else ("-created_at", "-id")
@@ -104,7 +114,7 @@ class OrdersApi(AlpacaView):
         return Response([order_object(order) for order in page])
 
     def delete(self, request):
-        canceled = order_cancel_all(user=request.user)
+        canceled = order_cancel_all(user=request.user, symbols=spot_symbols())
         body = [{"id": str(order.pk), "status": 200, "body": order_object(order)} for order in canceled]
         return Response(body, status=status.HTTP_207_MULTI_STATUS)
 
@@ -133,7 +143,7 @@ class OrderByClientIdApi(AlpacaView):
         wanted = request.query_params.get("client_order_id")
         if not wanted:
             raise invalid("client_order_id is required")
-        order = order_list(user=request.user, client_order_id=wanted).first()
+        order = order_list(user=request.user, client_order_id=wanted, symbols=spot_symbols()).first()
         if order is None:
             raise _not_found()
         return Response(order_object(order))

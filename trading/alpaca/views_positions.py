@@ -20,7 +20,7 @@ from trading.alpaca.base import AlpacaView
 from trading.alpaca.errors import AlpacaError, invalid, to_alpaca
 from trading.alpaca.objects import order_object, position_object
 from trading.alpaca.parse import OrderInput, decimal_of
-from trading.alpaca.views_orders import fresh, order_submit
+from trading.alpaca.views_orders import fresh, order_submit, spot_symbols
 from trading.services.order_end import order_cancel_all
 
 
@@ -85,7 +85,7 @@ class PositionsApi(AlpacaView):
 
     def delete(self, request):
         if (request.query_params.get("cancel_orders") or "").lower() == "true":
-            order_cancel_all(user=request.user)
+            order_cancel_all(user=request.user, symbols=spot_symbols())
         results = []
         for market, holding in positions_get(request.user):
             symbol = market.base.code + market.quote

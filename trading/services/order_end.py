@@ -15,6 +15,7 @@ COMMIT (``tests/trading/test_order_cancel_lean.py``)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -103,12 +104,14 @@ def order_cancel_by_ops(*, order_id: UUID) -> Order | None:
     return order if ended else None
 
 
-def order_cancel_all(*, user: User, symbol: str | None = None) -> list[Order]:
-    """Cancel every open order of ``user`` (on ``symbol`` only, if given); answers those canceled
-    (an order a fill took meanwhile is left out)."""
+def order_cancel_all(*, user: User, symbol: str | None = None, symbols: Sequence[str] | None = None) -> list[Order]:
+    """Cancel every open order of ``user`` (on ``symbol`` only, or any of ``symbols``, if given);
+    answers those canceled (an order a fill took meanwhile is left out)."""
     open_orders = Order.objects.filter(user=user, status=OrderStatus.NEW)
     if symbol:
         open_orders = open_orders.filter(symbol=symbol)
+    if symbols is not None:
+        open_orders = open_orders.filter(symbol__in=list(symbols))
     ids = list(open_orders.order_by("created_at").values_list("id", flat=True))
     ended = (_end(order_id, to=OrderStatus.CANCELED, reason="canceled by the trader", user=user) for order_id in ids)
     return [order for order, done in ended if done]
