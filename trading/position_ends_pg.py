@@ -35,11 +35,11 @@ def _end(column: str, side: str, direction: str, *, nullable: bool) -> str:
 
 _LONG, _SHORT = PositionSide.LONG, PositionSide.SHORT
 _FROM_MARKETS = "FROM unnest(%s::text[]) AS m(symbol)"
-_LIQUIDATION_ENDS = (
+LIQUIDATION_ENDS_SQL = (
     f"SELECT max({_end('liquidation_price', _LONG, 'DESC', nullable=False)}), "
     f"min({_end('liquidation_price', _SHORT, 'ASC', nullable=False)}) {_FROM_MARKETS}"
 )
-_TPSL_ENDS = (
+TPSL_ENDS_SQL = (
     f"SELECT max({_end('stop_loss_price', _LONG, 'DESC', nullable=True)}), "
     f"min({_end('stop_loss_price', _SHORT, 'ASC', nullable=True)}), "
     f"min({_end('take_profit_price', _LONG, 'ASC', nullable=True)}), "
@@ -52,7 +52,7 @@ class LiquidationEnds(NamedTuple):
     short_low: Decimal | None  # the lowest short liquidation price: a tick at or above it crosses
 
     def crossed_by(self, price: Decimal) -> bool:
-        return _reaches(self.long_top, price) or _reaches(price, self.short_low)
+        return reaches(self.long_top, price) or reaches(price, self.short_low)
 
 
 class TpslEnds(NamedTuple):
@@ -64,15 +64,15 @@ class TpslEnds(NamedTuple):
     def crossed_by(self, price: Decimal) -> bool:
         """Whether ``price`` may cross a take-profit or stop-loss (``tpsl_candidates``' ranges)."""
         return (
-            _reaches(self.long_sl_top, price)
-            or _reaches(price, self.short_sl_low)
-            or _reaches(price, self.long_tp_low)
-            or _reaches(self.short_tp_top, price)
+            reaches(self.long_sl_top, price)
+            or reaches(price, self.short_sl_low)
+            or reaches(price, self.long_tp_low)
+            or reaches(self.short_tp_top, price)
         )
 
 
-def _reaches(high: Decimal | None, low: Decimal | None) -> bool:
-    """``high >= low``, False when either end is missing (no such position)."""
+def reaches(high: Decimal | None, low: Decimal | None) -> bool:
+    """``high >= low``, False when either end is missing (no such row)."""
     return high is not None and low is not None and high >= low
 
 
@@ -83,7 +83,7 @@ def liquidation_ends(*, symbols: Sequence[str]) -> LiquidationEnds:
             *_ends_orm(symbols, ("liquidation_price", _LONG, Max), ("liquidation_price", _SHORT, Min))
         )
     with connection.cursor() as cursor:
-        cursor.execute(_LIQUIDATION_ENDS, [list(symbols)])
+        cursor.execute(LIQUIDATION_ENDS_SQL, [list(symbols)])
         return LiquidationEnds(*cursor.fetchone())
 
 
@@ -100,7 +100,7 @@ def tpsl_ends(*, symbols: Sequence[str]) -> TpslEnds:
             )
         )
     with connection.cursor() as cursor:
-        cursor.execute(_TPSL_ENDS, [list(symbols)])
+        cursor.execute(TPSL_ENDS_SQL, [list(symbols)])
         return TpslEnds(*cursor.fetchone())
 
 

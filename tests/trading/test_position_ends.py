@@ -107,10 +107,39 @@ def test_the_probes_can_use_the_partial_indexes(book):
         cursor.execute("ANALYZE trading_position")
         cursor.execute("SET LOCAL enable_seqscan = off")
         for statement, indexes in (
-            (position_ends_pg._LIQUIDATION_ENDS, {"position_open_sym_side_liq": 2}),
-            (position_ends_pg._TPSL_ENDS, {"position_open_sym_side_sl": 2, "position_open_sym_side_tp": 2}),
+            (position_ends_pg.LIQUIDATION_ENDS_SQL, {"position_open_sym_side_liq": 2}),
+            (position_ends_pg.TPSL_ENDS_SQL, {"position_open_sym_side_sl": 2, "position_open_sym_side_tp": 2}),
         ):
             cursor.execute(f"EXPLAIN {statement}", [["SOL-PERP"]])
             plan = "\n".join(row[0] for row in cursor.fetchall())
             for index, count in indexes.items():
                 assert plan.count(index) == count, plan
+
+
+def test_the_tick_task_on_a_quiet_tick_sends_one_statement_and_acts_on_a_crossing_one(book, trader):
+    """The tick probe (``trading.tick_ends_pg``): the engines' probes in one statement, with the
+    same answers as each alone; a tick that crosses nothing stops there; a buy limit at 99 is
+    crossed by an ask of 99 (not by the index 100), a tick at 95 closes the long by its SL."""
+    from trading.services.limit_orders import limit_order_place
+    from trading.tasks import liquidate_on_tick
+    from trading.tick_ends_pg import tick_ends, tick_may_act
+    from trading.trigger_pg import trigger_statements
+
+    user = make_user()
+    limit_order_place(user=user, client_order_id="b99", symbol="SOL-USD", side="buy", qty=D(1), limit_price=D(99))
+    ends = tick_ends(perps=["SOL-PERP"], spots=["SOL-USD"])
+    sql = trigger_statements()
+    assert ends.tpsl == tpsl_ends(symbols=["SOL-PERP"]) and ends.liquidation == liquidation_ends(symbols=["SOL-PERP"])
+    assert (ends.entries, ends.stops, ends.limits) == (
+        sql.limit_ends(symbols=["SOL-PERP"]), sql.stop_ends(symbols=["SOL-USD"]), (D(99), None),
+    )  # fmt: skip
+    assert not tick_may_act(index_symbol="SOL-USD", price=D(100), bid=None, ask=None)
+    assert tick_may_act(index_symbol="SOL-USD", price=D(100), bid=D("99.5"), ask=D(99))
+    assert tick_may_act(index_symbol="SOL-USD", price=D(95), bid=None, ask=None)
+    computed_at = set_index_price("SOL-USD", D(100))
+    with CaptureQueriesContext(connection) as queries:
+        liquidate_on_tick.run("100", computed_at.isoformat(), "SOL-USD")
+    assert len(queries.captured_queries) == 1
+    computed_at = set_index_price("SOL-USD", D(95))
+    liquidate_on_tick.run("95", computed_at.isoformat(), "SOL-USD")
+    assert Position.objects.filter(status="closed").count() == 1
