@@ -53,6 +53,8 @@ def test_the_rendered_config_proxies_ws_to_daphne_and_the_rest_to_gunicorn(tmp_p
     assert '"code": "payload_too_large"' in text and '"limit_bytes": 2621440' in text
     ws_block = text.split("location /ws/ {")[1].split("}")[0]
     assert "proxy_pass http://daphne;" in ws_block and "proxy_set_header Upgrade $http_upgrade;" in ws_block
+    stream_block = text.split("location = /stream {")[1].split("}")[0]  # Alpaca's trading stream
+    assert "proxy_pass http://daphne;" in stream_block and "proxy_set_header Upgrade $http_upgrade;" in stream_block
     rest_block = text.split("location / {")[1].split("}")[0]
     assert "proxy_pass http://gunicorn;" in rest_block and "proxy_set_header Host $http_host;" in rest_block
     assert "client_max_body_size 0;" in _site(tmp_path, body_limit=None).render()
