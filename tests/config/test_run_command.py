@@ -220,6 +220,9 @@ def _answers_requests_whose_body_it_does_not_read(port: int) -> None:
         "message": "The request body is too large.",
         "extra": {"limit_bytes": 2_621_440},
     }
+    far_too_large_v2 = post("/v2/orders", 11 * 2**20)  # Alpaca's shape under /v2 (docs/alpaca.md)
+    assert far_too_large_v2.status_code == 413
+    assert far_too_large_v2.json() == {"code": 41310000, "message": "request body is too large"}
 
 
 def test_embedded_mode_serves_http_and_websockets_from_one_daphne(tmp_path):
