@@ -84,7 +84,7 @@ def _from_domain(exc: DomainError) -> AlpacaError:
     mapped = _BY_CODE.get(exc.code)
     if mapped is not None:
         return mapped(exc)
-    status = 429 if exc.status == 429 else exc.status
+    status = exc.status
     message = "rate limit exceeded" if status == 429 else exc.message
     if status == 422:
         return AlpacaError(422, VALIDATION if exc.code.endswith("_required") else 42210000, message, exc.headers)
