@@ -5,8 +5,6 @@ and its ``new`` -> ``fill`` on the stream, a cancel, and an unknown path in Alpa
 from __future__ import annotations
 
 import queue
-import threading
-import time
 from decimal import Decimal as D
 
 import httpx
@@ -19,6 +17,7 @@ from alpaca.trading.stream import TradingStream
 from tests.accounts.helpers import create_api_key
 from tests.portfolio.helpers import assert_books_ok, make_user
 from tests.proof.stack import web_tier
+from tests.trading.alpaca_live import stream_listening
 from tests.trading.helpers import set_price
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
@@ -35,13 +34,7 @@ def test_alpaca_py_through_nginx_gunicorn_and_daphne(django_db_setup):
         async def on_update(update) -> None:
             updates.put(update)
 
-        stream.subscribe_trade_updates(on_update)
-        runner = threading.Thread(target=stream.run, daemon=True)
-        runner.start()
-        deadline = time.monotonic() + 15
-        while not stream._running and time.monotonic() < deadline:  # connected, authorized, listen sent
-            time.sleep(0.05)
-        time.sleep(0.5)  # the server handles the listen frame
+        runner = stream_listening(client, stream, on_update, limit_price=80)
         try:
             bought = client.submit_order(
                 MarketOrderRequest(symbol="SOL/USD", qty=1, side=OrderSide.BUY, time_in_force=TimeInForce.GTC)

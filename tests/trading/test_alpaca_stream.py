@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import queue
-import threading
-import time
 from decimal import Decimal as D
 
 import pytest
@@ -20,7 +18,7 @@ from websockets.sync.client import connect
 
 from tests.accounts.helpers import create_api_key
 from tests.portfolio.helpers import assert_books_ok, make_user
-from tests.trading.alpaca_live import alpaca_server  # noqa: F401  (the fixture)
+from tests.trading.alpaca_live import alpaca_server, stream_listening  # noqa: F401  (the fixture)
 from tests.trading.helpers import set_price
 from tests.trading.order_helpers import tick
 
@@ -45,14 +43,7 @@ def test_trading_stream_receives_new_fill_canceled_replaced(alpaca_server):  # n
     async def on_update(update) -> None:
         updates.put(update)
 
-    stream.subscribe_trade_updates(on_update)
-    runner = threading.Thread(target=stream.run, daemon=True)
-    runner.start()
-    deadline = time.monotonic() + 10
-    while not stream._running and time.monotonic() < deadline:  # connected, authorized, listen sent
-        time.sleep(0.05)
-    assert stream._running, "TradingStream did not connect"
-    time.sleep(0.5)  # the server handles the listen frame
+    runner = stream_listening(client, stream, on_update, limit_price=80)
     try:
         bought = client.submit_order(
             MarketOrderRequest(symbol="SOL/USD", qty=2, side=OrderSide.BUY, time_in_force=TimeInForce.GTC)
