@@ -235,9 +235,14 @@ def test_a_tick_that_aged_while_the_batch_waited_writes_nothing():
     assert Position.objects.filter(status="open").count() == 2
 
 
-def test_batches_of_a_configured_size(settings):
+def _no_fallback(*args, **kwargs):
+    raise AssertionError("the batch failed and fell back to the close command")
+
+
+def test_batches_of_a_configured_size(settings, monkeypatch):
     """Batches of 2 over 5 crossed positions close all five, each under its trigger's id."""
     settings.POSITION_TPSL_BATCH = 2
+    monkeypatch.setattr(position_triggers, "_close", _no_fallback)
     positions = _traders(5)
     computed_at = set_index_price("SOL-USD", D(107))
     report = position_triggers_run(index_symbol="SOL-USD", price=D(107), computed_at=computed_at)
