@@ -40,6 +40,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from liquidation_books import PG_ADMIN, child_env  # noqa: E402
+from measure import cpu_reference  # noqa: E402
 
 TEMPLATE = os.environ.get("BENCH_TEMPLATE", "")
 PRICES = [p.strip() for p in os.environ.get("BENCH_TPSL_PRICES", "110").split(",") if p.strip()]
@@ -87,6 +88,7 @@ def _child(template: str, mode: str, price: str, run: int) -> dict:
 
 
 def main() -> None:
+    reference = cpu_reference()
     template, seeded = _template()
     rows = []
     try:
@@ -99,7 +101,8 @@ def main() -> None:
     finally:
         if seeded:
             _admin(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)')
-    print("\nper 1,000 closes (same run):")
+    print(f"CPU reference (10M Python additions): {reference:.2f} s before the runs, {cpu_reference():.2f} s after")
+    print("per 1,000 closes (same run):")
     for row in rows:
         per = 1000 / max(1, row["closed"])
         print(f"  P={row['price']} {row['mode']:6}: wall {row['wall'] * per:6.2f} s, python CPU "

@@ -30,7 +30,7 @@ from decimal import Decimal
 
 from django.db import transaction
 
-from portfolio.models import LedgerReason
+from portfolio.models import LedgerAccount, LedgerReason
 from portfolio.services import Posting, ledger_post_many_ids, system_account_get
 from pricing.selectors import PriceQuote
 from realtime.publish import RawJSON, raw_json, user_events_emit_many
@@ -69,11 +69,11 @@ def tpsl_close_batch(
     price, computed_at = quote.price, quote.computed_at
     plans = _plans(held, price=price)
     planned = [
-        (h.id, kinds[h.id], h.side, h.qty, h.margin, h.entry_price, plan.exit_price, plan.realized_pnl, plan.fee)
+        (h.id, kinds[h.id], h.side, h.qty, h.margin, h.entry_price, plans[h.id].exit_price,
+         plans[h.id].realized_pnl, plans[h.id].fee)
         for h in held
-        for plan in (plans[h.id],)
-    ]
-    house, fees, insurance = (system_account_get(code=code) for code in ("house", "fees", "insurance"))
+    ]  # fmt: skip
+    system = [system_account_get(code=code) for code in ("house", "fees", "insurance")]
     with transaction.atomic(durable=True):
         sql.shared.owners_lock(account_ids=list(accounts))
         quote_fresh_check(quote)
@@ -81,21 +81,7 @@ def tpsl_close_batch(
         closed = sql.transition(rows=planned, price=price, now=now, before=computed_at, symbols=list(symbols))
         if not closed:
             return []
-        txn_ids = ledger_post_many_ids(
-            postings=(  # a generator: each posting is built, read once and let go
-                Posting(
-                    reason=LedgerReason.REALIZED_PNL,
-                    legs=close_legs(
-                        account=accounts[p.account_id], house=house, fees=fees, insurance=insurance, plan=plans[p.id]
-                    ),  # fmt: skip
-                    reference_type="position",
-                    reference_id=p.id,
-                    memo=close_memo(side=p.side, symbol=p.symbol, plan=plans[p.id], reason=p.kind),
-                    shard_key=p.user_id,
-                )
-                for p in closed
-            )
-        )
+        txn_ids = _post(closed, plans=plans, accounts=accounts, system=system)
         sql.records_insert(
             rows=[_record(p, plans[p.id], txn_id) for p, txn_id in zip(closed, txn_ids, strict=True)],
             index_price=price,
@@ -103,10 +89,32 @@ def tpsl_close_batch(
             now=now,
         )
         events: list[Event] = [(p.user_id, "position_update", _position_update(p)) for p in closed]
-        touched = {p.account_id: accounts[p.account_id] for p in closed}
-        events += portfolio_updates(sql.shared, accounts=touched)
+        events += portfolio_updates(sql.shared, accounts={p.account_id: accounts[p.account_id] for p in closed})
         user_events_emit_many(events)
     return [(p.id, p.kind) for p in closed]
+
+
+def _post(
+    closed: list[Closed], *, plans: dict[str, ClosePlan], accounts: dict[int, LedgerAccount], system: list
+) -> list[int]:
+    """One ``realized_pnl`` ledger transaction per position, the close command's legs and memo
+    (``system``: the ``house``, ``fees`` and ``insurance`` accounts)."""
+    house, fees, insurance = system
+    return ledger_post_many_ids(
+        postings=(  # a generator: each posting is built, read once and let go
+            Posting(
+                reason=LedgerReason.REALIZED_PNL,
+                legs=close_legs(
+                    account=accounts[p.account_id], house=house, fees=fees, insurance=insurance, plan=plans[p.id]
+                ),
+                reference_type="position",
+                reference_id=p.id,
+                memo=close_memo(side=p.side, symbol=p.symbol, plan=plans[p.id], reason=p.kind),
+                shard_key=p.user_id,
+            )
+            for p in closed
+        )
+    )
 
 
 def _plans(held: list[Held], *, price: Decimal) -> dict[str, ClosePlan]:
