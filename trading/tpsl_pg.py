@@ -19,7 +19,7 @@ from django.db import connection
 
 from core.pgrows import json_param, rows_sql, values_sql
 from portfolio.models import LedgerAccount
-from trading.models import Position, PositionEvent, PositionEventKind, PositionOrder, PositionOrderAction
+from trading.models import Position, PositionEvent, PositionEventKind, PositionOrder, PositionOrderAction, PositionSide
 from trading.models import PositionStatus as Status
 from trading.pg import PORTABLE, POSTGRES, BatchStatements
 from trading.services.position_book import position_transition
@@ -127,7 +127,7 @@ def _transition_pg(
             "ELSE CASE WHEN p.side = %s THEN p.stop_loss_price >= %s ELSE p.stop_loss_price <= %s END END "
             f"RETURNING {_RETURNED}",
             [Status.CLOSED, now, now, json_param(rows), Status.OPEN, symbols, before,
-             TAKE_PROFIT, "long", price, price, "long", price, price],
+             TAKE_PROFIT, PositionSide.LONG, price, price, PositionSide.LONG, price, price],
         )  # fmt: skip
         closed = [Closed._make((*row, now)) for row in cursor.fetchall()]
     return sorted(closed, key=lambda p: (p.user_id, p.id))
