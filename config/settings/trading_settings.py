@@ -47,6 +47,8 @@ POSITION_SEED_CLOSE_SLIPPAGE_PCT = env_decimal(ENV, "POSITION_SEED_CLOSE_SLIPPAG
 # Liquidation engine: positions per durable transaction, and the backstop sweep period (seconds).
 POSITION_LIQUIDATION_BATCH = env_int(ENV, "POSITION_LIQUIDATION_BATCH", 1000)
 POSITION_SWEEP_SECONDS = env_int(ENV, "POSITION_SWEEP_SECONDS", 5)
+# TP/SL engine: positions closed per durable transaction (trading.services.tpsl_batch).
+POSITION_TPSL_BATCH = env_int(ENV, "POSITION_TPSL_BATCH", 500)
 # A tick with more candidates than one batch is split into up to this many lanes that share no
 # locked row; the first runs in the tick's task, the others as trading.liquidate_lane tasks on
 # other worker processes (real stack only). Match the worker processes (CELERY_CONCURRENCY).

@@ -111,7 +111,7 @@ def _announce(
         for p, plan in zip(crossed, plans, strict=True)
     ]
     touched = {p.account_id: accounts[p.account_id] for p in crossed}
-    events += _portfolio_updates(sql, accounts=touched)
+    events += portfolio_updates(sql, accounts=touched)
     user_events_emit_many(events)
 
 
@@ -139,7 +139,7 @@ class _HoldingRow(NamedTuple):
     fees_paid: Decimal
 
 
-def _portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccount]) -> list[Event]:
+def portfolio_updates(sql: BatchStatements, *, accounts: dict[int, LedgerAccount]) -> list[Event]:
     """One ``portfolio_update`` per account touched, from three reads for the whole batch. The
     rows stay tuples of plain values (grouped per account as tuples too, not lists) until their
     account's payload is built, and the payload is encoded at once: nothing per account for the

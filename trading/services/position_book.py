@@ -55,6 +55,25 @@ def liquidation_memo(*, side: str, qty: Decimal, symbol: str, price: Decimal, li
     return f"liquidation of {side} {qty} {symbol} @ {price} (liq {liq})"
 
 
+def close_legs(
+    *, account: LedgerAccount, house: LedgerAccount, fees: LedgerAccount, insurance: LedgerAccount, plan: ClosePlan
+) -> list[Leg]:
+    """A close: the released margin leaves the locked bucket, the payout lands in free USD, the
+    house takes the other side of the PnL, the fee goes to ``fees``, a gap past bankruptcy is
+    paid by ``insurance``."""
+    return [
+        Leg(account, Asset.USD, -plan.released_margin, bucket="locked"),
+        Leg(account, Asset.USD, plan.payout),
+        Leg(house, Asset.USD, -plan.realized_pnl),
+        Leg(fees, Asset.USD, plan.fee),
+        Leg(insurance, Asset.USD, plan.insurance),
+    ]
+
+
+def close_memo(*, side: str, symbol: str, plan: ClosePlan, reason: str = "") -> str:
+    return f"close {plan.qty} of {side} {symbol} @ {plan.exit_price}" + (f" ({reason})" if reason else "")
+
+
 def position_liquidate_locked(
     *, position: Position, account: LedgerAccount, quote: PriceQuote, house: LedgerAccount, insurance: LedgerAccount
 ) -> PositionEvent:
@@ -205,17 +224,10 @@ def position_reduce(
     ``computed_at`` (kept in the history row)."""
     txn = ledger_post(
         reason=LedgerReason.REALIZED_PNL,
-        legs=[
-            Leg(account, Asset.USD, -plan.released_margin, bucket="locked"),
-            Leg(account, Asset.USD, plan.payout),
-            Leg(house, Asset.USD, -plan.realized_pnl),
-            Leg(fees, Asset.USD, plan.fee),
-            Leg(insurance, Asset.USD, plan.insurance),
-        ],
+        legs=close_legs(account=account, house=house, fees=fees, insurance=insurance, plan=plan),
         reference_type="position",
         reference_id=str(position.id),
-        memo=f"close {plan.qty} of {position.side} {position.symbol} @ {plan.exit_price}"
-        + (f" ({reason})" if reason else ""),
+        memo=close_memo(side=position.side, symbol=position.symbol, plan=plan, reason=reason),
         shard_key=position.user_id,
     )
     now = timezone.now()

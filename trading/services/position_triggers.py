@@ -11,14 +11,17 @@ index's perp markets whose take-profit or stop-loss the tick crossed (docs/posit
   (``trading.position_ends_pg.tpsl_ends``, fixed SQL text), which says when nothing can cross.
 * The price gate of the liquidation engine (``price_gate``: never on a stale or superseded tick),
   checked only when there are candidates.
-* Each candidate is closed WHOLE, reduce-only, at market by the trader's own close command
-  (``position_close`` with a ``Trigger``: the tick's price with the normal slippage and fee, a
-  ``PositionOrder`` record), under the id ``take_profit:<position id>`` / ``stop_loss:<id>``.
-  Under the trader's balance lock and the position's row lock the trigger is re-checked (still
-  open, unchanged since the tick, the price still set and crossed): a manual close, a TP/SL edit,
-  a second engine run and the tick race to one outcome (a second run of the same trigger replays
-  the first one's close by its id). The close ends the position, so it clears both prices: one
-  firing cancels the other (OCO).
+* Each candidate is closed WHOLE, reduce-only, at market, with exactly the outcome of the
+  trader's own close command (``position_close`` with a ``Trigger``: the tick's price with the
+  normal slippage and fee, a ``PositionOrder`` record under the id ``take_profit:<position id>``
+  / ``stop_loss:<id>``, the history row with its reason, ``position_update``), in set-based
+  batches of ``POSITION_TPSL_BATCH`` (``trading.services.tpsl_batch``: one durable transaction
+  of a fixed number of statements each). The re-check is the batch's ``UPDATE``, under the row
+  lock after the trader's balance lock (still open, unchanged since the tick, the price still
+  set and crossed): a manual close, a TP/SL edit, a second engine run and the tick race to one
+  outcome. The close ends the position, so it clears both prices: one firing cancels the other
+  (OCO). If a batch fails, its positions are closed one by one by the close command itself
+  (which replays a close another run made under the same id).
 """
 
 from __future__ import annotations
@@ -30,16 +33,19 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import CharField, QuerySet, Value
 
 from accounts.models import User
 from core.errors import DomainError
+from pricing.errors import PriceStale
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.models import Position, PositionSide, PositionStatus
 from trading.perp_markets import perp_markets_by_index
 from trading.position_ends_pg import tpsl_ends
 from trading.services.liquidation import price_gate
 from trading.services.positions import position_close
+from trading.services.tpsl_batch import tpsl_close_batch
 from trading.tpsl import STOP_LOSS, TAKE_PROFIT, Trigger, TriggerGone, trigger_client_order_id
 
 logger = logging.getLogger("trading.triggers")
@@ -104,15 +110,32 @@ def position_triggers_run(
         logger.warning("TP/SL triggers on %s skipped at %s: %s", index_symbol, price, report.gate)
         return report
     quote = tick_quote(index_symbol, price=price, computed_at=computed_at)
-    users = User.objects.in_bulk({user_id for _id, user_id, _kind in rows})
-    for position_id, user_id, kind in rows:
-        if _close(users[user_id], position_id, kind=kind, quote=quote):
-            report.closed.append((str(position_id), kind))
-        else:
-            report.skipped += 1
+    size = max(1, settings.POSITION_TPSL_BATCH)
+    for start in range(0, len(rows), size):
+        report.closed += positions_trigger(rows[start : start + size], quote=quote, symbols=symbols)
+    report.skipped = len(rows) - len(report.closed)
     if report.closed:
         logger.info("TP/SL closed %d of %d on %s at %s", len(report.closed), len(rows), index_symbol, price)
     return report
+
+
+def positions_trigger(rows: list[tuple], *, quote: PriceQuote, symbols: Sequence[str]) -> list[tuple[str, str]]:
+    """Close ``rows`` (``(position id, user id, kind)``) in one set-based batch
+    (``tpsl_close_batch``); if the batch fails, each by the trader's close command, one per
+    transaction. ``(position id, kind)`` of each closed here."""
+    try:
+        return tpsl_close_batch(rows=rows, quote=quote, symbols=symbols)
+    except PriceStale:  # the tick aged while the batch waited for its locks: the next tick judges
+        logger.warning("TP/SL batch of %d not done: the tick aged past its budget", len(rows))
+        return []
+    except Exception:
+        logger.exception("TP/SL batch of %d failed; closing them one by one", len(rows))
+    users = User.objects.in_bulk({user_id for _id, user_id, _kind in rows})
+    return [
+        (str(position_id), kind)
+        for position_id, user_id, kind in rows
+        if _close(users[user_id], position_id, kind=kind, quote=quote)
+    ]
 
 
 def tick_quote(index_symbol: str, *, price: Decimal, computed_at: datetime) -> PriceQuote:
