@@ -1,16 +1,20 @@
-"""Cancel latency for ``bench_triggers.py``, on the bench's database copy, for the code of one
-source tree (``tree``: this one, or the "before" tree of ``BENCH_BEFORE_REF``, a git ref checked
-out by ``trigger_books.tree_checkout``); BENCH_CANCEL_CLIENTS concurrent clients, each cancelling its own
-traders' resting orders one after the other, BENCH_CANCELS in all:
+"""Cancel latency for ``bench_triggers.py`` (and ``bench_cancels.py``), on the bench's database copy,
+for the code of one source tree (``tree``: this one, or the "before" tree of ``BENCH_BEFORE_REF``, a
+git ref checked out by ``trigger_books.tree_checkout``); BENCH_CANCEL_CLIENTS concurrent clients,
+each cancelling its own traders' resting orders one after the other, BENCH_CANCELS in all:
 
 * ``cancel_latency``: over HTTP against the real stack's web tier (``python -m config.supervisor
   --web`` run from ``tree``: nginx, gunicorn, daphne under prod settings; no Celery worker or beat,
   so no tick moves the book), ``DELETE /api/v1/orders/{id}`` with each trader's API key: first one
-  client alone (BENCH_CANCELS_ALONE cancels, one after the other), then the clients at once;
+  client alone (BENCH_CANCELS_ALONE cancels, one after the other), then the clients at once, with
+  the CPU per cancel of the web tier (by part: nginx, gunicorn, daphne, the supervisor), of the
+  whole PostgreSQL server and of the clients' own process (it shares the machine);
 * ``cancel_service``: in a child process importing ``tree``'s code (``python bench/trigger_cancels.py
   --service``), one cancel alone (its statements, then BENCH_CANCELS_ALONE cancels one after the
-  other: wall and CPU of this process each) and then the service (``order_cancel``) from
-  BENCH_CANCEL_CLIENTS processes.
+  other: wall and CPU of this process each), the service (``order_cancel``) from
+  BENCH_CANCEL_CLIENTS processes, and then the whole request in that process (Django's WSGI
+  handler, as gunicorn calls it: middleware, API-key authentication, DRF, the service, the
+  response), one after the other: its statements, wall and CPU each.
 
 Each figure carries the machine's load average when it was taken (1 min).
 """
