@@ -14,7 +14,7 @@ each cancelling its own traders' resting orders one after the other, BENCH_CANCE
   other: wall and CPU of this process each), the service (``order_cancel``) from
   BENCH_CANCEL_CLIENTS processes, and then the whole request in that process (Django's WSGI
   handler, as gunicorn calls it: middleware, API-key authentication, DRF, the service, the
-  response), one after the other: its statements, wall and CPU each.
+  response), BENCH_CANCEL_REQUESTS (300) one after the other: its statements, wall and CPU each.
 
 Each figure carries the machine's load average when it was taken (1 min).
 """
@@ -39,6 +39,7 @@ from trigger_books import CANCEL_CLIENTS, CANCELS
 ROOT = Path(__file__).resolve().parent.parent
 LOG = ROOT / "var" / "bench_triggers_web.log"
 ALONE = int(os.environ.get("BENCH_CANCELS_ALONE", "50"))
+REQUESTS = int(os.environ.get("BENCH_CANCEL_REQUESTS", "300"))  # the whole request in-process: CPU each
 
 
 def load() -> float:
@@ -234,7 +235,7 @@ def service_lines(label: str, service: dict) -> str:
         f"authentication, DRF, the service, the response): {request['statements']} statements through the cursor "
         f"(BEGIN and COMMIT not counted); "
         f"{request['count']} one after the other: p50 {request['p50']:.1f} ms, CPU {request['cpu_ms']:.1f} ms each "
-        f"(load {request['load']:.2f})"
+        f"(load {request['load']:.2f})\n    its statements: " + "\n                    ".join(request["sql"])
     )
 
 
@@ -298,22 +299,25 @@ def _delete(handler, headers: dict[str, str], order_id: str) -> None:
 
 
 def _requests_alone(mine: list[tuple[dict[str, str], str]]) -> dict:
-    """The whole request in this process, one after the other: one to warm up, one whose
-    statements are counted, then the others (wall and this process's CPU each)."""
+    """The whole request in this process, one after the other: one to warm up, one of the same
+    key whose statements are counted (its key used a moment ago, as a trading client's is: no
+    ``last_used_at`` touch), then the others (wall and this process's CPU each)."""
     from django.core.handlers.wsgi import WSGIHandler
     from django.db import connection
 
     handler, sent = WSGIHandler(), []
     _delete(handler, *mine[0])
+    counted = next(job for job in mine[1:] if job[0] == mine[0][0])
     with connection.execute_wrapper(lambda execute, sql, *args: sent.append(sql) or execute(sql, *args)):
-        _delete(handler, *mine[1])
+        _delete(handler, *counted)
     latencies, cpu = [], time.process_time()
-    for headers, order_id in mine[2:]:
+    for headers, order_id in [job for job in mine[1:] if job is not counted]:
         started = time.perf_counter()
         _delete(handler, headers, order_id)
         latencies.append(time.perf_counter() - started)
     cpu_ms = (time.process_time() - cpu) / len(latencies) * 1000
-    return {**_figures(latencies, sum(latencies)), "statements": len(sent), "cpu_ms": cpu_ms}
+    heads = [" ".join(sql.split())[:72] for sql in sent]
+    return {**_figures(latencies, sum(latencies)), "statements": len(sent), "sql": heads, "cpu_ms": cpu_ms}
 
 
 def service_main() -> None:
@@ -328,7 +332,7 @@ def service_main() -> None:
     with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
         latencies = [x for client in pool.map(_cancel_each, jobs) for x in client]
     many = _figures(latencies, time.perf_counter() - started)
-    (requests,) = _jobs([ALONE + 2])  # after the processes: other traders' orders
+    (requests,) = _jobs([REQUESTS + 2])  # after the processes: other traders' orders
     request = _requests_alone(requests)
     print("RESULT " + json.dumps({"clients": len(jobs), "alone": one, **many, "request": request}))
 
