@@ -16,7 +16,10 @@ measurement runs on its own fresh copy (``CREATE DATABASE ... TEMPLATE``; ``trig
   real stack's web tier (``python -m config.supervisor --web``: nginx, gunicorn, daphne, prod
   settings) on that copy, one client alone (BENCH_CANCELS_ALONE) then BENCH_CANCEL_CLIENTS (8)
   clients, each its own traders' API keys, BENCH_CANCELS ``DELETE /api/v1/orders/{id}`` in all
-  (p50/p99); then the service, one cancel alone (its statements, wall and CPU) and from 8 processes.
+  (p50/p90/p99; CPU per cancel of the web tier by part, of PostgreSQL and of the clients' own
+  process); then the service, one cancel alone (its statements, wall and CPU) and from 8
+  processes; then the whole request in one process through Django's WSGI handler (statements,
+  CPU). ``bench_cancels.py`` runs these cancels alone on a copy of a book seeded before.
 * ``before`` (once per book; BENCH_BEFORE=0 skips it) -- the one-order path this engine replaced:
   the candidates' query, then one transaction per order (``orders_fill_each``), in this process.
 * ``fanout`` -- the production path: a real Celery worker (BENCH_WORKERS prefork processes) on the
@@ -37,8 +40,8 @@ serves whatever else runs on the machine too). Every figure carries the load ave
 Knobs: BENCH_ORDERS (100000), BENCH_USERS (10000), BENCH_STOPS (20000), BENCH_REPEATS (3),
 BENCH_MODES ("fanout,inline"), BENCH_BEFORE (1), BENCH_BEFORE_REF, BENCH_WORKERS (2),
 BENCH_MARKETS ("1": the books to run, by number of spot markets, e.g. "1,7"), BENCH_CANCEL_CLIENTS
-(8), BENCH_CANCELS (800), BENCH_CANCELS_ALONE (50), BENCH_CHECKPOINT (1), BENCH_PROFILE (0),
-TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
+(8), BENCH_CANCELS (800), BENCH_CANCELS_ALONE (50), BENCH_CANCEL_REQUESTS (300), BENCH_CHECKPOINT (1),
+BENCH_PROFILE (0), TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
 (redis://127.0.0.1:6379/9).
 """
 
