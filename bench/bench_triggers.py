@@ -16,7 +16,10 @@ measurement runs on its own fresh copy (``CREATE DATABASE ... TEMPLATE``; ``trig
   real stack's web tier (``python -m config.supervisor --web``: nginx, gunicorn, daphne, prod
   settings) on that copy, one client alone (BENCH_CANCELS_ALONE) then BENCH_CANCEL_CLIENTS (8)
   clients, each its own traders' API keys, BENCH_CANCELS ``DELETE /api/v1/orders/{id}`` in all
-  (p50/p99); then the service, one cancel alone (its statements, wall and CPU) and from 8 processes.
+  (p50/p90/p99; CPU per cancel of the web tier by part, of PostgreSQL and of the clients' own
+  process); then the service, one cancel alone (its statements, wall and CPU) and from 8
+  processes; then the whole request in one process through Django's WSGI handler (statements,
+  CPU). ``bench_cancels.py`` runs these cancels alone on a copy of a book seeded before.
 * ``before`` (once per book; BENCH_BEFORE=0 skips it) -- the one-order path this engine replaced:
   the candidates' query, then one transaction per order (``orders_fill_each``), in this process.
 * ``fanout`` -- the production path: a real Celery worker (BENCH_WORKERS prefork processes) on the
@@ -37,8 +40,8 @@ serves whatever else runs on the machine too). Every figure carries the load ave
 Knobs: BENCH_ORDERS (100000), BENCH_USERS (10000), BENCH_STOPS (20000), BENCH_REPEATS (3),
 BENCH_MODES ("fanout,inline"), BENCH_BEFORE (1), BENCH_BEFORE_REF, BENCH_WORKERS (2),
 BENCH_MARKETS ("1": the books to run, by number of spot markets, e.g. "1,7"), BENCH_CANCEL_CLIENTS
-(8), BENCH_CANCELS (800), BENCH_CANCELS_ALONE (50), BENCH_CHECKPOINT (1), BENCH_PROFILE (0),
-TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
+(8), BENCH_CANCELS (800), BENCH_CANCELS_ALONE (50), BENCH_CANCEL_REQUESTS (300), BENCH_CHECKPOINT (1),
+BENCH_PROFILE (0), TRADING_TRIGGER_BATCH, TRADING_TRIGGER_LANES, BENCH_PG_ADMIN_URL, BENCH_REDIS_URL
 (redis://127.0.0.1:6379/9).
 """
 
@@ -132,39 +135,20 @@ def quiet() -> None:
     call_command("reconcile", stdout=open(os.devnull, "w"))
 
 
-def _cancels() -> None:
+def _cancels(parts: tuple[str, ...] = ("http", "service")) -> None:
     """Cancels on this copy, for this tree's code and (``BENCH_BEFORE_REF``) the before tree's:
     over HTTP (one client alone, then the clients at once), then the service (one alone:
-    statements, wall, CPU; then from that many processes)."""
-    from trigger_cancels import cancel_latency, cancel_service
+    statements, wall, CPU; then from that many processes); ``parts``: which of the two."""
+    from trigger_cancels import cancel_latency, cancel_service, http_line, service_lines
 
     env = child_env(os.environ["BENCH_DB"])
     before = os.environ.get("BENCH_BEFORE_TREE")
     trees = ([("before", Path(before))] if before else []) + [("after", ROOT)]
-    for label, tree in trees:
-        http = cancel_latency(env=env, tree=tree)
-        one = http["alone"]
-        print(
-            f"[{label}] cancel over HTTP ({http['tier']}): one client alone, {one['count']} cancels: "
-            f"p50 {one['p50']:.1f} ms, p99 {one['p99']:.1f} ms (load {one['load']:.2f}); {http['clients']} "
-            f"clients, {http['count']} cancels: p50 {http['p50']:.1f} ms, p99 {http['p99']:.1f} ms, "
-            f"max {http['max']:.1f} ms, {http['per_s']:.0f}/s (load {http['load']:.2f}); CPU per cancel: web tier "
-            f"{http['web_ms']:.1f} ms, PostgreSQL server {http['pg_ms']:.1f} ms; "
-            f"statuses {http['statuses']}"
-        )
+    for label, tree in trees if "http" in parts else []:
+        print(http_line(label, cancel_latency(env=env, tree=tree)))
         sys.stdout.flush()
-    for label, tree in trees:
-        service = cancel_service(env=env, tree=tree)
-        one = service["alone"]
-        print(
-            f"[{label}] cancel, the service (order_cancel): one alone, {one['statements']} statements "
-            f"(BEGIN and COMMIT included), {one['count']} one after the other: p50 {one['p50']:.1f} ms, "
-            f"p99 {one['p99']:.1f} ms, CPU {one['cpu_ms']:.1f} ms each (load {one['load']:.2f}); from "
-            f"{service['clients']} processes, {service['count']} cancels: p50 {service['p50']:.1f} ms, "
-            f"p99 {service['p99']:.1f} ms, max {service['max']:.1f} ms, {service['per_s']:.0f}/s "
-            f"(load {service['load']:.2f})"
-        )
-        print("    its statements: " + "\n                    ".join(one["sql"]))
+    for label, tree in trees if "service" in parts else []:
+        print(service_lines(label, cancel_service(env=env, tree=tree)))
         sys.stdout.flush()
 
 

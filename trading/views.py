@@ -13,6 +13,7 @@ from accounts.permissions import CanTrade, IsAuthenticatedRead
 from core.dbthreads import on_db_threads
 from core.pagination import StrictCursorPagination
 from core.parsers import StrictJSONParser
+from core.serializers import output_data
 from trading.fields import (
     CLIENT_ORDER_ID_PATTERN,
     NoExtraFieldsMixin,
@@ -161,7 +162,9 @@ class OrdersApi(APIView):
         else:
             placed = order_place(user=request.user, **data)
         headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
-        return Response(OrderOutputSerializer(placed.order).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(
+            output_data(OrderOutputSerializer, placed.order), status=status.HTTP_201_CREATED, headers=headers
+        )
 
     @extend_schema_serializer(component_name="OrderCancelAllFilter")
     class CancelAllSerializer(serializers.Serializer):
@@ -202,11 +205,11 @@ class OrderDetailApi(APIView):
 
     @extend_schema(operation_id="orders_retrieve", responses={200: OrderOutputSerializer})
     def get(self, request, order_id):
-        return Response(OrderOutputSerializer(order_get(user=request.user, order_id=order_id)).data)
+        return Response(output_data(OrderOutputSerializer, order_get(user=request.user, order_id=order_id)))
 
     @extend_schema(operation_id="orders_cancel", responses={200: OrderOutputSerializer})
     def delete(self, request, order_id):
-        return Response(OrderOutputSerializer(order_cancel(user=request.user, order_id=order_id)).data)
+        return Response(output_data(OrderOutputSerializer, order_cancel(user=request.user, order_id=order_id)))
 
     @extend_schema_serializer(component_name="OrderReplaceInput")
     class ReplaceSerializer(NoExtraFieldsMixin, serializers.Serializer):
@@ -240,7 +243,9 @@ class OrderDetailApi(APIView):
         serializer.is_valid(raise_exception=True)
         placed = order_replace(user=request.user, order_id=order_id, **serializer.validated_data)
         headers = {REPLAYED_HEADER: "true"} if placed.replayed else {}
-        return Response(OrderOutputSerializer(placed.order).data, status=status.HTTP_201_CREATED, headers=headers)
+        return Response(
+            output_data(OrderOutputSerializer, placed.order), status=status.HTTP_201_CREATED, headers=headers
+        )
 
 
 class TradeListApi(APIView):

@@ -11,7 +11,8 @@ conditional ``UPDATE`` locks the order row, re-checks it is still ``new`` and as
 (the trigger engine's claim); the release is one ledger transaction, posted to the rows already
 locked (not locked and read again); both events are stored in one batch, the ``portfolio_update``
 built from the locked rows plus the release's legs (no re-read). Eleven statements with BEGIN and
-COMMIT (``tests/trading/test_order_cancel_lean.py``)."""
+COMMIT (``tests/trading/test_order_cancel_lean.py``); the read and the claim are plain statements
+(``trading.order_end_pg``)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from django.db import connection
 from django.utils import timezone
 
 from accounts.models import User
@@ -27,46 +27,27 @@ from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock
 from trading.errors import OrderNotCancelable, OrderNotFound
 from trading.models import Order, OrderStatus, TimeInForce
+from trading.order_end_pg import Was, order_end_statements
 from trading.services.command import command_atomic
 from trading.services.order_outcomes import order_ended, order_finish
 from trading.services.order_states import order_transition
 
-# The order's row with its trader's ledger account (id, epoch): one statement, by primary key.
-_ORDER_WITH_ACCOUNT = (
-    f"SELECT o.*, a.id AS ledger_account_id, a.epoch AS ledger_epoch FROM {Order._meta.db_table} o "
-    f"JOIN {LedgerAccount._meta.db_table} a ON a.user_id = o.user_id WHERE o.id = %s"
-)
-
 
 def _order_read(order_id: UUID, user: User | None) -> tuple[Order, LedgerAccount]:
     """The order ``order_id`` (``user``'s only, when given: else 404) and its trader's account."""
-    sql, params = _ORDER_WITH_ACCOUNT, [Order._meta.pk.get_db_prep_value(order_id, connection)]
-    if user is not None:
-        sql, params = f"{sql} AND o.user_id = %s", [*params, user.pk]
-    found = list(Order.objects.raw(sql, params))
-    if not found:
+    found = order_end_statements().read(order_id, None if user is None else user.pk)
+    if found is None:
         raise OrderNotFound(extra={"order_id": str(order_id)})
-    order = found[0]
-    columns = vars(order)  # the two account columns ride on the order's row
-    account = LedgerAccount(
-        pk=columns["ledger_account_id"],
-        kind=LedgerAccount.Kind.USER,
-        user_id=order.user_id,
-        epoch=columns["ledger_epoch"],
-    )
-    return order, account
+    return found
 
 
 def _claim(order: Order, *, to: str, now: datetime) -> bool:
     """Lock the order's row, re-check it is still open and as read (its hold, a stop-limit's
     trigger), and end it: one ``UPDATE``. ``False`` when anything else came first (a fill, an
     other end, a trigger: the caller then re-reads the row under its lock)."""
-    read_status, held, triggered_at = order.status, order.held, order.triggered_at
+    was = Was(order.status, order.held, order.triggered_at)
     order_transition(order, to, now=now)
-    claimed = Order.objects.filter(pk=order.pk, status=read_status, held=held, triggered_at=triggered_at).update(
-        status=order.status, closed_at=order.closed_at, held=0
-    )
-    return claimed == 1
+    return order_end_statements().claim(order.pk, was=was, to=order.status, closed_at=order.closed_at)
 
 
 def _end(order_id: UUID, *, to: str, reason: str, user: User | None = None) -> tuple[Order, bool]:
