@@ -284,9 +284,12 @@ def _trades_post_orm(
     return txn_ids
 
 
+TRADES_PG, TRADES_ORM = _trades_post_pg, _trades_post_orm  # ``trading.trigger_pg`` puts them in its sets
+
+
 def trades_statement() -> Callable[..., list[int]]:
     """``trades_post`` for this connection's database: PostgreSQL's, or the ORM twin (SQLite)."""
-    return _trades_post_pg if transaction.get_connection().vendor == "postgresql" else _trades_post_orm
+    return TRADES_PG if transaction.get_connection().vendor == "postgresql" else TRADES_ORM
 
 
 # --- the two sets --------------------------------------------------------------------------

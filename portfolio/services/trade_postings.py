@@ -16,7 +16,7 @@ locked part negative), then one statement writes the transactions, the entries a
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -101,11 +101,13 @@ def trades_lock(
 
 
 def ledger_post_trades(
-    *, trades: Sequence[SpotTrade], house: LedgerAccount, fees: LedgerAccount, locked: Mapping[Key, LockedRow]
-) -> list[int]:
+    *, trades: Sequence[SpotTrade], house: LedgerAccount, fees: LedgerAccount, locked: Mapping[Key, LockedRow],
+    post: Callable[..., list[int]] | None = None,
+) -> list[int]:  # fmt: skip
     """Post one ``trade`` transaction per trade, in order; the new transactions' ids. ``locked``:
     ``trades_lock``'s rows, unchanged since (any other row a posting touches is locked here, after
-    them). Raises ``InsufficientFunds``/``LedgerError`` before writing anything."""
+    them). Raises ``InsufficientFunds``/``LedgerError`` before writing anything. ``post``: the
+    statement (default: the connection's, ``portfolio.pg``; tests run the ORM twin on PostgreSQL too)."""
     if not trades:
         return []
     if not transaction.get_connection().in_atomic_block:
@@ -133,7 +135,9 @@ def ledger_post_trades(
         locked = {**locked, **ledger_statements().balances_lock(wanted, light=True)}
     _check(dict(locked), deltas)
     balances = [(*locked[key][:3], d_total, d_locked) for key, (d_total, d_locked) in deltas.items()]
-    return trades_statement()(rows=rows, house_id=house.id, fees_id=fees.id, balances=balances, now=timezone.now())
+    return (post or trades_statement())(
+        rows=rows, house_id=house.id, fees_id=fees.id, balances=balances, now=timezone.now()
+    )
 
 
 _NO_DELTA = (Decimal(0), Decimal(0))

@@ -98,7 +98,11 @@ def _fill(
             return []
         done = [_Filled(n, r, plans[n], assets[r.symbol]) for n, r in enumerate(rows) if n in taken]
         txn_ids = ledger_post_trades(  # every row it posts to is locked above, unchanged since: none locked again
-            trades=[trades[f.n] for f in done], house=system.house, fees=system.fees, locked=locked
+            trades=[trades[f.n] for f in done],
+            house=system.house,
+            fees=system.fees,
+            locked=locked,
+            post=sql.trades_post,
         )
         fill_ids = [str(uuid4()) for _ in done]
         sql.fills_insert(
