@@ -61,11 +61,17 @@ def trade_deltas(trade: SpotTrade) -> tuple[tuple[str, Decimal, Decimal], ...]:
     buy = trade.side == "buy"
     cash = -(trade.notional + trade.fee) if buy else trade.notional - trade.fee
     base = trade.qty if buy else -trade.qty
-    out = {_USD: [cash, Decimal(0)]}
-    out.setdefault(trade.asset, [Decimal(0), Decimal(0)])[0] += base
-    if trade.held:
-        out.setdefault(trade.held_asset, [Decimal(0), Decimal(0)])[1] -= trade.held
-    return tuple((asset, d_total, d_locked) for asset, (d_total, d_locked) in out.items())
+    held, held_asset = trade.held, trade.held_asset
+    if not held:
+        return ((_USD, cash, _ZERO), (trade.asset, base, _ZERO))
+    if held_asset == _USD:  # a buy's hold
+        return ((_USD, cash, -held), (trade.asset, base, _ZERO))
+    if held_asset == trade.asset:  # a sell's
+        return ((_USD, cash, _ZERO), (trade.asset, base, -held))
+    return ((_USD, cash, _ZERO), (trade.asset, base, _ZERO), (held_asset, _ZERO, -held))
+
+
+_ZERO = Decimal(0)
 
 
 def _system_deltas(trade: SpotTrade) -> tuple[tuple[str, str, Decimal], ...]:
