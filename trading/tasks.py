@@ -22,6 +22,7 @@ from trading.services.order_triggers import FILL_LANE_TASK, Touch, order_trigger
 from trading.services.position_entries import position_entries_run
 from trading.services.position_triggers import position_triggers_run
 from trading.services.stop_triggers import stop_triggers_run
+from trading.tick_ends_pg import tick_may_act
 
 logger = logging.getLogger("trading.liquidation")
 
@@ -36,6 +37,9 @@ def liquidate_on_tick(
     to rerun: each position and order is re-checked under lock). ``index_symbol`` defaults to
     SOL's for messages queued before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
+    bid_price, ask_price = (Decimal(value) if value else None for value in (bid, ask))
+    if not tick_may_act(index_symbol=index_symbol, price=Decimal(price), bid=bid_price, ask=ask_price):
+        return 0  # a quiet tick: one statement (the ends of every index the engines read)
     liquidated = 0
     if index_symbol in perp_markets_by_index():
         _position_triggers(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
@@ -45,7 +49,7 @@ def liquidate_on_tick(
         _position_entries(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
     orders_on_tick(
         index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
-        bid=Decimal(bid) if bid else None, ask=Decimal(ask) if ask else None,
+        bid=bid_price, ask=ask_price,
     )  # fmt: skip
     return liquidated
 

@@ -93,11 +93,11 @@ def _end_sql(column: str, predicate: str, side: str, direction: str) -> str:
     )
 
 
-_LIMIT_ENDS = (
+LIMIT_ENDS_SQL = (
     f"SELECT max({_end_sql('limit_price', _RESTING, Side.BUY, 'DESC')}), "
     f"min({_end_sql('limit_price', _RESTING, Side.SELL, 'ASC')}) FROM unnest(%s::text[]) AS m(symbol)"
 )
-_STOP_ENDS = (
+STOP_ENDS_SQL = (
     f"SELECT min({_end_sql('stop_price', _WAITING, Side.BUY, 'ASC')}), "
     f"max({_end_sql('stop_price', _WAITING, Side.SELL, 'DESC')}) FROM unnest(%s::text[]) AS m(symbol)"
 )
@@ -108,7 +108,7 @@ def _limit_ends_pg(*, symbols: Sequence[str]) -> Ends:
     """The highest resting buy limit and the lowest resting sell limit over ``symbols``: per
     market the last (first) entry of ``order_open_sym_side_limit`` for its side."""
     with connection.cursor() as cursor:
-        cursor.execute(_LIMIT_ENDS, [list(symbols)])
+        cursor.execute(LIMIT_ENDS_SQL, [list(symbols)])
         top, low = cursor.fetchone()
     return top, low
 
@@ -117,7 +117,7 @@ def _stop_ends_pg(*, symbols: Sequence[str]) -> Ends:
     """The lowest waiting buy stop and the highest waiting sell stop over ``symbols``
     (``order_open_sym_side_stop``)."""
     with connection.cursor() as cursor:
-        cursor.execute(_STOP_ENDS, [list(symbols)])
+        cursor.execute(STOP_ENDS_SQL, [list(symbols)])
         low, top = cursor.fetchone()
     return low, top
 

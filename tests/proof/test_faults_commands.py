@@ -54,6 +54,7 @@ def test_a_fill_behind_a_liquidation_batch_answers_lock_timeout_then_fills_once(
         headers = http_sign_in(web.url)
         body = {"symbol": "SOL-USD", "side": "buy", "type": "market", "qty": "1", "client_order_id": "late-1"}
         held = _hold_user_rows(_user_id(web.url, headers))
+        set_price(Decimal("150"))  # fresh again: a loaded machine can take longer than the staleness budget
         released = threading.Timer(15, held.rollback)  # a command that did not time out would end the test here
         released.start()
         try:
@@ -107,6 +108,7 @@ def test_a_close_over_http_of_a_crossed_position_is_its_liquidation(figures):
     set_price(Decimal("150"))
     with web_tier() as web:
         headers = http_sign_in(web.url)
+        set_price(Decimal("150"))  # fresh again after the web tier's start
         body = {"symbol": "SOL-PERP", "side": "long", "margin": "100", "leverage": "20", "client_order_id": "x"}
         opened = httpx.post(web.url + "/api/v1/positions", json=body, headers=headers, timeout=TIMEOUT).json()
         liq = Decimal(opened["liquidation_price"])

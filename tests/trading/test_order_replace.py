@@ -42,6 +42,9 @@ def test_replace_moves_price_and_size_and_swaps_the_hold_in_one_step(trader, use
     again = _replace(trader, old["id"], qty="3", limit_price="94")
     assert again.status_code == 201 and again.json()["id"] == new["id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+    other = _replace(trader, old["id"], qty="3", limit_price="93")  # the same id asking something else
+    assert other.status_code == 422 and other.json()["code"] == "idempotency_key_reused", other.json()
+    assert Order.objects.get(pk=new["id"]).limit_price == D(94) and Order.objects.filter(user=user).count() == 2
     assert_books_ok()
 
 

@@ -65,7 +65,7 @@ def test_the_index_probes_use_their_partial_indexes_and_answer_as_their_orm_twin
     answer what the ORM twins answer: the top resting buy limit (a triggered stop-limit rests as a
     limit), the lowest resting sell limit, the lowest waiting buy stop, the highest waiting sell
     stop."""
-    from trading.trigger_pg import _LIMIT_ENDS, _STOP_ENDS, PORTABLE, POSTGRES
+    from trading.trigger_pg import LIMIT_ENDS_SQL, PORTABLE, POSTGRES, STOP_ENDS_SQL
 
     set_price(D("100"))
     user = make_user()
@@ -83,7 +83,10 @@ def test_the_index_probes_use_their_partial_indexes_and_answer_as_their_orm_twin
         assert sql.limit_ends(symbols=["JUP-USD"]) == (None, None)
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-        for statement, index in ((_LIMIT_ENDS, "order_open_sym_side_limit"), (_STOP_ENDS, "order_open_sym_side_stop")):
+        for statement, index in (
+            (LIMIT_ENDS_SQL, "order_open_sym_side_limit"),
+            (STOP_ENDS_SQL, "order_open_sym_side_stop"),
+        ):
             cursor.execute(f"EXPLAIN {statement}", [["SOL-USD"]])
             plan = "\n".join(row[0] for row in cursor.fetchall())
             assert plan.count(index) == 2, plan

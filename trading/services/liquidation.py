@@ -14,7 +14,9 @@ positions: every statement carries ``symbol = ANY(<the index's perp markets>)``.
 * Candidates: one query on the partial index ``(symbol, side, liquidation_price) WHERE status =
   'open'``: the index's markets' open longs with ``liquidation_price >= P`` and open shorts with
   ``liquidation_price <= P`` (range scans per market and side, never a scan of all positions, nor
-  of another market's), in (user, id) order.
+  of another market's), in (user, id) order. Before it, one probe of that index's ends
+  (``trading.position_ends_pg.liquidation_ends``, fixed SQL text): a tick that crosses no
+  position stops there, before the gate.
 * Each batch of up to ``POSITION_LIQUIDATION_BATCH`` candidates is one durable transaction
   of a fixed number of statements, whatever its size (PostgreSQL; docs/positions.md):
   lock the owners' USD balance rows (one statement, by id); transition the positions with ONE
@@ -55,6 +57,7 @@ from trading.models import (
     PositionStatus,
 )
 from trading.perp_markets import perp_markets_by_index
+from trading.position_ends_pg import liquidation_ends
 from trading.services.liquidation_batch import liquidate_batch
 from trading.services.liquidation_lanes import lanes_split, lanes_wanted
 
@@ -131,8 +134,8 @@ def liquidation_run(
     (computed at ``computed_at``) crossed."""
     symbols = tuple(perp_markets_by_index().get(index_symbol, ()))
     report = LiquidationReport(price=price, index_symbol=index_symbol, symbols=symbols)
-    if not symbols:
-        return report
+    if not symbols or not liquidation_ends(symbols=symbols).crossed_by(price):
+        return report  # a quiet tick: the probe of the index's ends, and nothing else
     report.skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, now=now)
     if report.skipped:
         logger.warning("liquidation on %s skipped at %s: %s", index_symbol, price, report.skipped)

@@ -10,7 +10,8 @@ meanwhile: else 409 ``not_replaceable``, nothing written); its hold is released,
 resting with its own hold, or filled at once when a limit became marketable within its limit. A
 new hold the free funds cannot cover rejects the replace (422 ``insufficient_funds``, stored for
 the id) and leaves the old order as it was. Events: the new order's, then ``order_replaced``
-(the old order, ``replaced_by``).
+(the old order, ``replaced_by``). A retry under the same id replays the new order when it asks
+the same changes of the same order, else 422 ``idempotency_key_reused``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from accounts.models import User
 from pricing.markets import market_for_trading
 from pricing.models import MarketKind
 from realtime.publish import user_events_emit_many
-from trading.errors import OrderNotFound, OrderNotReplaceable, OrderRuleViolation
+from trading.errors import IdempotencyKeyReused, OrderNotFound, OrderNotReplaceable, OrderRuleViolation
 from trading.models import Order, OrderStatus, OrderType
 from trading.services.command import Books, Command, Locked, Prepared, command_run
 from trading.services.limit_orders import LimitTerms, limit_prepare, limit_write
@@ -53,11 +54,14 @@ def order_replace(
     old = Order.objects.filter(pk=order_id, user=user).first()
     if old is None:
         raise OrderNotFound(extra={"order_id": str(order_id)})
-    done = Order.objects.filter(user=user, client_order_id=client_order_id, replaces=old).first()
-    if done is not None:  # a retry of the replace that made it: replayed
-        return PlacedOrder(done, True)
     changes = {"qty": qty, "limit_price": limit_price, "stop_price": stop_price, "expire_at": expire_at}
-    terms = _terms(old, {name: value for name, value in changes.items() if value is not None})
+    changes = {name: value for name, value in changes.items() if value is not None}
+    done = Order.objects.filter(user=user, client_order_id=client_order_id, replaces=old).first()
+    if done is not None:  # a retry of the replace that made it: replayed when it asks the same
+        if done.request_hash != _terms(old, changes, still_open=False).digest(replaces=str(old.id)):
+            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
+        return PlacedOrder(done, True)
+    terms = _terms(old, changes)
     command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id,
                       digest=terms.digest(replaces=str(old.id)))  # fmt: skip
     terms.check_ticks()  # 422 price_off_tick, nothing stored
@@ -90,14 +94,15 @@ def _not_replaceable(order: Order) -> OrderNotReplaceable:
     return OrderNotReplaceable(extra={"order_id": str(order.id), "status": order.status})
 
 
-def _terms(old: Order, changes: dict) -> Terms:
-    """The new order's terms: the old one's with ``changes``; 409 when it is final, 422 for a
+def _terms(old: Order, changes: dict, *, still_open: bool = True) -> Terms:
+    """The new order's terms: the old one's with ``changes``; 409 when it is final (unless
+    ``still_open`` is off: a retry's terms, to compare with what the first run stored), 422 for a
     change its type does not take."""
-    if old.status != OrderStatus.NEW:
+    if still_open and old.status != OrderStatus.NEW:
         raise _not_replaceable(old)
     if old.leverage is not None:
         raise _refused("replace_unsupported", "A position's limit entry is canceled and placed again, not replaced.")
-    market = market_for_trading(old.symbol, kind=MarketKind.SPOT, opening=old.side == "buy")
+    market = market_for_trading(old.symbol, kind=MarketKind.SPOT, opening=still_open and old.side == "buy")
     waiting_stop = old.stop_price is not None and old.triggered_at is None
     takes = {"qty", "expire_at"} | ({"limit_price"} if old.limit_price is not None else set())
     takes |= {"stop_price"} if waiting_stop else set()

@@ -60,6 +60,7 @@ from trading.services.position_steps import Step, net_order_write, step_record, 
 from trading.services.position_triggers import tick_quote
 from trading.services.positions import POSITION_OUTCOMES
 from trading.services.resting import Birth, order_born
+from trading.trigger_pg import trigger_statements
 
 logger = logging.getLogger("trading.triggers")
 
@@ -196,6 +197,13 @@ def crossed_entries(*, price: Decimal, symbols: Sequence[str], before: datetime)
     return [(order_id, user_id, symbol) for order_id, user_id, symbol, _at in rows]
 
 
+def entries_may_cross(*, price: Decimal, symbols: Sequence[str]) -> bool:
+    """False when ``price`` crosses no resting entry of ``symbols`` (one statement: the
+    resting-limit index's ends, ``trading.trigger_pg``'s ``limit_ends``)."""
+    top_buy, low_sell = trigger_statements().limit_ends(symbols=symbols)
+    return (top_buy is not None and top_buy >= price) or (low_sell is not None and low_sell <= price)
+
+
 def position_entries_run(
     *, index_symbol: str, price: Decimal, computed_at: datetime, now: datetime | None = None
 ) -> EntryReport:
@@ -203,7 +211,9 @@ def position_entries_run(
     fresh tick only: ``price_gate``); a failure on one is logged and the others still fill."""
     report = EntryReport()
     symbols = perp_markets_by_index().get(index_symbol, [])
-    rows = crossed_entries(price=price, symbols=symbols, before=computed_at) if symbols else []
+    if not symbols or not entries_may_cross(price=price, symbols=symbols):
+        return report  # a quiet tick: the probe of the resting-limit index's ends, and nothing else
+    rows = crossed_entries(price=price, symbols=symbols, before=computed_at)
     if not rows:
         return report
     report.gate = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, now=now)

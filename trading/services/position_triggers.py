@@ -7,7 +7,8 @@ index's perp markets whose take-profit or stop-loss the tick crossed (docs/posit
   / ``_sl`` (``(symbol, side, price) WHERE status = 'open' AND price IS NOT NULL``): longs with
   ``take_profit_price <= P`` or ``stop_loss_price >= P``, shorts the other way round; only
   positions whose size last changed at or before the tick (``updated_at <= computed_at``, the
-  liquidation engine's rule). A quiet tick (nothing crossed) costs that query and nothing else.
+  liquidation engine's rule). A quiet tick costs less: first one probe of those indexes' ends
+  (``trading.position_ends_pg.tpsl_ends``, fixed SQL text), which says when nothing can cross.
 * The price gate of the liquidation engine (``price_gate``: never on a stale or superseded tick),
   checked only when there are candidates.
 * Each candidate is closed WHOLE, reduce-only, at market by the trader's own close command
@@ -36,6 +37,7 @@ from core.errors import DomainError
 from pricing.selectors import PriceQuote, price_get_latest
 from trading.models import Position, PositionSide, PositionStatus
 from trading.perp_markets import perp_markets_by_index
+from trading.position_ends_pg import tpsl_ends
 from trading.services.liquidation import price_gate
 from trading.services.positions import position_close
 from trading.tpsl import STOP_LOSS, TAKE_PROFIT, Trigger, TriggerGone, trigger_client_order_id
@@ -91,6 +93,8 @@ def position_triggers_run(
     the others still close. Safe to rerun."""
     report = PositionTriggerReport(price=price, index_symbol=index_symbol)
     symbols = tuple(perp_markets_by_index().get(index_symbol, ()))
+    if not symbols or not tpsl_ends(symbols=symbols).crossed_by(price):
+        return report  # a quiet tick: the probe of the indexes' ends, and nothing else
     rows = tpsl_candidates(price=price, symbols=symbols, before=computed_at)
     report.candidates = len(rows)
     if not rows:
