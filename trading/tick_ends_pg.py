@@ -57,7 +57,8 @@ class TickEnds(NamedTuple):
 
 def tick_may_act(*, index_symbol: str, price: Decimal, bid: Decimal | None, ask: Decimal | None) -> bool:
     """False when a tick of ``index_symbol`` crosses nothing any engine acts on (one statement)."""
-    perps, spots = [], []
+    perps: list[str] = []
+    spots: list[str] = []
     for market in registry_get().markets.values():
         if market.index_symbol == index_symbol:
             (perps if market.is_perp else spots).append(market.symbol)

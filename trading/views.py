@@ -73,6 +73,7 @@ class OrderOutputSerializer(serializers.ModelSerializer):
             "held",
             "closed_at",
             "replaces",
+            "leverage",
         ]
 
 

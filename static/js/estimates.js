@@ -60,8 +60,13 @@ export const ORDER_FIELDS = {
  *  worst-case cost in USD, `qty × limit × (1 + taker fee)` (a stop: `qty × stop × (1 + max
  *  slippage) × (1 + taker fee)`), rounded up to the micro-dollar; a sell its qty of the base asset.
  *  Null until the fields it needs are filled in; a market order holds nothing. */
-export function holdPreview({ side, type, qty, limitPrice, stopPrice, spot, base }) {
+export function holdPreview({ side, type, qty, limitPrice, stopPrice, spot, base, leverage, positionFeeBps }) {
   if (type === "market" || !isDecimal(qty) || !(Number(qty) > 0)) return null;
+  if (leverage) { // a position's limit entry holds margin + fee in USD, either side (display only)
+    const notional = Number(qty) * Number(limitPrice);
+    if (!(notional > 0)) return null;
+    return { asset: "USD", amount: (notional / Number(leverage) + (notional * Number(positionFeeBps)) / 1e4).toFixed(6) };
+  }
   if (side === "sell") return { asset: base, amount: String(qty).trim() };
   const fee = bpsFactor(spot.fee_bps);
   const price = type === "stop" ? stopPrice : limitPrice;

@@ -81,7 +81,8 @@ export class OrderEditor {
     if (!o) return;
     const base = bySymbol.get(o.symbol)?.base.code || o.held_asset;
     const hold = holdPreview({ side: o.side, type: o.type, qty: this.form.qty.value, limitPrice: this.form.limit_price.value,
-      stopPrice: this.form.stop_price.value, spot: app.config.spot, base });
+      stopPrice: this.form.stop_price.value, spot: app.config.spot, base, leverage: o.leverage,
+      positionFeeBps: app.config.leverage?.position_fee_bps });
     const el = this.dialog.querySelector('[data-testid="edit-hold"]');
     el.textContent = hold ? `${heldText(hold.asset, hold.amount, bySymbol.get(o.symbol))} (now ${heldText(o.held_asset, o.held, bySymbol.get(o.symbol))})` : "—";
     el.dataset.value = hold ? hold.amount : "";

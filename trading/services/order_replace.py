@@ -10,8 +10,10 @@ meanwhile: else 409 ``not_replaceable``, nothing written); its hold is released,
 resting with its own hold, or filled at once when a limit became marketable within its limit. A
 new hold the free funds cannot cover rejects the replace (422 ``insufficient_funds``, stored for
 the id) and leaves the old order as it was. Events: the new order's, then ``order_replaced``
-(the old order, ``replaced_by``). A retry under the same id replays the new order when it asks
-the same changes of the same order, else 422 ``idempotency_key_reused``.
+(the old order, ``replaced_by``). A position's limit entry (``leverage`` set) is replaced the same
+way with its own terms (``trading.services.entry_replace``). A retry under the same id replays
+the new order when it asks the same changes of the same order, else 422
+``idempotency_key_reused``.
 """
 
 from __future__ import annotations
@@ -21,20 +23,18 @@ from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
-from django.utils import timezone
-
 from accounts.models import User
 from pricing.markets import market_for_trading
 from pricing.models import MarketKind
 from realtime.publish import user_events_emit_many
-from trading.errors import IdempotencyKeyReused, OrderNotFound, OrderNotReplaceable, OrderRuleViolation
+from trading.errors import OrderNotFound
 from trading.models import Order, OrderStatus, OrderType
 from trading.services.command import Books, Command, Locked, Prepared, command_run
+from trading.services.entry_replace import entry_replace
 from trading.services.limit_orders import LimitTerms, limit_prepare, limit_write
-from trading.services.order_states import hold_release, order_event_data, order_transition
+from trading.services.order_states import order_event_data
 from trading.services.orders import ORDER_OUTCOMES, PlacedOrder
-from trading.services.resting import locked_advance
-from trading.services.spot_fill import release_legs
+from trading.services.replace_steps import not_replaceable, old_order_replace, replace_done, replace_refused
 from trading.services.stop_orders import StopTerms, stop_prepare, stop_write
 
 Terms = LimitTerms | StopTerms
@@ -56,11 +56,14 @@ def order_replace(
         raise OrderNotFound(extra={"order_id": str(order_id)})
     changes = {"qty": qty, "limit_price": limit_price, "stop_price": stop_price, "expire_at": expire_at}
     changes = {name: value for name, value in changes.items() if value is not None}
-    done = Order.objects.filter(user=user, client_order_id=client_order_id, replaces=old).first()
-    if done is not None:  # a retry of the replace that made it: replayed when it asks the same
-        if done.request_hash != _terms(old, changes, still_open=False).digest(replaces=str(old.id)):
-            raise IdempotencyKeyReused(extra={"client_order_id": client_order_id})
-        return PlacedOrder(done, True)
+    if old.leverage is not None:  # a position's limit entry
+        return entry_replace(user=user, old=old, client_order_id=client_order_id, changes=changes)
+
+    def retry_digest() -> str:
+        return _terms(old, changes, still_open=False).digest(replaces=str(old.id))
+
+    if (done := replace_done(user=user, old=old, client_order_id=client_order_id, digest=retry_digest)) is not None:
+        return PlacedOrder(done, True)  # a retry of the replace that made it, asking the same
     terms = _terms(old, changes)
     command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id,
                       digest=terms.digest(replaces=str(old.id)))  # fmt: skip
@@ -70,14 +73,7 @@ def order_replace(
         return stop_prepare(terms) if isinstance(terms, StopTerms) else limit_prepare(terms)
 
     def write(books: Books, prepared: Prepared, locked: Locked) -> Order:
-        locked_old = Order.objects.select_for_update(of=("self",)).get(pk=old.pk)
-        if locked_old.status != OrderStatus.NEW or locked_old.triggered_at != old.triggered_at:
-            raise _not_replaceable(locked_old)
-        legs = release_legs(account=books.account, asset=locked_old.held_asset, amount=locked_old.held)
-        hold_release(locked_old, account=books.account, reason="replaced")
-        locked_advance(locked, legs)
-        order_transition(locked_old, OrderStatus.REPLACED, now=timezone.now())
-        locked_old.save(update_fields=["status", "held", "closed_at"])
+        locked_old = old_order_replace(old, books=books, locked=locked)
         if isinstance(terms, StopTerms):
             new = stop_write(command, books=books, prepared=prepared, locked=locked, terms=terms, replaces=locked_old)
         else:
@@ -90,27 +86,21 @@ def order_replace(
     return PlacedOrder(order, replayed)
 
 
-def _not_replaceable(order: Order) -> OrderNotReplaceable:
-    return OrderNotReplaceable(extra={"order_id": str(order.id), "status": order.status})
-
-
 def _terms(old: Order, changes: dict, *, still_open: bool = True) -> Terms:
     """The new order's terms: the old one's with ``changes``; 409 when it is final (unless
     ``still_open`` is off: a retry's terms, to compare with what the first run stored), 422 for a
     change its type does not take."""
     if still_open and old.status != OrderStatus.NEW:
-        raise _not_replaceable(old)
-    if old.leverage is not None:
-        raise _refused("replace_unsupported", "A position's limit entry is canceled and placed again, not replaced.")
+        raise not_replaceable(old)
     market = market_for_trading(old.symbol, kind=MarketKind.SPOT, opening=still_open and old.side == "buy")
     waiting_stop = old.stop_price is not None and old.triggered_at is None
     takes = {"qty", "expire_at"} | ({"limit_price"} if old.limit_price is not None else set())
     takes |= {"stop_price"} if waiting_stop else set()
     for name in changes:
         if name not in takes:
-            raise _refused("not_allowed_for_type", f"This {old.type} order has no {name} to change.", field=name)
+            raise replace_refused("not_allowed_for_type", f"This {old.type} order has no {name} to change.", field=name)
     if "expire_at" in changes and old.time_in_force != "gtd":
-        raise _refused("not_allowed_for_tif", "expire_at goes with time_in_force gtd only.", field="expire_at")
+        raise replace_refused("not_allowed_for_tif", "expire_at goes with time_in_force gtd only.", field="expire_at")
     assert old.qty is not None
     if waiting_stop:
         assert old.stop_price is not None
@@ -124,7 +114,3 @@ def _terms(old: Order, changes: dict, *, still_open: bool = True) -> Terms:
         triggered_at=old.triggered_at,
     )  # fmt: skip
     return with_changes(limit, **changes)
-
-
-def _refused(code: str, message: str, **extra: str) -> OrderRuleViolation:
-    return OrderRuleViolation(message, code=code, extra=extra)

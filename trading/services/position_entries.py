@@ -39,7 +39,7 @@ from core.money import dec9
 from core.timefmt import iso_utc_or_none
 from portfolio.models import Asset, LedgerAccount
 from portfolio.services import balance_lock, system_account_get
-from pricing.markets import market_for_trading
+from pricing.markets import MarketSpec, market_for_trading
 from pricing.models import MarketKind, MarketStatus
 from pricing.selectors import PriceQuote, price_get_latest
 from realtime.publish import user_event_emit
@@ -76,6 +76,38 @@ def entry_client_order_id(order_id: object) -> str:
     return f"entry:{order_id}"
 
 
+@dataclass(frozen=True)
+class EntryTerms:
+    """A limit entry's terms (a placement's, or a replace's: the old entry's with the changes)."""
+
+    market: MarketSpec
+    side: str  # long | short
+    leverage: Decimal
+    limit_price: Decimal
+    margin: Decimal | None
+    qty: Decimal | None
+    time_in_force: str
+    expire_at: datetime | None
+
+    def digest(self, **extra: str) -> str:
+        return fingerprint(
+            {"type": OrderType.LIMIT, "symbol": self.market.symbol, "side": self.side, "leverage": self.leverage,
+             "margin": self.margin, "qty": self.qty, "limit_price": self.limit_price,
+             "time_in_force": self.time_in_force, "expire_at": self.expire_at.isoformat() if self.expire_at else None,
+             **extra}
+        )  # fmt: skip
+
+    def prepare(self, _books: Books) -> Prepared[EntryPlan]:
+        """The band, then the size, hold and taker open at the index (no lock held)."""
+        quote = price_get_latest(symbol=self.market.index_symbol)
+        check_band(price=self.limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
+        plan = plan_entry(
+            side=self.side, index_price=quote.price, limit_price=self.limit_price, leverage=self.leverage,
+            margin=self.margin, qty=self.qty, rules=perp_rules(self.market), model=slippage_model(),
+        )  # fmt: skip
+        return Prepared(quote, plan)
+
+
 def position_entry_place(
     *,
     user: User,
@@ -94,42 +126,39 @@ def position_entry_place(
     ``price_off_tick`` (nothing stored); the band, leverage and size rules are stored rejections."""
     market = market_for_trading(symbol, kind=MarketKind.PERP, opening=True)
     check_price_on_tick(limit_price, market, field="limit_price")
-    rules = perp_rules(market)
-    digest = fingerprint(
-        {"type": OrderType.LIMIT, "symbol": symbol, "side": side, "leverage": leverage, "margin": margin, "qty": qty,
-         "limit_price": limit_price, "time_in_force": time_in_force,
-         "expire_at": expire_at.isoformat() if expire_at else None}
-    )  # fmt: skip
-    command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id, digest=digest)
-
-    def prepare(_books: Books) -> Prepared[EntryPlan]:
-        quote = price_get_latest(symbol=market.index_symbol)
-        check_band(price=limit_price, index_price=quote.price, band_pct=settings.TRADING_PRICE_BAND_PCT)
-        plan = plan_entry(
-            side=side, index_price=quote.price, limit_price=limit_price, leverage=leverage, margin=margin, qty=qty,
-            rules=rules, model=slippage_model(),
-        )  # fmt: skip
-        return Prepared(quote, plan)
-
-    fields = {"limit_price": limit_price, "time_in_force": time_in_force, "expire_at": expire_at, "leverage": leverage}
+    terms = EntryTerms(market, side, leverage, limit_price, margin, qty, time_in_force, expire_at)
+    command = Command(ORDER_OUTCOMES, user=user, client_order_id=client_order_id, digest=terms.digest())
 
     def write(books: Books, prepared: Prepared[EntryPlan], locked: Locked) -> Order:
-        plan = prepared.plan
-        if plan.taker is None:
-            birth = Birth(market, OrderType.LIMIT, order_side(side), plan.qty, Hold("USD", plan.hold), fields)
-            reason = "not marketable within its limit" if plan.crossed else "not marketable"
-            return order_born(command, books=books, quote=prepared.quote, locked=locked, birth=birth, reason=reason)
-        order = Order.objects.create(
-            user=user, client_order_id=client_order_id, symbol=symbol, side=order_side(side), type=OrderType.LIMIT,
-            qty=plan.qty, status=OrderStatus.FILLED, index_price=prepared.quote.price,
-            price_source=prepared.quote.source_label, epoch=books.account.epoch, request_hash=digest, **fields,
-        )  # fmt: skip
-        taker = Prepared(prepared.quote, plan.taker)
-        _entry_write(order, user, books, taker, rules=rules, halted=False, liquidity="taker")
-        return order
+        return entry_write(command, terms, books=books, prepared=prepared, locked=locked)
 
-    order, replayed = command_run(command, prepare=prepare, write=write)
+    order, replayed = command_run(command, prepare=terms.prepare, write=write)
     return PlacedEntry(order, entry_record(order), replayed)
+
+
+def entry_write(
+    command: Command[Order], terms: EntryTerms, *, books: Books, prepared: Prepared[EntryPlan], locked: Locked,
+    replaces: Order | None = None,
+) -> Order:  # fmt: skip
+    """The entry born: resting with its hold (or canceled, ioc/fok) when not marketable within its
+    limit, else filled at once as the taker; ``replaces``: the order a replace ended."""
+    plan = prepared.plan
+    fields = {"limit_price": terms.limit_price, "time_in_force": terms.time_in_force, "expire_at": terms.expire_at,
+              "leverage": terms.leverage}  # fmt: skip
+    if plan.taker is None:
+        birth = Birth(terms.market, OrderType.LIMIT, order_side(terms.side), plan.qty, Hold("USD", plan.hold), fields)
+        reason = "not marketable within its limit" if plan.crossed else "not marketable"
+        return order_born(command, books=books, quote=prepared.quote, locked=locked, birth=birth, reason=reason,
+                          replaces=replaces)  # fmt: skip
+    order = Order.objects.create(
+        user=command.user, client_order_id=command.client_order_id, symbol=terms.market.symbol,
+        side=order_side(terms.side), type=OrderType.LIMIT, qty=plan.qty, status=OrderStatus.FILLED,
+        index_price=prepared.quote.price, price_source=prepared.quote.source_label, epoch=books.account.epoch,
+        request_hash=command.digest, replaces=replaces, **fields,
+    )  # fmt: skip
+    taker = Prepared(prepared.quote, plan.taker)
+    _entry_write(order, command.user, books, taker, rules=perp_rules(terms.market), halted=False, liquidity="taker")
+    return order
 
 
 def entry_record(order: Order) -> PositionOrder | None:
