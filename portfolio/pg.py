@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.pgrows import json_param, rows_sql
-from portfolio.models import Balance, LedgerAccount, LedgerEntry, LedgerTransaction
+from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerReason, LedgerTransaction
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -204,6 +204,92 @@ def _entries_insert_orm(entries: list[EntryRow], now: datetime) -> None:
             for txn_id, account_id, asset, bucket, amount in entries
         ]
     )
+
+
+# --- spot trades: transactions, entries and balances in one statement -----------------------
+
+# ``(n, account_id, asset, held_asset, held, qty, cash, notional, fee, reference_id, memo)``: one
+# spot trade (``portfolio.services.trade_postings``), ``qty`` and ``notional`` signed as the
+# trader's side of them (+ for a buy), ``cash`` the trader's USD change.
+TradeRow = tuple[int, int, str, str, Decimal, Decimal, Decimal, Decimal, Decimal, str, str]
+BalanceDelta = tuple[int, Decimal, Decimal, Decimal, Decimal]  # a locked row ``(id, total, locked, d_total, d_locked)``
+
+_TRADES = rows_sql(
+    "t", n="int", account_id="bigint", asset="text", held_asset="text", held="numeric", qty="numeric",
+    cash="numeric", notional="numeric", fee="numeric", reference_id="text", memo="text",
+)  # fmt: skip
+
+# A trade's legs, in the one-order path's order (``trading.services.spot_fill``: ``release_legs``
+# then ``trade_legs``): ``(k, account, asset, bucket, amount)``; ``%s`` are the house and fees
+# account ids and the buckets. Per asset they sum to zero by construction (``cash`` is
+# ``-(notional + fee)`` signed: the trader's USD), so the statement needs no balance check.
+_LEGS = (
+    "(VALUES (1, t.account_id, t.held_asset, %(locked)s, -t.held), (2, t.account_id, t.held_asset, %(free)s, t.held), "
+    "(3, t.account_id, t.asset, %(free)s, t.qty), (4, %(house)s::bigint, t.asset, %(free)s, -t.qty), "
+    "(5, t.account_id, %(usd)s, %(free)s, t.cash), (6, %(house)s::bigint, %(usd)s, %(free)s, t.notional), "
+    "(7, %(fees)s::bigint, %(usd)s, %(free)s, t.fee)) AS l(k, account_id, asset, bucket, amount)"
+)
+
+
+def _trades_post_pg(
+    *, rows: list[TradeRow], house_id: int, fees_id: int, balances: list[BalanceDelta], now: datetime
+) -> list[int]:
+    """ONE statement: the transactions (ids drawn in the rows' order, as ``_transactions_insert_pg``
+    draws them), their entries built from each row by the legs' template (zero legs left out,
+    in the legs' order), and the balances' (already checked) deltas added. The transactions' ids,
+    in the rows' order."""
+    txns, entries = LedgerTransaction._meta.db_table, LedgerEntry._meta.db_table
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(
+            f"WITH src AS MATERIALIZED (SELECT nextval((SELECT pg_get_serial_sequence('{txns}', 'id'))::regclass) "
+            f"AS txn_id, t.* FROM {_TRADES.replace('%s', '%(rows)s')}), "
+            f"ins AS (INSERT INTO {txns} (id, reason, reference_type, reference_id, memo, created_by_id, created_at) "
+            "SELECT txn_id, %(reason)s, %(reference_type)s, reference_id, memo, NULL, %(now)s FROM src), "
+            f"legs AS (INSERT INTO {entries} (txn_id, account_id, asset, bucket, amount, created_at) "
+            "SELECT t.txn_id, l.account_id, l.asset, l.bucket, l.amount, %(now)s "
+            f"FROM src t CROSS JOIN LATERAL {_LEGS} WHERE l.amount <> 0 ORDER BY t.n, l.k), "
+            f"bal AS (UPDATE {Balance._meta.db_table} AS b SET total = b.total + d.total, "
+            f"locked = b.locked + d.locked, updated_at = %(now)s FROM {_DELTAS.replace('%s', '%(deltas)s')} "
+            "WHERE b.id = d.id AND b.id = ANY(%(ids)s::bigint[])) "
+            "SELECT txn_id FROM src ORDER BY n",
+            {
+                "rows": json_param(rows), "reason": LedgerReason.TRADE.value, "reference_type": "order", "now": now,
+                "locked": Bucket.LOCKED.value, "free": Bucket.FREE.value, "usd": Asset.USD.value,
+                "house": house_id, "fees": fees_id, "deltas": json_param((i, dt, dl) for i, _t, _l, dt, dl in balances),
+                "ids": [b[0] for b in balances],
+            },
+        )  # fmt: skip
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _trades_post_orm(
+    *, rows: list[TradeRow], house_id: int, fees_id: int, balances: list[BalanceDelta], now: datetime
+) -> list[int]:
+    """The same rows through the ORM twins: the legs' template expanded here."""
+    txn_ids = _transactions_insert_orm(
+        [(LedgerReason.TRADE.value, "order", reference_id, memo) for *_r, reference_id, memo in rows], None, now
+    )
+    free, locked, usd = Bucket.FREE.value, Bucket.LOCKED.value, Asset.USD.value
+    entries: list[EntryRow] = []
+    for txn_id, (_n, account, asset, held_asset, held, qty, cash, notional, fee, _ref, _memo) in zip(
+        txn_ids, rows, strict=True
+    ):
+        legs = [(account, held_asset, locked, -held), (account, held_asset, free, held), (account, asset, free, qty),
+                (house_id, asset, free, -qty), (account, usd, free, cash), (house_id, usd, free, notional),
+                (fees_id, usd, free, fee)]  # fmt: skip
+        entries += [(txn_id, a, asset_, bucket, amount) for a, asset_, bucket, amount in legs if amount]
+    _entries_insert_orm(entries, now)
+    changed = [Balance(id=i, total=t + dt, locked=lk + dl, updated_at=now) for i, t, lk, dt, dl in balances]
+    Balance.objects.bulk_update(changed, ["total", "locked", "updated_at"])  # Decimal sums (``_balances_add_orm``)
+    return txn_ids
+
+
+TRADES_PG, TRADES_ORM = _trades_post_pg, _trades_post_orm  # ``trading.trigger_pg`` puts them in its sets
+
+
+def trades_statement() -> Callable[..., list[int]]:
+    """``trades_post`` for this connection's database: PostgreSQL's, or the ORM twin (SQLite)."""
+    return TRADES_PG if transaction.get_connection().vendor == "postgresql" else TRADES_ORM
 
 
 # --- the two sets --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from django.db.models import Q
 from core.pgrows import json_param, rows_sql, values_sql
 from portfolio.holdings_pg import HOLDINGS_ORM, HOLDINGS_PG, HoldingRow
 from portfolio.models import LedgerAccount
+from portfolio.pg import TRADES_ORM, TRADES_PG
 from trading.limits import is_crossed
 from trading.models import ORDER_TRANSITIONS, RESTING_LIMIT, WAITING_STOP, Fill, Order, OrderStatus, Side
 from trading.services.order_states import order_transition
@@ -275,15 +276,16 @@ class TriggerStatements(NamedTuple):
     fills_insert: Callable[..., None]
     holdings_lock: Callable[..., dict[tuple[int, str], HoldingRow]]
     holdings_save: Callable[..., None]
+    trades_post: Callable[..., list[int]]  # the ledger's postings of the fills (``portfolio.pg``)
 
 
 POSTGRES = TriggerStatements(
     _limit_ends_pg, _stop_ends_pg, _accounts_get_pg, _resting_get_pg, _transition_pg, _fills_insert_pg,
-    *HOLDINGS_PG,
+    *HOLDINGS_PG, TRADES_PG,
 )  # fmt: skip
 PORTABLE = TriggerStatements(
     _limit_ends_orm, _stop_ends_orm, _accounts_get_orm, _resting_get_orm, _transition_orm, _fills_insert_orm,
-    *HOLDINGS_ORM,
+    *HOLDINGS_ORM, TRADES_ORM,
 )  # fmt: skip
 
 

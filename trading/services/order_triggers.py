@@ -100,31 +100,44 @@ def crossed_orders(*, symbols: list[str], touch: Touch, before: datetime) -> lis
     index's ends (a tick that crosses none stops there), the indexed range scans, then one query
     for their traders' ledger accounts (not a join: with one, the planner chose hash joins over
     every account and, with them, a parallel scan of every order)."""
+    return _with_accounts(_crossed_rows(symbols=symbols, touch=touch, before=before))
+
+
+def _crossed_rows(*, symbols: list[str], touch: Touch, before: datetime) -> list[tuple]:
+    """``crossed_orders`` without the accounts: the orders' rows in ``ORDER_FIELDS``' order."""
     query = crossed_orders_query(symbols=symbols, touch=touch, before=before)
-    rows = list(query) if query is not None else []
+    return list(query) if query is not None else []
+
+
+def _with_accounts(rows: list[tuple]) -> list[Resting]:
+    """The ``Resting`` of each row: its trader's ledger account read (one statement for all)."""
     if not rows:
         return []
-    accounts = trigger_statements().accounts_get(user_ids=sorted({row[2] for row in rows}))
-    return [resting((*row, *accounts[row[2]])) for row in rows]
+    accounts = trigger_statements().accounts_get(user_ids=sorted({row[_USER] for row in rows}))
+    return [resting((*row, *accounts[row[_USER]])) for row in rows]
+
+
+_ID, _SYMBOL, _USER, _SIDE = (ORDER_FIELDS.index(name) for name in ("id", "symbol", "user_id", "side"))
 
 
 def order_triggers_run(
     *, index_symbol: str, price: Decimal, computed_at: datetime, bid: Decimal | None = None, ask: Decimal | None = None
 ) -> TriggerReport:
     """Fill what the tick of ``index_symbol`` crossed; a failure on one order is logged, the
-    others still fill."""
+    others still fill. The other lanes are handed over before this one reads its traders'
+    accounts: they start as soon as the candidates are known."""
     report = TriggerReport()
     markets = _spot_markets(index_symbol)
     if not markets:
         return report
     touch = Touch(index=price, buy=ask if ask is not None else price, sell=bid if bid is not None else price)
-    crossed = [row for row in crossed_orders(symbols=list(markets), touch=touch, before=computed_at)
-               if not (row.side == Side.BUY and markets[row.symbol].status == MarketStatus.HALTED)]  # fmt: skip
+    crossed = [row for row in _crossed_rows(symbols=list(markets), touch=touch, before=computed_at)
+               if not (row[_SIDE] == Side.BUY and markets[row[_SYMBOL]].status == MarketStatus.HALTED)]  # fmt: skip
     if not crossed:  # a halted market's buys wait for it to resume (a halt refuses buys)
         return report
     report.candidates = len(crossed)
-    by_id = {row.id: row for row in crossed}
-    lanes = lanes_split([(row.id, row.user_id) for row in crossed], lanes=_lanes_wanted(len(crossed)),
+    by_id = {row[_ID]: row for row in crossed}
+    lanes = lanes_split([(row[_ID], row[_USER]) for row in crossed], lanes=_lanes_wanted(len(crossed)),
                         shards=settings.LEDGER_SYSTEM_SHARDS)  # fmt: skip
     report.lanes = len(lanes)
     for lane in lanes[1:]:
@@ -132,7 +145,7 @@ def order_triggers_run(
             report.dispatched += len(lane)
         else:  # no broker: this process does it too
             lanes[0] += lane
-    mine = [by_id[order_id] for order_id in lanes[0]]
+    mine = _with_accounts([by_id[order_id] for order_id in lanes[0]])
     report.filled = orders_fill_all(mine, touch=touch, before=computed_at, markets=markets)
     report.skipped = len(mine) - len(report.filled)
     if len(crossed) > 1:

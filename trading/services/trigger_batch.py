@@ -14,7 +14,7 @@ the one-order path's (``order_triggers._fill_resting``) to the last digit.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -25,22 +25,14 @@ from django.conf import settings
 from django.db import transaction
 
 from core.timefmt import iso_utc
-from portfolio.models import Asset, Bucket, LedgerAccount, LedgerReason
-from portfolio.services import (
-    Book,
-    Leg,
-    Posting,
-    balance_rows_lock,
-    book_after_fill,
-    ledger_post_many_ids,
-    shard_for,
-)
+from portfolio.models import Asset, LedgerAccount
+from portfolio.services import Book, book_after_fill
+from portfolio.services.trade_postings import SpotTrade, ledger_post_trades, trade_deltas, trades_lock
 from realtime.publish import RawJSON, user_events_emit_many
 from trading.events import order_fill_json, portfolio_update_json
 from trading.execution import Execution
 from trading.limits import plan_maker_fill
 from trading.models import OrderStatus
-from trading.services.spot_fill import release_legs, trade_legs
 from trading.trigger_pg import HoldingRow, Resting, TriggerStatements, trigger_statements
 
 
@@ -59,15 +51,11 @@ class SystemAccounts:
     fees: LedgerAccount
 
 
-Deltas = tuple[tuple[str, Decimal, Decimal], ...]  # a posting's ``(asset, d_total, d_locked)`` on its trader's rows
-
-
 class _Filled(NamedTuple):
     n: int  # its place in the batch
     order: Resting
     plan: Execution
     asset: str  # the market's base asset
-    deltas: Deltas
 
 
 def fill_batch(
@@ -92,22 +80,14 @@ def _fill(
     rows: Sequence[Resting], *, touch: Touch, before: datetime, assets: Mapping[str, str], system: SystemAccounts,
     sql: TriggerStatements,
 ) -> list[str]:  # fmt: skip
-    accounts = _accounts(rows)
     fee_bps = settings.TRADING_MAKER_FEE_BPS
     plans = [
         plan_maker_fill(side=r.side, qty=r.qty, limit_price=r.limit_price, index_price=touch.index, fee_bps=fee_bps)
         for r in rows
     ]
-
-    def legs_of(n: int) -> list[Leg]:
-        """The ``n``-th order's legs, built where they are used and let go (the garbage collector
-        never sees thousands of them live: docs/trading.md)."""
-        r = rows[n]
-        return _legs(r, plans[n], accounts[r.account_id], system, assets[r.symbol])
-
-    keys, deltas = _posted(rows, legs_of)
+    trades = [_trade(r, plans[n], assets[r.symbol]) for n, r in enumerate(rows)]
     with transaction.atomic(durable=True):
-        locked = balance_rows_lock(keys=keys)
+        locked = trades_lock(trades=trades, house=system.house, fees=system.fees)
         now = datetime.now(timezone.utc)
         planned = [(n, r.id, r.side, r.qty, r.limit_price, r.held, plans[n].fee) for n, r in enumerate(rows)]
         taken = sql.transition(
@@ -116,20 +96,13 @@ def _fill(
         )  # fmt: skip
         if not taken:
             return []
-        done = [_Filled(n, r, plans[n], assets[r.symbol], deltas[n]) for n, r in enumerate(rows) if n in taken]
-        txn_ids = ledger_post_many_ids(
-            postings=(
-                Posting(
-                    reason=LedgerReason.TRADE,
-                    legs=legs_of(f.n),
-                    reference_type="order",
-                    reference_id=f.order.id,
-                    memo=f"{f.plan.side} {f.plan.qty} {f.asset} @ {f.plan.price}",
-                    shard_key=f.order.user_id,
-                )  # fmt: skip
-                for f in done
-            ),
-            locked=locked,  # every row it posts to is locked above, nothing changed them since: none locked again
+        done = [_Filled(n, r, plans[n], assets[r.symbol]) for n, r in enumerate(rows) if n in taken]
+        txn_ids = ledger_post_trades(  # every row it posts to is locked above, unchanged since: none locked again
+            trades=[trades[f.n] for f in done],
+            house=system.house,
+            fees=system.fees,
+            locked=locked,
+            post=sql.trades_post,
         )
         fill_ids = [str(uuid4()) for _ in done]
         sql.fills_insert(
@@ -141,58 +114,17 @@ def _fill(
             now=now,
         )  # fmt: skip
         books = _books_apply(sql, done, now=now)
-        _announce(done, fill_ids=fill_ids, books=books, locked=locked, now=now)
+        _announce(done, trades=trades, fill_ids=fill_ids, books=books, locked=locked, now=now)
     return [f.order.id for f in done]
 
 
-def _posted(
-    rows: Sequence[Resting], legs_of: Callable[[int], list[Leg]]
-) -> tuple[list[tuple[LedgerAccount, str, int]], list[Deltas]]:
-    """Every balance row the batch's postings touch (a leg of 0 is never posted): the owners' USD
-    and base rows and the system shards' (``house``, ``fees``) -- all locked first, in one
-    statement, users' rows before the system rows (the global lock order); and per order what its
-    posting adds to its trader's rows, as plain values (its ``portfolio_update``)."""
-    shards = max(1, settings.LEDGER_SYSTEM_SHARDS)
-    keys: dict[tuple[int, str, int], LedgerAccount] = {}
-    deltas: list[Deltas] = []
-    for n, r in enumerate(rows):
-        mine: dict[str, tuple[Decimal, Decimal]] = {}
-        for leg in legs_of(n):
-            if leg.amount:
-                keys[(leg.account.id, leg.asset, shard_for(leg.account, r.user_id, shards))] = leg.account
-            if leg.account.id == r.account_id:
-                d_total, d_locked = mine.get(leg.asset, _NOTHING)
-                mine[leg.asset] = (
-                    d_total + leg.amount,
-                    d_locked + leg.amount if leg.bucket == Bucket.LOCKED else d_locked,
-                )
-        deltas.append(tuple((str(asset), d_total, d_locked) for asset, (d_total, d_locked) in mine.items()))
-    return [(account, asset, shard) for (_id, asset, shard), account in keys.items()], deltas
-
-
-_NOTHING = (Decimal(0), Decimal(0))
-
-
-def _accounts(rows: Sequence[Resting]) -> dict[int, LedgerAccount]:
-    """The owners' ledger accounts, from the candidates' joined columns (an account's epoch cannot
-    change under an open order: a reset is refused while funds are held)."""
-    alias = transaction.get_connection().alias
-    accounts: dict[int, LedgerAccount] = {}
-    for r in rows:
-        if r.account_id not in accounts:  # ``from_db``: no per-field work
-            accounts[r.account_id] = LedgerAccount.from_db(
-                alias, _ACCOUNT_FIELDS, (r.account_id, "user", r.user_id, r.epoch)
-            )
-    return accounts
-
-
-_ACCOUNT_FIELDS = ["id", "kind", "user_id", "epoch"]
-
-
-def _legs(order: Resting, plan: Execution, account: LedgerAccount, system: SystemAccounts, asset: str) -> list[Leg]:
-    """The one-order path's legs, in its order: the release of the hold, then the trade."""
-    legs = release_legs(account=account, asset=order.held_asset or asset, amount=order.held)
-    return legs + trade_legs(account=account, house=system.house, fees=system.fees, plan=plan, asset=asset)
+def _trade(order: Resting, plan: Execution, asset: str) -> SpotTrade:
+    """The order's posting as the one-order path makes it (``spot_fill_write``): the release of its
+    hold and the trade, one ``trade`` transaction referring to the order."""
+    return SpotTrade(
+        order.account_id, order.user_id, asset, order.held_asset or asset, order.held, plan.side, plan.qty,
+        plan.notional, plan.fee, order.id, f"{plan.side} {plan.qty} {asset} @ {plan.price}",
+    )  # fmt: skip
 
 
 def _books_apply(sql: TriggerStatements, done: list[_Filled], *, now: datetime) -> list[Book]:
@@ -215,6 +147,7 @@ def _books_apply(sql: TriggerStatements, done: list[_Filled], *, now: datetime) 
 def _announce(
     done: list[_Filled],
     *,
+    trades: Sequence[SpotTrade],
     fill_ids: list[str],
     books: list[Book],
     locked: Mapping[tuple[int, str, int], tuple[int, Decimal, Decimal, bool]],
@@ -230,7 +163,9 @@ def _announce(
     events: list[tuple[int, str, RawJSON]] = []
     for f, fill_id, book in zip(done, fill_ids, books, strict=True):
         order, plan, account_id = f.order, f.plan, f.order.account_id
-        for asset, d_total, d_locked in f.deltas:  # its posting onto the running state of the trader's rows
+        for asset, d_total, d_locked in trade_deltas(
+            trades[f.n]
+        ):  # its posting onto the running state of the trader's rows
             total, held = balances[(account_id, asset)]
             balances[(account_id, asset)] = (total + d_total, held + d_locked)
         rows = [(str(asset), *balances[(account_id, asset)]) for asset in (Asset.USD, f.asset)]
