@@ -5,56 +5,22 @@ the pricing selector reads them (``tests.trading.helpers.set_price``)."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 
-import httpx
 import pytest
 from alpaca.trading.enums import OrderSide, TimeInForce
 from alpaca.trading.requests import LimitOrderRequest
-from django.conf import settings
 
-from tests.conftest import PYTHON, ROOT, free_port, subprocess_env
-
-
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+from tests.live_daphne import live_daphne
 
 
 @pytest.fixture(scope="module")
 def alpaca_server(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A daphne serving config.asgi (HTTP ``/v2`` and the ``/stream`` socket); yields its base URL."""
-    port = free_port()
-    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=_database_url(), REDIS_URL=settings.REDIS_URL
-    )
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"daphne did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """A daphne serving config.asgi (HTTP ``/v2`` and the ``/stream`` socket); yields its base URL.
+    A traceback in its log fails the module."""
+    with live_daphne(tmp_path_factory.mktemp("daphne") / "daphne.log") as (base, log):
+        yield base
     text = log.read_text()
     assert "Traceback" not in text, text[-4000:]
 

@@ -12,20 +12,17 @@ against a real daphne (HTTP + WebSocket) serving the test database and the test 
 from __future__ import annotations
 
 import os
-import subprocess
-import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
-from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.conftest import PYTHON, ROOT, free_port, subprocess_env
+from tests.conftest import ROOT
+from tests.live_daphne import live_daphne
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "artifacts" / "screenshots"
@@ -43,51 +40,14 @@ CHROMIUM_ARGS = [
 pytestmark = pytest.mark.browser
 
 
-def _database_url() -> str:
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-
-
 @pytest.fixture(scope="session")
 def server(django_db_setup, django_db_blocker, tmp_path_factory):
     """A daphne serving config.asgi on the test database; yields its base URL."""
     if not (ROOT / "static" / "vendor" / "lightweight-charts.mjs").is_file():
         pytest.fail("static/vendor/ is not built: run `make assets` (make test does it)")
-    port = free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = subprocess_env(
-        DJANGO_SETTINGS_MODULE="config.settings.test",
-        DATABASE_URL=_database_url(),
-        REDIS_URL=settings.REDIS_URL,
-        WS_PORTFOLIO_COALESCE_MS="200",
-    )
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "config.asgi:application"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail(f"daphne did not start:\n{log.read_text()[-3000:]}")
-        time.sleep(0.2)
-    yield base
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    with live_daphne(log, WS_PORTFOLIO_COALESCE_MS="200") as (base, _log):
+        yield base
 
 
 @pytest.fixture(scope="module")
