@@ -126,8 +126,13 @@ async def _run(base: str, alone, jobs, pids: list[int], postmaster: int) -> tupl
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=len(jobs), max_keepalive_connections=len(jobs))
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
-        for headers, _order in [client[0] for client in jobs] * 4:  # warm the workers (imports, connections)
-            await http.get("/api/v1/orders?status=new&limit=1", headers=headers)
+        async def warm(headers: dict[str, str]) -> None:
+            for _ in range(8):
+                await http.get("/api/v1/orders?status=new&limit=1", headers=headers)
+
+        # Warm every worker thread (imports, its database connection, the first request's setup):
+        # as many clients at once as will cancel, so the measured requests meet a warm server.
+        await asyncio.gather(*(warm(client[0][0]) for client in jobs))
 
         async def client(mine, latencies: list[float]) -> None:
             for headers, order_id in mine:
