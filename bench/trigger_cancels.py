@@ -126,6 +126,7 @@ async def _run(base: str, alone, jobs, pids: list[int], postmaster: int) -> tupl
     statuses: dict[int, int] = {}
     limits = httpx.Limits(max_connections=len(jobs), max_keepalive_connections=len(jobs))
     async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as http:
+
         async def warm(headers: dict[str, str]) -> None:
             for _ in range(8):
                 await http.get("/api/v1/orders?status=new&limit=1", headers=headers)
