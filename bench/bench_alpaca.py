@@ -23,23 +23,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import scratch_database, statements_sent  # noqa: E402
+
 N = int(os.environ.get("BENCH_ALPACA_N", "300"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 
 
 def _statements(call: Callable[[], object]) -> int:
-    from django.db import connection
-
-    sent: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        call()
-    return len(sent)
+    """How many statements one call sends through the cursor."""
+    return len(statements_sent(call))
 
 
 def _run() -> None:
@@ -109,31 +103,9 @@ def _run() -> None:
 
 
 def main() -> None:
-    import psycopg
-
-    name = f"solpaper_bench_alpaca_{uuid.uuid4().hex[:8]}"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DEBUG="0",
-        DATABASE_URL=f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}",
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-        CACHE_KEY_PREFIX=name,
-        CHANNEL_LAYER_PREFIX=name,
-        LOG_LEVEL="WARNING",
-        INPROCESS_JOBS="0",
-        ALPACA_RATE_LIMIT="1000000/60",
-        PRICE_STALE_SECONDS="3600",  # one fixed index for the whole run
-    )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    # PRICE_STALE_SECONDS: one fixed index for the whole run
+    with scratch_database("solpaper_bench_alpaca", ALPACA_RATE_LIMIT="1000000/60", PRICE_STALE_SECONDS="3600"):
         _run()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

@@ -17,12 +17,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import scratch_database, statements_sent  # noqa: E402
+
 PG_ADMIN = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 N = int(os.environ.get("BENCH_AUTH_N", "2000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
@@ -39,19 +42,8 @@ def _cpu_us_per_call(call: Callable[[], object]) -> float:
 
 
 def _statements(call: Callable[[], object]) -> int:
-    """How many statements one call sends (Django's own per-request check, ``SELECT 1``, is sent
-    outside the cursor and not counted)."""
-    from django.db import connection
-
-    sent: list[str] = []
-
-    def count(execute, sql, params, many, context):
-        sent.append(sql)
-        return execute(sql, params, many, context)
-
-    with connection.execute_wrapper(count):
-        call()
-    return len(sent)
+    """How many statements one call sends through the cursor."""
+    return len(statements_sent(call))
 
 
 def _server_statements(call: Callable[[], object], database: str, calls: int = 500) -> float:
@@ -127,29 +119,8 @@ def _run() -> None:
 
 
 def main() -> None:
-    import psycopg
-
-    name = f"solpaper_bench_auth_{uuid.uuid4().hex[:8]}"
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings.dev",
-        DEBUG="0",
-        DATABASE_URL=f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}",
-        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"),
-        CACHE_KEY_PREFIX=name,
-        CHANNEL_LAYER_PREFIX=name,
-        LOG_LEVEL="WARNING",
-        INPROCESS_JOBS="0",
-    )
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database("solpaper_bench_auth"):
         _run()
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 if __name__ == "__main__":

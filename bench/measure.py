@@ -1,11 +1,15 @@
 """Measuring helpers for the benchmarks: CPU of processes and of the PostgreSQL server (from
-/proc), WAL positions, a CPU reference loop, a Celery worker's pool processes."""
+/proc), WAL positions, a CPU reference loop, a Celery worker's pool processes, the statements a
+call sends, a scratch database for a one-process bench."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -81,3 +85,44 @@ def pool_children(worker: subprocess.Popen, count: int) -> list[int]:
             return pids
         assert time.monotonic() < deadline, "the celery worker did not start its pool"
         time.sleep(0.2)
+
+
+def statements_sent(call) -> list[str]:
+    """The statements ``call()`` sends through Django's cursor (what Django sends outside one, such
+    as its per-request connection check, is not counted)."""
+    from django.db import connection
+
+    sent: list[str] = []
+
+    def count(execute, sql, params, many, context):
+        sent.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(count):
+        call()
+    return sent
+
+
+@contextmanager
+def scratch_database(prefix: str, **env: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for a one-process bench: this process's Django settings pointed
+    at it (``env``: more settings), dropped after. Call ``django.setup()`` and migrate inside."""
+    import psycopg
+
+    admin = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings.dev", DEBUG="0", DATABASE_URL=f"{admin.rsplit('/', 1)[0]}/{name}",
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"), CACHE_KEY_PREFIX=name,
+        CHANNEL_LAYER_PREFIX=name, LOG_LEVEL="WARNING", INPROCESS_JOBS="0", **env,
+    )  # fmt: skip
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield name
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -309,13 +309,12 @@ def _requests_alone(mine: list[tuple[dict[str, str], str]]) -> dict:
     key whose statements are counted (its key used a moment ago, as a trading client's is: no
     ``last_used_at`` touch), then the others (wall and this process's CPU each)."""
     from django.core.handlers.wsgi import WSGIHandler
-    from django.db import connection
+    from measure import statements_sent
 
-    handler, sent = WSGIHandler(), []
+    handler = WSGIHandler()
     _delete(handler, *mine[0])
     counted = next(job for job in mine[1:] if job[0] == mine[0][0])
-    with connection.execute_wrapper(lambda execute, sql, *args: sent.append(sql) or execute(sql, *args)):
-        _delete(handler, *counted)
+    sent = statements_sent(lambda: _delete(handler, *counted))
     latencies, cpu = [], time.process_time()
     for headers, order_id in [job for job in mine[1:] if job is not counted]:
         started = time.perf_counter()
