@@ -69,3 +69,14 @@ def index_tick(index_symbol: str, price: Decimal) -> list[str]:
 
     computed_at = set_index_price(index_symbol, price)
     return liquidation_run(price=price, computed_at=computed_at, index_symbol=index_symbol).liquidated
+
+
+def perp_book_setup(settings, **overrides: Decimal) -> None:
+    """The hand figures' book: no slippage (spread and impact 0), SOL-PERP's maintenance margin
+    rate 0.5 %, SOL at 100; ``overrides``: settings on top (``POSITION_FEE_BPS=Decimal(10)`` ...)."""
+    settings.TRADING_SPREAD_BPS = Decimal(0)
+    settings.TRADING_IMPACT_BPS = Decimal(0)
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    market_set("SOL-PERP", mmr=Decimal("0.005"))
+    set_price(Decimal(100))

@@ -14,9 +14,8 @@ from decimal import Decimal as D
 import pytest
 
 from tests.portfolio.helpers import assert_books_ok, balances_of
-from tests.trading.helpers import set_price
 from tests.trading.order_helpers import events_of
-from tests.trading.position_helpers import market_set, open_body
+from tests.trading.position_helpers import open_body, perp_book_setup
 from trading.models import Order, Position
 
 pytestmark = pytest.mark.django_db
@@ -24,12 +23,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_slippage(settings):
-    settings.TRADING_SPREAD_BPS = D(0)
-    settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_FEE_BPS = D(10)
-    settings.TRADING_PRICE_BAND_PCT = D(50)
-    market_set("SOL-PERP", mmr=D("0.005"))
-    set_price(D(100))
+    perp_book_setup(settings, POSITION_FEE_BPS=D(10), TRADING_PRICE_BAND_PCT=D(50))
 
 
 def _entry(client, **overrides) -> dict:

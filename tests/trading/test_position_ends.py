@@ -16,8 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from tests.portfolio.helpers import make_user
-from tests.trading.helpers import set_price
-from tests.trading.position_helpers import market_set, open_position, set_index_price
+from tests.trading.position_helpers import open_position, perp_book_setup, set_index_price
 from trading import position_ends_pg
 from trading.models import Position
 from trading.position_ends_pg import LiquidationEnds, TpslEnds, liquidation_ends, tpsl_ends
@@ -30,10 +29,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_slippage(settings):
-    settings.TRADING_SPREAD_BPS = D(0)
-    settings.TRADING_IMPACT_BPS = D(0)
-    market_set("SOL-PERP", mmr=D("0.005"))
-    set_price(D(100))
+    perp_book_setup(settings)
 
 
 @pytest.fixture

@@ -17,8 +17,14 @@ from django.utils import timezone
 
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of
-from tests.trading.helpers import set_price
-from tests.trading.position_helpers import market_set, open_body, open_position, set_index_price, user_events
+from tests.trading.position_helpers import (
+    market_set,
+    open_body,
+    open_position,
+    perp_book_setup,
+    set_index_price,
+    user_events,
+)
 from trading.models import Order, Position, PositionOrder
 from trading.services.order_end import orders_expire_due
 from trading.tasks import liquidate_on_tick
@@ -28,13 +34,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_slippage(settings):
-    settings.TRADING_SPREAD_BPS = D(0)
-    settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_FEE_BPS = D(10)
-    settings.TRADING_MAKER_FEE_BPS = D(2)
-    settings.TRADING_PRICE_BAND_PCT = D(50)
-    market_set("SOL-PERP", mmr=D("0.005"))
-    set_price(D(100))
+    perp_book_setup(settings, POSITION_FEE_BPS=D(10), TRADING_MAKER_FEE_BPS=D(2), TRADING_PRICE_BAND_PCT=D(50))
 
 
 def entry_body(**overrides) -> dict:

@@ -13,8 +13,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests.portfolio.helpers import assert_books_ok, balances_of, make_user
-from tests.trading.helpers import set_price
-from tests.trading.position_helpers import market_set, open_body, open_position, user_events
+from tests.trading.position_helpers import open_body, open_position, perp_book_setup, user_events
 from trading.models import Position, PositionRejection
 
 pytestmark = pytest.mark.django_db
@@ -22,12 +21,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_slippage(settings):
-    settings.TRADING_SPREAD_BPS = D(0)
-    settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_FEE_BPS = D(10)
-    settings.TRADING_PRICE_BAND_PCT = D(50)
-    market_set("SOL-PERP", mmr=D("0.005"))
-    set_price(D(100))
+    perp_book_setup(settings, POSITION_FEE_BPS=D(10), TRADING_PRICE_BAND_PCT=D(50))
 
 
 def test_set_at_open_and_shown_in_the_position_and_its_event(trader, user):

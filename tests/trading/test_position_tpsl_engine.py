@@ -17,8 +17,7 @@ from django.db import connection
 
 from portfolio.models import LedgerTransaction
 from tests.portfolio.helpers import assert_books_ok, balances_of
-from tests.trading.helpers import set_price
-from tests.trading.position_helpers import market_set, open_position, set_index_price, user_events
+from tests.trading.position_helpers import open_position, perp_book_setup, set_index_price, user_events
 from trading.models import Position, PositionEvent, PositionOrder
 from trading.services.position_triggers import position_triggers_run, tpsl_candidates
 from trading.tasks import liquidate_on_tick, liquidation_sweep
@@ -28,11 +27,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def no_slippage(settings):
-    settings.TRADING_SPREAD_BPS = D(0)
-    settings.TRADING_IMPACT_BPS = D(0)
-    settings.POSITION_FEE_BPS = D(10)
-    market_set("SOL-PERP", mmr=D("0.005"))
-    set_price(D(100))
+    perp_book_setup(settings, POSITION_FEE_BPS=D(10))
 
 
 def tick(price: D) -> None:
