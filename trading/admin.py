@@ -196,6 +196,7 @@ class PositionEventInline(admin.TabularInline):
         "insurance",
         "liquidation_price",
         "price_computed_at",
+        "reason",
         "ledger_txn",
         "created_at",
     )

@@ -109,6 +109,8 @@ def test_an_ops_close_of_a_healthy_position_is_a_close_at_market(trader, user, c
     client.post("/admin/trading/position/", {"action": "close_at_market", "_selected_action": [position["id"]]})
     assert Position.objects.get(pk=position["id"]).status == "closed"
     assert balances_of(user)["USD"] == FREE_AFTER_OPEN + 100 + 10 - D("1.01")
+    page = client.get(f"/admin/trading/position/{position['id']}/change/")  # its history, with why it closed
+    assert page.status_code == 200 and b"Reason" in page.content
     assert_books_ok()
 
 
