@@ -147,7 +147,16 @@ def price_get_latest(
     *, symbol: str = DEFAULT_INDEX, now: datetime | None = None, max_age_seconds: float | None = None
 ) -> PriceQuote:
     """The latest index of ``symbol`` (an index: ``SOL-USD``; a market reads its
-    ``MarketSpec.index_symbol``), or ``PriceUnavailable`` / ``PriceStale`` (HTTP 503).
+    ``MarketSpec.index_symbol``), or ``PriceUnavailable`` / ``PriceStale`` (HTTP 503)
+    (``price_fresh_record``)."""
+    return quote_from_record(price_fresh_record(symbol=symbol, now=now, max_age_seconds=max_age_seconds))
+
+
+def price_fresh_record(
+    *, symbol: str = DEFAULT_INDEX, now: datetime | None = None, max_age_seconds: float | None = None
+) -> dict:
+    """The latest record of the index ``symbol`` when fresh, or ``PriceUnavailable`` /
+    ``PriceStale`` (HTTP 503).
 
     The record carries its own TTL (the staleness budget), so a missing record
     may also mean stale; an old ``computed_at`` is refused explicitly too. When
@@ -165,7 +174,7 @@ def price_get_latest(
         raise PriceStale(
             extra={"symbol": symbol, "age_seconds": round(age, 3), "budget_seconds": budget}, retry_after=2
         )
-    return quote_from_record(record)
+    return record
 
 
 # --- candles ------------------------------------------------------------------------------

@@ -78,6 +78,12 @@ MARKET_REGISTRY_TTL_SECONDS = env_int(ENV, "MARKET_REGISTRY_TTL_SECONDS", 2)
 # Candles: 1-minute rows kept this many days (pruned hourly).
 PRICE_CANDLE_RETENTION_DAYS = env_int(ENV, "PRICE_CANDLE_RETENTION_DAYS", 90)
 
+# Perps' funding (pricing.marks, trading's funding): a funding time every FUNDING_INTERVAL_HOURS
+# (1, as Hyperliquid and Backpack; 8 for Binance style); the venues' rates are stated per this
+# interval and the rate charged is clamped to +/- FUNDING_RATE_CAP.
+FUNDING_INTERVAL_HOURS = env_int(ENV, "FUNDING_INTERVAL_HOURS", 1)
+FUNDING_RATE_CAP = env_decimal(ENV, "FUNDING_RATE_CAP", "0.0005")
+
 PRICING_BEAT = {
     "pricing-ingest": {
         "task": "pricing.ingest",
