@@ -60,3 +60,33 @@ def perp_mark_get(symbol: str, *, now: datetime | None = None) -> PerpMark:
     """The fresh mark of the perp market ``symbol`` (``SOL-PERP``), or ``PriceUnavailable`` /
     ``PriceStale`` as for its index (``price_fresh_record``)."""
     return perp_mark_from_record(price_fresh_record(symbol=market_get(symbol).index_symbol, now=now), symbol)
+
+
+# Binance's premium-index formula, per 8 hours: rate = P + clamp(I - P, -0.05 %, +0.05 %), with the
+# interest rate I = 0.01 % per 8 hours; scaled here to FUNDING_INTERVAL_HOURS.
+INTEREST_PER_8H = Decimal("0.0001")
+PREMIUM_CLAMP_PER_8H = Decimal("0.0005")
+RATE_QUANT = Decimal("0.000000001")
+
+
+@dataclass(frozen=True)
+class FundingRate:
+    """The rate one funding time charges: per funding interval, longs pay shorts when positive."""
+
+    rate: Decimal
+    basis: str  # "venues": the median of the venues' rates; "premium": from mark and index
+    capped: bool  # clamped to +/- FUNDING_RATE_CAP
+
+
+def funding_rate_for(mark: PerpMark, *, interval_hours: int, cap: Decimal) -> FundingRate:
+    """The funding rate of ``mark``'s market now: the venues' median rate, else the premium-index
+    formula from mark and index (scaled from 8 hours to ``interval_hours``); clamped to ``cap``."""
+    if mark.funding_rate is not None:
+        raw, basis = mark.funding_rate, "venues"
+    else:
+        scale = Decimal(interval_hours) / 8
+        premium = (mark.mark - mark.index) / mark.index
+        interest, limit = INTEREST_PER_8H * scale, PREMIUM_CLAMP_PER_8H * scale
+        raw, basis = premium * scale + min(max(interest - premium * scale, -limit), limit), "premium"
+    rate = min(max(raw, -cap), cap).quantize(RATE_QUANT)
+    return FundingRate(rate=rate, basis=basis, capped=abs(raw) > cap)
