@@ -91,6 +91,7 @@ class StreamService:
         self.pending: set[str] = set()
         self.stable_rates: dict[str, Decimal] = {}
         self.accepted = 0
+        self.stopping = False
         self.reasons: dict[str, str] = {}  # index -> why its last evaluation had no price
 
     # --- the sink of the connections -------------------------------------------------------
@@ -122,6 +123,8 @@ class StreamService:
         asyncio.get_running_loop().call_later(delay, self._spawn, index)
 
     def _spawn(self, index: str) -> None:
+        if self.stopping:
+            return
         task = asyncio.create_task(self.evaluate(index))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -147,7 +150,7 @@ class StreamService:
             self.reasons[index] = exc.reason
             return
         self.reasons.pop(index, None)
-        if not self.gate.decide(index, price.price, now):
+        if self.stopping or not self.gate.decide(index, price.price, now):
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.writer, self._accept, price, at, index)
@@ -272,6 +275,7 @@ class StreamService:
         try:
             await stop.wait()
         finally:
+            self.stopping = True
             for connection in self.connections.values():
                 connection.stop()
             for task in helpers:

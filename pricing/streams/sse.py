@@ -1,6 +1,6 @@
 """Pyth Hermes' server-sent events over httpx (a streamed GET): the lifecycle of
 ``connection.Lifecycle``; an answer other than 200 refuses the subscription (Hermes: 404 for an
-unknown feed id), the read timeout is the stale limit."""
+unknown feed id); a silent stream ends as stale, as a WebSocket does."""
 
 from __future__ import annotations
 
@@ -41,8 +41,8 @@ class SseConnection(Lifecycle):
     async def session(self) -> None:
         url, params, headers = self.stream.request(self.ids)
         timeout = httpx.Timeout(
-            connect=self.timing.connect, read=self.timing.stale, write=self.timing.connect, pool=self.timing.connect
-        )
+            connect=self.timing.connect, read=self.timing.stale + 1, write=self.timing.connect, pool=self.timing.connect
+        )  # the read timeout is a backstop: the stale detector fires first, with its reason
         async with httpx.AsyncClient(timeout=timeout, headers={"User-Agent": "solpaper-streams/1.0"}) as client:
             async with client.stream("GET", url, params=params, headers=headers) as response:
                 if response.status_code != 200:
