@@ -280,6 +280,7 @@ class StreamService:
                 connection.stop()
             for task in helpers:
                 task.cancel()
-            await asyncio.gather(*helpers, *self.tasks, return_exceptions=True)
+            streams = [c.task for c in self.connections.values() if c.task is not None]
+            await asyncio.gather(*helpers, *streams, *self.tasks, return_exceptions=True)
             await loop.run_in_executor(self.writer, stream_heartbeat_clear)
             self.writer.shutdown(wait=True)
