@@ -1,7 +1,8 @@
 """The latest observation per (source, instrument), streamed or polled, and what one index reads.
 
 A streamed entry is written by its connection; when the connection goes down its entries are
-dropped at once (the fallback poller's answers replace them). Any entry older than
+dropped at once (the fallback poller's answers replace them). A polled entry lives until the
+source's next poll (a failed poll drops it, as the ingest would have no answer). Any entry older than
 ``max_age`` seconds (received) is not used: its reason says so. Django-free."""
 
 from __future__ import annotations

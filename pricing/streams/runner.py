@@ -79,7 +79,7 @@ class StreamThread:
         self.ready.wait(10)
         return self
 
-    def stop(self, timeout: float = 10) -> None:
+    def stop(self, timeout: float = 30) -> None:
         if self.loop is not None and self.stop_event is not None:
             self.loop.call_soon_threadsafe(self.stop_event.set)
         self.thread.join(timeout)

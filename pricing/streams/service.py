@@ -31,6 +31,7 @@ from django.db import close_old_connections
 from pricing.aggregate import QuorumNotMet, aggregate
 from pricing.fetch import FetchResult, build_sources, fetch_all
 from pricing.markets import TokenSpec, registry_get
+from pricing.selectors import INGEST_LAST_KEY
 from pricing.services.health import SourceOutcome, source_health_record
 from pricing.services.ingest import STABLE_RATES_KEY, instrument_ids, limits_from_settings
 from pricing.services.ticks import price_tick_accept
@@ -45,9 +46,11 @@ from pricing.streams.health import stream_health_write, stream_heartbeat_clear, 
 from pricing.streams.kraken import KrakenStream
 from pricing.streams.pyth import PythStream
 from pricing.streams.sse import SseConnection
+from pricing.streams.summary import index_outcome, stream_summary
 
 logger = logging.getLogger("pricing.streams")
 HOUSEKEEPING_SECONDS = 0.25
+SHUTDOWN_SECONDS = 5.0
 
 
 def timing_from_settings() -> Timing:
@@ -75,6 +78,15 @@ def _load_tokens() -> list[TokenSpec]:
     return [t for s in registry.index_symbols() if (t := registry.token_for_index(s)) is not None]
 
 
+def _load_markets() -> dict[str, list[str]]:
+    """Index symbol -> its listed markets (``price_update`` and the summary name them)."""
+    markets: dict[str, list[str]] = {}
+    for market in registry_get().markets.values():
+        if market.listed:
+            markets.setdefault(market.index_symbol, []).append(market.symbol)
+    return markets
+
+
 class StreamService:
     """Run with ``await service.run(stop)``; ``stop`` (an ``asyncio.Event``) ends it."""
 
@@ -93,6 +105,8 @@ class StreamService:
         self.accepted = 0
         self.stopping = False
         self.reasons: dict[str, str] = {}  # index -> why its last evaluation had no price
+        self.outcomes: dict[str, dict] = {}  # index -> its last evaluation (summary.index_outcome)
+        self.markets: dict[str, list[str]] = {}
 
     # --- the sink of the connections -------------------------------------------------------
     def stream_live(self, name: str) -> None:
@@ -148,12 +162,21 @@ class StreamService:
             if self.reasons.get(index) != exc.reason:
                 logger.warning("streams %s: no price: %s", index, exc.reason)
             self.reasons[index] = exc.reason
+            self._outcome(token, None, exc.reason, observations, exc.rejected)
             return
         self.reasons.pop(index, None)
+        self._outcome(token, price, "", observations, price.rejected)
         if self.stopping or not self.gate.decide(index, price.price, now):
             return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self.writer, self._accept, price, at, index)
+
+    def _outcome(self, token: TokenSpec, price, reason: str, observations, rejected) -> None:  # noqa: ANN001
+        origins = {s: e.origin for (s, i), e in self.book.entries.items() if token.source_ids.get(s) == i}
+        self.outcomes[token.index_symbol] = index_outcome(
+            price=price, reason=reason, observations=observations, rejected=rejected, quorum=token.quorum,
+            markets=self.markets.get(token.index_symbol, []), origins=origins,
+        )  # fmt: skip
 
     def _accept(self, price, at: datetime, index: str) -> None:  # noqa: ANN001
         try:
@@ -190,11 +213,12 @@ class StreamService:
         results = await asyncio.to_thread(self._poll_once, names)
         now = time.monotonic()
         for result in results:
+            if result.source in self.connections and self.connections[result.source].health.live:
+                continue  # it came back while the poll ran: the stream is fresher
+            self.book.drop(result.source, origin="poll")  # a failed poll leaves no older answer in use
             if result.reading is None:
                 continue
             self.stable_rates.update(result.reading.stable_rates)
-            if result.source in self.connections and self.connections[result.source].health.live:
-                continue  # it came back while the poll ran: the stream is fresher
             for instrument, observation in result.reading.observations.items():
                 self.book.put(result.source, instrument, observation, origin="poll", at=now)
                 for index in self.by_instrument.get((result.source, instrument), []):
@@ -232,10 +256,15 @@ class StreamService:
                     self.schedule(token.index_symbol)
             if now - last_write >= 1.0:
                 healths = [c.health for c in self.connections.values()]
-                await loop.run_in_executor(self.writer, self._write_health, healths)
+                summary = stream_summary(
+                    at=datetime.now(timezone.utc), indexes=dict(self.outcomes),
+                    streams={h.name: h.record() for h in healths},
+                )  # fmt: skip
+                await loop.run_in_executor(self.writer, self._write_health, healths, summary)
                 last_write = now
             if now - last_registry >= max(5.0, settings.MARKET_REGISTRY_TTL_SECONDS):
                 tokens = await loop.run_in_executor(self.writer, _load_tokens)
+                self.markets = await loop.run_in_executor(self.writer, _load_markets)
                 if self._ids_of(tokens) != self._ids_of(self.tokens):
                     logger.info("streams: the registry changed; reconnecting")
                     self._restart(tokens)
@@ -247,9 +276,10 @@ class StreamService:
         return instrument_ids(tokens)
 
     @staticmethod
-    def _write_health(healths) -> None:  # noqa: ANN001
+    def _write_health(healths, summary: dict) -> None:  # noqa: ANN001
         stream_health_write(healths)
         stream_heartbeat_write(healths)
+        cache.set(INGEST_LAST_KEY, summary, timeout=None)
 
     def _restart(self, tokens: list[TokenSpec]) -> None:
         for connection in self.connections.values():
@@ -263,6 +293,7 @@ class StreamService:
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()
         tokens = await loop.run_in_executor(self.writer, _load_tokens)
+        self.markets = await loop.run_in_executor(self.writer, _load_markets)
         rates = await loop.run_in_executor(self.writer, cache.get, STABLE_RATES_KEY)
         self.stable_rates = {k: Decimal(v) for k, v in (rates or {}).items()}
         self._restart(tokens)
@@ -281,6 +312,6 @@ class StreamService:
             for task in helpers:
                 task.cancel()
             streams = [c.task for c in self.connections.values() if c.task is not None]
-            await asyncio.gather(*helpers, *streams, *self.tasks, return_exceptions=True)
+            await asyncio.wait([*helpers, *streams, *self.tasks], timeout=SHUTDOWN_SECONDS)
             await loop.run_in_executor(self.writer, stream_heartbeat_clear)
-            self.writer.shutdown(wait=True)
+            await asyncio.to_thread(self.writer.shutdown, wait=True)

@@ -73,6 +73,12 @@ def running_service() -> Iterator[object]:
         yield service
     finally:
         service.stop()
+        if service.thread.is_alive():
+            import sys
+            import traceback
+
+            stack = "".join(traceback.format_stack(sys._current_frames()[service.thread.ident]))
+            raise AssertionError(f"the stream service did not stop:\n{stack}")
 
 
 def wait_for(check: Callable[[], object], *, timeout: float = 10, what: str = "condition") -> object:

@@ -218,6 +218,9 @@ class _SseHandler(BaseHTTPRequestHandler):
         owner: SseServer = self.server.owner  # type: ignore[attr-defined]
         query = parse_qsl(parts.query)
         if parts.path == "/v2/updates/price/latest":
+            if not owner.polls_answer:
+                self._reply(503, b"unavailable", "text/plain")
+                return
             status, headers, body = fresh_route("pyth")(parts.path, query)
             owner.polls += 1
             self._reply(status, body, headers.get("Content-Type", "application/json"))
@@ -265,6 +268,7 @@ class SseServer:
         self.mode = "normal"
         self.sent = 0
         self.polls = 0
+        self.polls_answer = True  # the fallback's /latest answers (else 503)
         self.generation = 0
         self.stopping = False
         self.wake = threading.Event()

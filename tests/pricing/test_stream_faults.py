@@ -115,3 +115,29 @@ def test_the_index_never_stops_while_a_quorum_remains(settings, price_server):
         )
         assert set(record["sources"]) == {"pyth", "kraken"}
         assert bench.sse.polls > 0
+
+
+def test_without_a_quorum_the_record_lapses_and_the_503_says_why(settings, price_server, api_client):
+    """Every WebSocket venue refuses, Pyth's stream goes silent and no REST endpoint answers: no
+    source is left, the record expires with its TTL and the price endpoint answers 503 with the
+    service's reason; the beat ingest still steps aside (the service runs)."""
+    settings.PRICE_STALE_SECONDS = 2
+    with stream_bench(settings, price_server) as bench, running_service():
+        wait_for(lambda: price_latest_record("SOL-USD"), what="a first price")
+        price_server.routes.clear()
+        bench.sse.polls_answer = False
+        for name in ("backpack", "coinbase", "kraken", "binance"):
+            bench.ws[name].mode = "refuse"
+            bench.ws[name].drop()
+        bench.sse.mode = "refuse"
+        bench.sse.drop()
+        wait_for(lambda: price_latest_record("SOL-USD") is None, what="the record to lapse")
+        response = wait_for(
+            lambda: (
+                (r := api_client.get("/api/v1/market/price?symbol=SOL-USD")).status_code == 503
+                and "no price" in r.json()["extra"]["reason"]
+                and r
+            ),
+            what="a 503 with the reason",
+        )
+        assert "required sources usable" in response.json()["extra"]["reason"]

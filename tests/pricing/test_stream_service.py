@@ -41,4 +41,7 @@ def test_every_venue_streams_into_the_index_and_the_beat_ingest_steps_aside(sett
         streams = {s["name"]: s["stream"] for s in body["sources"]}
         assert all(streams[name]["state"] == "live" and streams[name]["polling"] is False for name in STREAMED)
         assert streams["jupiter"] is None  # no stream: polled
+        cycle = body["last_cycle"]  # the service's summary, as the ingest's was
+        assert cycle["ok"] and Decimal(cycle["price"]) == Decimal("80.00")
+        assert cycle["sources"]["pyth"]["via"] == "stream" and cycle["sources"]["pyth"]["status"] == "ok"
     assert cache.get("pricing:stream:heartbeat") is None  # a stopped service lets beat poll again
