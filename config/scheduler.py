@@ -59,7 +59,18 @@ def start() -> list[str]:
         thread.start()
         names.append(name)
     logger.info("in-process scheduler running %d jobs: %s", len(names), ", ".join(names))
+    _start_streams()
     return names
+
+
+def _start_streams() -> None:
+    """The stream service of the embedded default runs here too, on its own thread: its cache and
+    channel layer are this process's (the real stack runs ``manage.py stream_prices`` instead)."""
+    if settings.REDIS_URL:
+        return
+    from pricing.streams.runner import start_in_thread
+
+    start_in_thread()
 
 
 def stop() -> None:

@@ -9,8 +9,11 @@
    - embedded (no REDIS_URL): one daphne serves HTTP and WebSockets. The in-memory channel
      layer, the local-memory cache, SQLite's single writer and the in-process scheduler all
      live in that one process, so a second process would not see its events or jobs;
-3. in the real stack one Celery worker and exactly one beat (not with ``--web``: the
-   containers run the web tier alone and worker and beat as their own services).
+3. in the real stack one Celery worker, exactly one beat and exactly one stream service
+   (``manage.py stream_prices``: the venues' WebSocket/SSE price streams; not with ``--web``: the
+   containers run the web tier alone and worker, beat and streams as their own services). In the
+   embedded default the stream service runs on a thread of daphne's process beside the in-process
+   scheduler (config.scheduler), as beat does there; in an offline price mode it idles.
 
 Each child runs in its own process group; SIGINT/SIGTERM stop every group (gunicorn's and
 nginx's workers with their master), and if any child dies the others are stopped too, so
@@ -272,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         if real_stack and not args.web:
             for name, cmd in _celery(py).items():
                 sup.start(name, cmd)
+            sup.start("streams", [py, "manage.py", "stream_prices"])
         if site and nginx and sup.wait_for([site.gunicorn_socket, site.daphne_socket]):
             sup.start("nginx", site.command(nginx))
         if sup.healthy():

@@ -16,6 +16,7 @@ from pricing.errors import PriceStale, PriceUnavailable
 from pricing.fetch import cooldown_until
 from pricing.markets import registry_get
 from pricing.models import Candle, SourceHealth
+from pricing.streams.health import stream_health_get
 
 INGEST_LAST_KEY = "pricing:ingest:last"
 DEFAULT_INDEX = "SOL-USD"
@@ -219,6 +220,7 @@ def source_health_list(*, instruments: dict[str, str] | None = None) -> list[dic
     """Every configured source (in ``PRICE_SOURCES`` order) with its last known health and, given
     ``instruments`` (one token's ids), the id it is asked for (``None``: it does not list it)."""
     rows = {row.name: row for row in SourceHealth.objects.filter(name__in=settings.PRICE_SOURCES)}
+    streams = stream_health_get(list(settings.PRICE_SOURCES))
     now = datetime.now(timezone.utc)
     out = []
     for name in settings.PRICE_SOURCES:
@@ -240,6 +242,7 @@ def source_health_list(*, instruments: dict[str, str] | None = None) -> list[dic
                 "last_error": row.last_error if row else "",
                 "successes": row.successes if row else 0,
                 "failures": row.failures if row else 0,
+                "stream": streams.get(name),
             }
         )
     return out

@@ -176,6 +176,11 @@ class SourceHealthSerializer(serializers.Serializer):
     last_error = serializers.CharField(allow_blank=True)
     successes = serializers.IntegerField()
     failures = serializers.IntegerField()
+    stream = serializers.JSONField(
+        allow_null=True,
+        help_text="the stream service's connection to this source (state: connecting, subscribing, live, down; "
+        "last_error, reconnects, polling: polled meanwhile); null: not streamed (docs/pricing.md, Streams)",
+    )
 
 
 class MarketSourcesView(APIView):

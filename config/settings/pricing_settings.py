@@ -59,6 +59,35 @@ PRICE_STABLE_DEPEG_PCT = env_decimal(ENV, "PRICE_STABLE_DEPEG_PCT", "0.005")
 PRICE_INGEST_INTERVAL_SECONDS = env_int(ENV, "PRICE_INGEST_INTERVAL_SECONDS", 2)
 PRICE_INGEST_LOCK_SECONDS = env_int(ENV, "PRICE_INGEST_LOCK_SECONDS", 15)
 
+# Streams (pricing.streams, ``manage.py stream_prices``): long-lived connections to the venues'
+# WebSocket tickers and Pyth Hermes' SSE stream feeding the same aggregator as the pollers; a source
+# whose stream is down is polled by the service meanwhile. PRICE_STREAMS=0: no stream service at all
+# (the beat poller alone, as before). While the service runs (its heartbeat key fresh) the beat
+# ingest steps aside.
+PRICE_STREAMS = env_bool(ENV, "PRICE_STREAMS", True)
+PRICE_STREAM_SOURCES = env_list(ENV, "PRICE_STREAM_SOURCES", "pyth,backpack,coinbase,kraken,binance")
+if set(PRICE_STREAM_SOURCES) - (_KNOWN_SOURCES - {"jupiter"}):
+    raise ConfigError(f"PRICE_STREAM_SOURCES has names without a stream: {sorted(set(PRICE_STREAM_SOURCES))}")
+BACKPACK_WS_URL = ENV.get("BACKPACK_WS_URL") or "wss://ws.backpack.exchange"
+COINBASE_WS_URL = ENV.get("COINBASE_WS_URL") or "wss://ws-feed.exchange.coinbase.com"
+KRAKEN_WS_URL = ENV.get("KRAKEN_WS_URL") or "wss://ws.kraken.com/v2"
+BINANCE_WS_URL = ENV.get("BINANCE_WS_URL") or "wss://stream.binance.com:9443/ws"
+# Ticks at stream speed, bounded: an index change is accepted at most every PRICE_MIN_TICK_MS per
+# index and only when the index moved, or every PRICE_TICK_HEARTBEAT_MS unchanged (a heartbeat).
+PRICE_MIN_TICK_MS = env_int(ENV, "PRICE_MIN_TICK_MS", 250)
+PRICE_TICK_HEARTBEAT_MS = env_int(ENV, "PRICE_TICK_HEARTBEAT_MS", 1000)
+# Each connection: connect and subscribe timeouts, WebSocket ping interval (a pong missing for as
+# long closes it), no message for PRICE_STREAM_STALE_SECONDS -> reconnect, reconnect delays
+# growing from BACKOFF_BASE to BACKOFF_MAX seconds (full jitter), this many malformed frames in a
+# row -> reconnect.
+PRICE_STREAM_CONNECT_TIMEOUT = env_decimal(ENV, "PRICE_STREAM_CONNECT_TIMEOUT", "5")
+PRICE_STREAM_SUBSCRIBE_TIMEOUT = env_decimal(ENV, "PRICE_STREAM_SUBSCRIBE_TIMEOUT", "5")
+PRICE_STREAM_PING_SECONDS = env_decimal(ENV, "PRICE_STREAM_PING_SECONDS", "15")
+PRICE_STREAM_STALE_SECONDS = env_decimal(ENV, "PRICE_STREAM_STALE_SECONDS", "20")
+PRICE_STREAM_BACKOFF_BASE = env_decimal(ENV, "PRICE_STREAM_BACKOFF_BASE", "0.5")
+PRICE_STREAM_BACKOFF_MAX = env_decimal(ENV, "PRICE_STREAM_BACKOFF_MAX", "30")
+PRICE_STREAM_MAX_BAD_FRAMES = env_int(ENV, "PRICE_STREAM_MAX_BAD_FRAMES", 3)
+
 # Offline modes.
 PRICE_REPLAY_CSV = ENV.get("PRICE_REPLAY_CSV") or str(_REPO.parent / "shared" / "data" / "SOLUSDT_1h.csv")
 PRICE_REPLAY_SPEED = env_decimal(ENV, "PRICE_REPLAY_SPEED", "60")  # 60 = one hour of tape per minute

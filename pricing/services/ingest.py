@@ -28,6 +28,7 @@ from pricing.services.lock import ingest_lock
 from pricing.services.offline_feed import offline_mode_of, offline_observation
 from pricing.services.ticks import price_tick_accept
 from pricing.sources import Observation
+from pricing.streams.health import stream_service_active
 
 logger = logging.getLogger("pricing")
 STABLE_RATES_KEY = "pricing:stable_rates"
@@ -160,7 +161,14 @@ def price_ingest_run(*, now: datetime | None = None, client: httpx.Client | None
 
 
 def price_ingest_cycle(*, now: datetime | None = None, client: httpx.Client | None = None) -> IngestReport:
-    """One locked cycle; a cycle that finds another running is skipped, never queued."""
+    """One locked cycle; a cycle that finds another running is skipped, never queued. In live mode
+    it steps aside while the stream service runs (its heartbeat is fresh: it polls what does not
+    stream itself), so the index has one writer."""
+    if settings.PRICE_MODE == "live" and stream_service_active():
+        return IngestReport(
+            mode="live", at=now or datetime.now(timezone.utc), skipped=True,
+            skip_reason="the stream service is running (manage.py stream_prices)",
+        )  # fmt: skip
     with ingest_lock() as acquired:
         if not acquired:
             return IngestReport(

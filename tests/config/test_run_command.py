@@ -284,8 +284,9 @@ def real_stack_env():
 
 def test_real_stack_serves_http_from_gunicorn_and_websockets_from_daphne_behind_nginx(real_stack_env):
     """Real stack: nginx on PORT, gunicorn (master + WEB_CONCURRENCY workers) and daphne behind
-    it, one Celery worker and one beat; /readyz, a page, an order and its fill on a socket all go
-    through the one address; SIGINT ends every process of every group and removes the run directory."""
+    it, one Celery worker, one beat and the stream service (idle: synthetic mode); /readyz, a page,
+    an order and its fill on a socket all go through the one address; SIGINT ends every process of
+    every group and removes the run directory."""
     _require_nginx()
     port = free_port()
     env = {**real_stack_env, "PORT": str(port)}
@@ -294,7 +295,7 @@ def test_real_stack_serves_http_from_gunicorn_and_websockets_from_daphne_behind_
     pids: set[int] = set()
     try:
         children = sup.started()
-        assert list(children) == ["gunicorn", "daphne", "worker", "beat", "nginx"]
+        assert list(children) == ["gunicorn", "daphne", "worker", "beat", "streams", "nginx"]
         status, body = _wait_ready(port, sup, want_beat=True, limit=90)
         assert body["mode"] == "real"
         assert body["checks"]["database"] == {"ok": True, "engine": "postgresql"}
@@ -315,7 +316,7 @@ def test_real_stack_serves_http_from_gunicorn_and_websockets_from_daphne_behind_
     ("args", "overrides", "expected"),
     [
         (["--web"], {}, ["gunicorn", "daphne", "nginx"]),
-        ([], {"NGINX": "/nonexistent/nginx"}, ["daphne", "worker", "beat"]),
+        ([], {"NGINX": "/nonexistent/nginx"}, ["daphne", "worker", "beat", "streams"]),
     ],
     ids=["web-tier-only", "no-nginx-falls-back-to-daphne"],
 )

@@ -1,0 +1,47 @@
+"""The stream service against local WebSocket and SSE servers replaying the recorded frames: the
+index at stream speed from every venue, the beat ingest stepping aside, health in the API."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+
+from pricing.selectors import price_latest_record
+from pricing.services import price_ingest_cycle
+from tests.pricing.stream_env import running_service, stream_bench, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+STREAMED = ("pyth", "backpack", "coinbase", "kraken", "binance")
+
+
+def stream_state(name: str) -> dict | None:
+    return cache.get(f"pricing:stream:health:{name}")
+
+
+def test_every_venue_streams_into_the_index_and_the_beat_ingest_steps_aside(settings, price_server, api_client):
+    """Five streams live (subscribed with every listed instrument), SOL-USD's record built from all
+    of them at the streamed price; a beat ingest cycle meanwhile is skipped (one writer), and
+    /api/v1/market/sources shows each stream live."""
+    with stream_bench(settings, price_server) as bench, running_service():
+        bench.board.sol = Decimal("80.00")
+        record = wait_for(
+            lambda: (r := price_latest_record("SOL-USD")) and set(STREAMED) <= set(r["sources"]) and r,
+            what="SOL-USD from every stream",
+        )
+        assert Decimal(record["price"]) == Decimal("80.00")
+        assert record["mode"] == "live"
+        assert bench.ws["kraken"].subscribes[0]["params"]["symbol"][0] == "SOL/USD"
+        assert "SOLUSDT".lower() + "@bookTicker" in bench.ws["binance"].subscribes[0]["params"]
+        wait_for(lambda: all((stream_state(n) or {}).get("state") == "live" for n in STREAMED), what="health live")
+        report = price_ingest_cycle()
+        assert report.skipped and "stream service" in report.reason
+        body = api_client.get("/api/v1/market/sources?symbol=SOL-PERP").json()
+        streams = {s["name"]: s["stream"] for s in body["sources"]}
+        assert all(streams[name]["state"] == "live" and streams[name]["polling"] is False for name in STREAMED)
+        assert streams["jupiter"] is None  # no stream: polled
+        cycle = body["last_cycle"]  # the service's summary, as the ingest's was
+        assert cycle["ok"] and Decimal(cycle["price"]) == Decimal("80.00")
+        assert cycle["sources"]["pyth"]["via"] == "stream" and cycle["sources"]["pyth"]["status"] == "ok"
+    assert cache.get("pricing:stream:heartbeat") is None  # a stopped service lets beat poll again
