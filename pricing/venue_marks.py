@@ -98,7 +98,8 @@ def perp_entry(
     mark = index
     if used:
         median = Decimal(statistics.median(v.mark for v in used))
-        mark = (median / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick
+        places = min(tick.normalize(), Decimal(1))  # the tick's own digits (the column pads it to 9)
+        mark = ((median / tick).to_integral_value(rounding=ROUND_HALF_EVEN) * tick).quantize(places)
     rated = [v for v in used if v.funding_rate is not None]
     rate = Decimal(statistics.median(v.funding_rate for v in rated if v.funding_rate is not None)) if rated else None
     return {
