@@ -3,7 +3,7 @@ cache (Redis in the real stack) only; they never call a price source."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -110,6 +110,7 @@ class PriceMark:
     stale: bool
     mode: str = "live"
     perps: tuple[tuple[str, Decimal], ...] = ()  # ((perp market, its mark), ...) from the same record
+    record: dict | None = field(default=None, compare=False, repr=False)  # the record itself (pricing.marks)
 
 
 def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[str, PriceMark]:
@@ -134,7 +135,7 @@ def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[
         stale = symbol not in fresh or age > budget or age < -5
         marks[symbol] = PriceMark(
             symbol=symbol, price=Decimal(record["price"]), computed_at=computed_at, stale=stale,
-            mode=record.get("mode", "live"), perps=quote_from_record(record).marks,
+            mode=record.get("mode", "live"), perps=quote_from_record(record).marks, record=record,
         )  # fmt: skip
     return marks
 

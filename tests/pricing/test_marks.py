@@ -55,3 +55,13 @@ def test_a_record_without_a_perps_entry_marks_at_the_index():
                                     "funding_sources": ["backpack"]}}  # fmt: skip
     marked = perp_mark_from_record(record, "SOL-PERP")
     assert (marked.mark, marked.funding_rate, marked.mark_sources) == (D("79.12"), D("0.00001"), ("backpack",))
+
+
+def test_next_funding_time_is_the_next_multiple_of_the_interval_since_midnight_utc():
+    from pricing.marks import next_funding_at
+
+    at = datetime(2026, 2, 6, 7, 59, 59, tzinfo=timezone.utc)
+    assert next_funding_at(at, interval_hours=1) == datetime(2026, 2, 6, 8, tzinfo=timezone.utc)
+    assert next_funding_at(at, interval_hours=8) == datetime(2026, 2, 6, 8, tzinfo=timezone.utc)
+    on_time = datetime(2026, 2, 6, 16, tzinfo=timezone.utc)
+    assert next_funding_at(on_time, interval_hours=8) == datetime(2026, 2, 7, 0, tzinfo=timezone.utc)

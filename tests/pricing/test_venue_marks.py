@@ -149,3 +149,27 @@ def test_offline_modes_do_not_poll_and_mark_at_the_index(perp_server, settings):
     price_ingest_cycle()
     record = price_latest_record("SOL-USD")
     assert record["perps"]["SOL-PERP"]["mark"] == record["price"]
+
+
+def test_markets_api_shows_index_mark_and_funding_of_perps(live_server_fresh, perp_server, settings, api_client):
+    """GET /api/v1/markets/SOL-PERP: index 79.085, mark 79.12 from the three venues, the funding
+    rate charged now (the venues' 0.0000125 per 1 h), the interval and the next whole hour; a
+    spot market has none of these; the list shows the same."""
+    settings.FUNDING_INTERVAL_HOURS = 1
+    venue_perps_poll()
+    price_ingest_cycle()
+    body = api_client.get("/api/v1/markets/SOL-PERP").json()
+    assert (body["index"], body["mark"], body["mark_sources"]) == (
+        "79.08500000", "79.120000", ["backpack", "binance", "hyperliquid"]
+    )  # fmt: skip
+    assert (body["funding_rate"], body["funding_basis"], body["funding_capped"]) == ("0.000012500", "venues", False)
+    assert body["funding_interval_hours"] == 1
+    next_at = datetime.fromisoformat(body["next_funding_at"].replace("Z", "+00:00"))
+    now = datetime.now(timezone.utc)
+    assert (next_at.minute, next_at.second) == (0, 0) and timedelta(0) < next_at - now <= timedelta(hours=1)
+    spot = api_client.get("/api/v1/markets/SOL-USD").json()
+    assert spot["mark"] is None and spot["funding_rate"] is None and spot["next_funding_at"] is None
+    listed = {m["symbol"]: m for m in api_client.get("/api/v1/markets").json()["markets"]}
+    assert listed["SOL-PERP"]["mark"] == "79.120000" and listed["BONK-PERP"]["mark_sources"] == []
+    assert listed["BONK-PERP"]["funding_basis"] == "premium"  # no venue rate: the formula, at the index
+    assert listed["BONK-PERP"]["funding_rate"] == "0.000012500"
