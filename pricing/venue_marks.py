@@ -89,7 +89,7 @@ def perp_entry(
     for venue in sorted(marks, key=lambda m: m.source):
         if venue.age_seconds > max_age_seconds or venue.age_seconds < -5:
             rejected[venue.source] = f"stale: {venue.age_seconds:.0f} s old"
-        elif venue.mark <= 0 or not venue.mark.is_finite():
+        elif not venue.mark.is_finite() or venue.mark <= 0:
             rejected[venue.source] = f"mark {venue.mark} is not a price"
         elif abs(venue.mark - index) / index > max_deviation:
             rejected[venue.source] = f"mark {venue.mark} is {abs(venue.mark - index) / index:.4%} from the index"

@@ -75,11 +75,7 @@ def perps_at_marks(*, index_symbol: str, marks: dict[str, Decimal], computed_at:
     liquidated = 0
     for mark, symbols in by_mark.items():
         _position_triggers(index_symbol=index_symbol, price=mark, computed_at=computed_at, symbols=symbols)
-        try:
-            report = liquidation_run(price=mark, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols)
-        except Exception:  # one market's failure never starves the others
-            logger.exception("liquidation of %s at %s failed", ",".join(symbols), mark)
-            continue
+        report = liquidation_run(price=mark, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols)
         liquidated += len(report.liquidated)
     return liquidated
 
@@ -165,7 +161,11 @@ def liquidation_sweep() -> int:
         except (PriceUnavailable, PriceStale):
             continue
         marks = {symbol: quote.mark_of(symbol) for symbol in perps}
-        done += perps_at_marks(index_symbol=index_symbol, marks=marks, computed_at=quote.computed_at)
+        try:
+            done += perps_at_marks(index_symbol=index_symbol, marks=marks, computed_at=quote.computed_at)
+        except Exception:  # one market's failure never starves the others
+            logger.exception("liquidation sweep of %s failed", index_symbol)
+            continue
         _position_entries(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
     return done
 

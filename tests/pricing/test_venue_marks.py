@@ -18,7 +18,7 @@ from pricing.models import SourceHealth
 from pricing.selectors import price_latest_record
 from pricing.services import price_ingest_cycle
 from pricing.services.venue_perps import venue_perps_last, venue_perps_poll
-from pricing.venue_marks import VenueMark, perp_entry, venue_key
+from pricing.venue_marks import VenueMark, perp_entry, venue_key, venue_marks_for
 
 pytestmark = pytest.mark.django_db
 TICK = D("0.000001")
@@ -52,6 +52,22 @@ def test_a_venue_outside_the_band_or_stale_is_dropped_with_its_reason():
     assert out["mark"] == "100.500000" and out["mark_sources"] == ["a"] and out["funding_rate"] is None
     assert "3.0000% from the index" in out["rejected"]["b"] and "stale" in out["rejected"]["c"]
     assert entry("100", venue("b", "103"))["mark"] == "100"
+
+
+def test_stored_answers_are_read_per_venue_and_a_broken_entry_is_skipped():
+    """Binance's 8 h rate restated per 1 h; an entry whose mark is not a number (or that has no
+    receive time) is skipped; a NaN mark is refused as a price."""
+    at = datetime(2026, 2, 6, tzinfo=timezone.utc)
+    fresh = "2026-02-05T23:59:58Z"
+    answers = {
+        "binance": {"marks": {"SOL-PERP": {"mark": "100.2", "funding_rate": "0.0008", "interval_hours": 8,
+                                           "received_at": fresh}}},
+        "backpack": {"marks": {"SOL-PERP": {"mark": "abc", "received_at": fresh}}},
+        "hyperliquid": {"marks": {"SOL-PERP": {"mark": "100.1"}}},
+    }  # fmt: skip
+    marks = venue_marks_for("SOL-PERP", answers, at=at, interval_hours=1)
+    assert marks == [VenueMark("binance", D("100.2"), D("0.0001"), 2.0)]
+    assert "not a price" in entry("100", venue("x", "NaN"))["rejected"]["x"]
 
 
 def _ingest_events():
