@@ -24,8 +24,9 @@ def asset_marks(assets: set[str] | list[str]) -> dict[str, PriceMark]:
 def position_prices(marks: dict[str, PriceMark]) -> dict[str, Decimal]:
     """What open positions are valued at (``position_totals_get``'s ``prices``): each index
     (``SOL-USD``) and each perp market's mark from the same record (``SOL-PERP``: PnL at mark)."""
-    prices: dict[str, Decimal] = {}
-    for asset, mark in marks.items():
-        prices[f"{asset}-USD"] = mark.price
-        prices.update(mark.perps)
-    return prices
+    return {**{f"{asset}-USD": mark.price for asset, mark in marks.items()}, **perp_marks_of(marks)}
+
+
+def perp_marks_of(marks: dict[str, PriceMark]) -> dict[str, Decimal]:
+    """``{perp market: its mark}`` from the index records behind ``marks`` (``asset_marks``)."""
+    return {perp: value for mark in marks.values() for perp, value in mark.perps}

@@ -138,3 +138,20 @@ def test_positions_and_the_portfolio_show_pnl_at_mark(trader, user):
     rows = listed["results"] if isinstance(listed, dict) else listed
     assert D(rows[0]["mark_price"]) == D(101) and D(rows[0]["unrealized_pnl"]) == D(10)
     assert D(trader.get("/api/v1/portfolio").json()["positions"]["unrealized_pnl"]) == D(10)
+
+
+def test_equity_snapshots_and_the_leaderboard_value_positions_at_mark(trader, user):
+    """After the open: USD total 9999 (margin 100 in it, fee 1 paid); index 100, mark 101: the
+    position's PnL 10 at mark, so a snapshot and the leaderboard's equity say 10009, not 9999."""
+    from portfolio.leaderboard import leaderboard_list, leaderboard_refresh
+    from portfolio.models import EquitySnapshot
+    from portfolio.services.snapshots import equity_snapshot_take_all
+
+    open_position(trader)
+    venue_marks(backpack="100.90", binance="101.10")
+    accept("100")
+    assert equity_snapshot_take_all() >= 1
+    assert EquitySnapshot.objects.filter(account__user=user).latest("taken_at").equity == D("10009")
+    leaderboard_refresh()
+    rows = leaderboard_list(period="all", metric="equity")
+    assert [D(r["equity"]) for r in rows] == [D("10009")]  # the one trader
