@@ -14,6 +14,7 @@ from decimal import Decimal as D
 import pytest
 from django.core.cache import cache
 
+from core import hooks
 from core.timefmt import iso_utc
 from pricing.aggregate import IndexPrice
 from pricing.selectors import price_latest_record
@@ -155,3 +156,19 @@ def test_equity_snapshots_and_the_leaderboard_value_positions_at_mark(trader, us
     leaderboard_refresh()
     rows = leaderboard_list(period="all", metric="equity")
     assert [D(r["equity"]) for r in rows] == [D("10009")]  # the one trader
+
+
+def test_a_lane_handed_over_acts_at_the_mark_of_its_markets_only(trader, user):
+    """A liquidation lane (another worker's share of a big tick) re-checks the gate for its
+    markets' mark: at the index (not the record's mark) it does nothing; at the mark it liquidates."""
+    from trading.services.liquidation import liquidation_lane_run
+
+    position = open_position(trader)
+    venue_marks(backpack="90.40", binance="90.42")
+    with hooks.price_tick_accepted.replaced(lambda **_kw: None):  # the tick's own run would liquidate first
+        at = accept("91")
+    ids, lane = [position["id"]], {"computed_at": at, "index_symbol": "SOL-USD", "symbols": ["SOL-PERP"]}
+    assert liquidation_lane_run(ids=ids, price=D(91), **lane) == []
+    done = liquidation_lane_run(ids=ids, price=D("90.41"), **lane)
+    assert [str(i) for i in done] == ids and Position.objects.get().exit_price == D("90.41")
+    assert_books_ok()
