@@ -77,6 +77,7 @@ def main() -> None:
         f"ingest cycle, live, {markets} markets on {indexes} indexes, 6 local sources in {requests} requests "
         f"(DB health + candles + cache + publish per index): {_ms(cycles)}"
     )
+    _venue_perps(server, settings)
     server.httpd.shutdown()
     server.httpd.server_close()
 
@@ -125,6 +126,34 @@ def main() -> None:
         candle_record_tick(price=Decimal(100) + i, sources=5, at=now + timedelta(seconds=i % 60), mode="bench")
     print(f"candle_record_tick: {500 / (time.perf_counter() - started):,.0f} per second")
     Candle.objects.filter(mode="bench").delete()
+
+
+def _venue_perps(server, settings) -> None:
+    """One poll of the three venues' perp data (local server, recorded-format payloads), and the
+    marks of one index's perps at a tick (the three venues' answers read in one round trip)."""
+    from pricing.services.venue_perps import venue_perps_poll
+    from pricing.venue_marks import perp_entries
+    from tests.pricing.conftest import PERP_PATHS, PERP_RECORDED, json_route
+
+    for venue, path in PERP_PATHS.items():
+        server.routes[path] = json_route(PERP_RECORDED[venue])
+    settings.BINANCE_FUTURES_API_URL = settings.HYPERLIQUID_API_URL = server.url
+    settings.PERP_VENUES = list(PERP_PATHS)
+    polls = []
+    for _ in range(30):
+        started = time.perf_counter()
+        summary = venue_perps_poll()
+        polls.append(time.perf_counter() - started)
+        assert all(v["status"] == "ok" for v in summary["venues"].values()), summary
+    print(f"venue perp poll, 3 local venues (requests + Redis + health rows): {_ms(polls)}")
+    marks = []
+    at = datetime.now(timezone.utc)
+    for _ in range(2000):
+        started = time.perf_counter()
+        entries = perp_entries(perps={"SOL-PERP": Decimal("0.000001")}, index=Decimal("79.085"), at=at, live=True)
+        marks.append(time.perf_counter() - started)
+    assert entries["SOL-PERP"]["mark_sources"] == ["backpack", "binance", "hyperliquid"], entries
+    print(f"perp marks at a tick (3 venue answers, one cache round trip): {_ms(marks)}")
 
 
 if __name__ == "__main__":

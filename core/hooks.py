@@ -60,7 +60,8 @@ class Hook(Generic[P, R]):
 
 class Tick(Protocol):
     """What a hook needs of an accepted price (``pricing.selectors.PriceQuote`` is one): which
-    index (``SOL-USD``), its price and when it was computed."""
+    index (``SOL-USD``), its price and when it was computed, and the marks of the perp markets on
+    it (``((symbol, mark), ...)``; a perp not listed is marked at the index)."""
 
     @property
     def symbol(self) -> str: ...
@@ -76,6 +77,9 @@ class Tick(Protocol):
 
     @property
     def computed_at(self) -> datetime: ...
+
+    @property
+    def marks(self) -> tuple[tuple[str, Decimal], ...]: ...
 
 
 Check = Callable[[], list[str]]
@@ -119,8 +123,9 @@ def _price_tick_accepted(*, quote: Tick) -> object:
 price_tick_accepted = Hook("price_tick_accepted", _price_tick_accepted)
 """pricing calls it for every accepted index tick, after the record is stored and announced
 (``pricing.services.ticks.price_tick_accept``; a failure is logged, never fails the ingest).
-trading implements it: runs the liquidation engine at the tick
-(``trading.tasks.liquidate_on_price_tick``)."""
+trading implements it: runs the engines at the tick (``trading.tasks.liquidate_on_price_tick``):
+TP/SL and liquidations of each perp market at its mark (``quote.marks``), limit entries and the
+spot markets' orders at the index."""
 
 
 # --- realtime calls -------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from portfolio.models import Asset
 from pricing.markets import registry_get
 from pricing.selectors import PriceMark, price_marks_get
@@ -17,3 +19,14 @@ def asset_marks(assets: set[str] | list[str]) -> dict[str, PriceMark]:
     wanted = sorted(asset for asset in assets if asset != Asset.USD)
     marks = price_marks_get([f"{asset}-USD" for asset in wanted])
     return {asset: marks[f"{asset}-USD"] for asset in wanted if f"{asset}-USD" in marks}
+
+
+def position_prices(marks: dict[str, PriceMark]) -> dict[str, Decimal]:
+    """What open positions are valued at (``position_totals_get``'s ``prices``): each index
+    (``SOL-USD``) and each perp market's mark from the same record (``SOL-PERP``: PnL at mark)."""
+    return {**{f"{asset}-USD": mark.price for asset, mark in marks.items()}, **perp_marks_of(marks)}
+
+
+def perp_marks_of(marks: dict[str, PriceMark]) -> dict[str, Decimal]:
+    """``{perp market: its mark}`` from the index records behind ``marks`` (``asset_marks``)."""
+    return {perp: value for mark in marks.values() for perp, value in mark.perps}

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from core.money import dec_str, shorten_address
 from core.redis import redis_available, redis_client
-from portfolio.assets import asset_marks
+from portfolio.assets import asset_marks, perp_marks_of
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount
 from portfolio.positions import EMPTY, position_totals_get
 from portfolio.ranking import Segment, chain
@@ -60,10 +60,15 @@ def _set_key(period: str, metric: str) -> str:
 def marks_get() -> dict[str, Decimal]:
     """Every token's index, even stale (a ranking is not a trade: the last price known), by
     asset; ``PriceUnavailable`` when no token was ever priced."""
+    return valuation_get()[0]
+
+
+def valuation_get() -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    """``marks_get()`` and each perp market's mark from the same records (positions at mark)."""
     marks = asset_marks(list(registry_get().tokens))
     if not marks:
         raise PriceUnavailable(retry_after=2)
-    return {asset: mark.price for asset, mark in marks.items()}
+    return {asset: mark.price for asset, mark in marks.items()}, perp_marks_of(marks)
 
 
 def _epochs(account_ids: list[int] | None, now: datetime) -> dict[int, list[dict[str, Any]]]:
@@ -131,9 +136,9 @@ def _one_snapshot() -> Iterator[None]:
 
 def _rows(*, account_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Per account: cumulative equity, resets and, per period, chain-linked pnl and return (strings)."""
-    prices = marks_get()
+    prices, perp_marks = valuation_get()
     with _one_snapshot():
-        return _rows_read(account_ids, prices, timezone.now())
+        return _rows_read(account_ids, prices, timezone.now(), perp_marks=perp_marks)
 
 
 def _trader_name(account: LedgerAccount) -> str:
@@ -141,7 +146,13 @@ def _trader_name(account: LedgerAccount) -> str:
     return (user.address or user.username) if user is not None else account.code
 
 
-def _rows_read(account_ids: list[int] | None, prices: dict[str, Decimal], now: datetime) -> list[dict[str, Any]]:
+def _rows_read(
+    account_ids: list[int] | None,
+    prices: dict[str, Decimal],
+    now: datetime,
+    *,
+    perp_marks: dict[str, Decimal] | None = None,
+) -> list[dict[str, Any]]:
     listed = LedgerAccount.objects.filter(kind=LedgerAccount.Kind.USER, user__is_staff=False)
     if account_ids is not None:
         listed = listed.filter(pk__in=account_ids)
@@ -150,7 +161,8 @@ def _rows_read(account_ids: list[int] | None, prices: dict[str, Decimal], now: d
     totals: dict[int, dict[str, Decimal]] = defaultdict(dict)
     for balance in Balance.objects.filter(account__in=ids).values("account_id", "asset", "total"):
         totals[balance["account_id"]][balance["asset"]] = balance["total"]
-    perps = position_totals_get(account_ids=ids, prices={f"{asset}-USD": price for asset, price in prices.items()})
+    index_prices = {f"{asset}-USD": price for asset, price in prices.items()}
+    perps = position_totals_get(account_ids=ids, prices={**index_prices, **(perp_marks or {})})
     epochs = _epochs(None if account_ids is None else ids, now)
     out = []
     for account in accounts:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from core.errors import DomainError
 from core.money import PRICE_QUANT, usd
 from core.timefmt import iso_utc, iso_utc_or_none
-from portfolio.assets import asset_marks
+from portfolio.assets import asset_marks, position_prices
 from portfolio.errors import AccountNotOpen
 from portfolio.models import Asset, Balance, Epoch, EquitySnapshot, LedgerAccount, LedgerEntry, SpotHolding
 from portfolio.positions import EMPTY, PositionTotals, position_totals_get
@@ -125,9 +125,7 @@ def portfolio_summary_get(*, user: User) -> dict[str, Any]:
     balances = {asset: _amounts(rows.get(asset)) for asset in assets}
     marks = asset_marks(list(registry_get().tokens))
     prices = {asset: mark.price for asset, mark in marks.items()}
-    perps = position_totals_get(
-        account_ids=[account.pk], prices={f"{asset}-USD": price for asset, price in prices.items()}
-    ).get(account.pk, EMPTY)
+    perps = position_totals_get(account_ids=[account.pk], prices=position_prices(marks)).get(account.pk, EMPTY)
     held = [asset for asset in assets if asset != Asset.USD and (balances[asset]["total"] or asset in books)]
     holdings = [
         _holding_row(asset, balances[asset], books.get(asset) or SpotHolding(asset=asset), marks.get(asset))

@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+from django.conf import settings
+
 from pricing.markets import MarketSpec, market_get, market_list
+from pricing.marks import funding_rate_for, next_funding_at, perp_mark_from_record
 from pricing.models import Candle
 from pricing.selectors import PriceMark, price_marks_get, price_mode_of
 
@@ -69,7 +72,30 @@ def _market_out(market: MarketSpec, mark: PriceMark | None, day_ago: Decimal | N
         "stale": mark is None or mark.stale,
         "change_24h": change,
         "price_24h_ago": str(day_ago) if day_ago is not None else None,
+        **_perp_out(market, mark),
     }
+
+
+def _perp_out(market: MarketSpec, mark: PriceMark | None) -> dict:
+    """A perp's index and mark (the same record's), the venues behind the mark, and the funding
+    rate one funding time charges now (``funding_rate_for``: rate and basis) and when; ``None``
+    for a spot market (and for the prices of a perp never priced)."""
+    out: dict = dict.fromkeys(("index", "mark", "mark_sources", "funding_rate", "funding_basis", "funding_capped",
+                               "funding_interval_hours", "next_funding_at"))  # fmt: skip
+    if not market.is_perp:
+        return out
+    hours = settings.FUNDING_INTERVAL_HOURS
+    out.update(funding_interval_hours=hours, next_funding_at=next_funding_at(datetime.now(timezone.utc),
+                                                                             interval_hours=hours))  # fmt: skip
+    if mark is None or mark.record is None:
+        return out
+    perp = perp_mark_from_record(mark.record, market.symbol)
+    rate = funding_rate_for(perp, interval_hours=hours, cap=settings.FUNDING_RATE_CAP)
+    out.update(
+        index=str(perp.index), mark=str(perp.mark), mark_sources=list(perp.mark_sources), funding_rate=str(rate.rate),
+        funding_basis=rate.basis, funding_capped=rate.capped,
+    )  # fmt: skip
+    return out
 
 
 def market_overview_list(*, markets: list[MarketSpec] | None = None, now: datetime | None = None) -> list[dict]:

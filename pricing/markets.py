@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from django.conf import settings
@@ -29,6 +29,13 @@ SOURCE_ID_FIELDS = {
     "coinbase": "coinbase_product",
     "kraken": "kraken_pair",
     "binance": "binance_symbol",
+}
+
+# A perp market's id per venue publishing perp marks and funding rates (pricing.perp_sources).
+PERP_VENUE_FIELDS = {
+    "backpack": "backpack_perp_symbol",
+    "binance": "binance_perp_symbol",
+    "hyperliquid": "hyperliquid_coin",
 }
 
 
@@ -87,6 +94,7 @@ class MarketSpec:
     mmr: Decimal | None
     status: str
     sort_order: int
+    venue_ids: dict[str, str] = field(default_factory=dict)  # perp venue -> its id (only those listed)
 
     @property
     def index_symbol(self) -> str:
@@ -134,6 +142,11 @@ def _token_spec(row: Token) -> TokenSpec:
     )  # fmt: skip
 
 
+def _venue_ids(row: Market) -> dict[str, str]:
+    ids = {venue: getattr(row, name).strip() for venue, name in PERP_VENUE_FIELDS.items()}
+    return {venue: value for venue, value in ids.items() if value} if row.kind == MarketKind.PERP else {}
+
+
 def registry_load() -> Registry:
     """Read the registry from the database (two queries)."""
     tokens = {row.pk: _token_spec(row) for row in Token.objects.all()}
@@ -152,6 +165,7 @@ def registry_load() -> Registry:
             mmr=row.mmr,
             status=row.status,
             sort_order=row.sort_order,
+            venue_ids=_venue_ids(row),
         )  # fmt: skip
         for row in Market.objects.order_by("sort_order", "symbol")
     }

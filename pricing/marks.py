@@ -15,7 +15,7 @@ empty); ``funding_rate``: the median of the venues' current funding rates, per
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 from pricing.markets import market_get
@@ -90,3 +90,12 @@ def funding_rate_for(mark: PerpMark, *, interval_hours: int, cap: Decimal) -> Fu
         raw, basis = premium * scale + min(max(interest - premium * scale, -limit), limit), "premium"
     rate = min(max(raw, -cap), cap).quantize(RATE_QUANT)
     return FundingRate(rate=rate, basis=basis, capped=abs(raw) > cap)
+
+
+def next_funding_at(now: datetime, *, interval_hours: int) -> datetime:
+    """The next funding time after ``now``: the next multiple of ``interval_hours`` since 00:00 UTC
+    of ``now``'s day (1 h: the next whole hour; 8 h: 00:00, 08:00, 16:00)."""
+    moment = now.astimezone(timezone.utc)
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    step = timedelta(hours=interval_hours)
+    return midnight + step * ((moment - midnight) // step + 1)

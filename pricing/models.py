@@ -76,6 +76,11 @@ class Market(models.Model):
     max_leverage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     mmr = models.DecimalField(max_digits=10, decimal_places=6, null=True, blank=True)
     status = models.CharField(max_length=8, choices=MarketStatus.choices, default=MarketStatus.ACTIVE)
+    # A perp market's id at each venue whose perp mark price and funding rate make its mark
+    # (pricing.perp_sources; blank: that venue is not asked). Spot markets leave them blank.
+    backpack_perp_symbol = models.CharField(max_length=32, blank=True, help_text="Backpack perp, e.g. SOL_USDC_PERP.")
+    binance_perp_symbol = models.CharField(max_length=32, blank=True, help_text="Binance USD-M future, e.g. SOLUSDT.")
+    hyperliquid_coin = models.CharField(max_length=32, blank=True, help_text="Hyperliquid perp coin, e.g. SOL.")
     sort_order = models.PositiveSmallIntegerField(default=100)
     updated_at = models.DateTimeField(auto_now=True)
 

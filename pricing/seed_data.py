@@ -98,6 +98,17 @@ MARKETS: list[dict[str, object]] = [
 ]  # fmt: skip
 
 
+# The seeded perps' ids at the venues whose perp marks and funding rates make their mark
+# (pricing.perp_sources). BONK has none: Binance and Hyperliquid list it per 1000 BONK
+# (1000BONKUSDT, kBONK), a contract this registry does not scale.
+PERP_VENUE_IDS: dict[str, dict[str, str]] = {
+    "SOL-PERP": {"backpack_perp_symbol": "SOL_USDC_PERP", "binance_perp_symbol": "SOLUSDT", "hyperliquid_coin": "SOL"},
+    "JUP-PERP": {"backpack_perp_symbol": "JUP_USDC_PERP", "binance_perp_symbol": "JUPUSDT", "hyperliquid_coin": "JUP"},
+    "WIF-PERP": {"backpack_perp_symbol": "WIF_USDC_PERP", "binance_perp_symbol": "WIFUSDT", "hyperliquid_coin": "WIF"},
+    "JTO-PERP": {"backpack_perp_symbol": "JTO_USDC_PERP", "binance_perp_symbol": "JTOUSDT", "hyperliquid_coin": "JTO"},
+}
+
+
 def seed_markets(token_model, market_model) -> int:
     """Create the seed tokens and markets that are missing (never changes an existing row);
     answers how many rows it created. Takes the models so a migration can pass its historical ones."""
@@ -109,8 +120,15 @@ def seed_markets(token_model, market_model) -> int:
         created += made
     for data in MARKETS:
         fields = {key: value for key, value in data.items() if key != "base"}
+        venue_ids = PERP_VENUE_IDS.get(str(data["symbol"]), {})
+        fields.update({k: v for k, v in venue_ids.items() if _has_field(market_model, k)})
         _market, made = market_model.objects.get_or_create(
             symbol=data["symbol"], defaults={**fields, "base": tokens[str(data["base"])]}
         )
         created += made
     return created
+
+
+def _has_field(model, name: str) -> bool:
+    """Whether ``model`` (maybe a migration's historical one) has the field ``name``."""
+    return any(field.name == name for field in model._meta.get_fields())

@@ -3,7 +3,7 @@ cache (Redis in the real stack) only; they never call a price source."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -47,10 +47,17 @@ class PriceQuote:
     computed_at: datetime
     mode: str  # "live", "replay" or "synthetic"
     dispersion: Decimal | None = None  # (max - min) / price over the sources used
+    # The perp markets on this index at this tick: ((symbol, mark), ...) from the record's
+    # ``perps`` (pricing.marks); a perp not listed is marked at the index.
+    marks: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def source_label(self) -> str:
         return ",".join(self.sources)
+
+    def mark_of(self, symbol: str) -> Decimal:
+        """The perp market ``symbol``'s mark at this tick (the index when the record has none)."""
+        return next((mark for perp, mark in self.marks if perp == symbol), self.price)
 
 
 def _parse_time(raw: str) -> datetime:
@@ -67,6 +74,11 @@ def quote_from_record(record: dict) -> PriceQuote:
         computed_at=_parse_time(record["computed_at"]),
         mode=record.get("mode", "live"),
         dispersion=Decimal(record["dispersion"]) if record.get("dispersion") else None,
+        marks=tuple(
+            (symbol, Decimal(entry["mark"]))
+            for symbol, entry in (record.get("perps") or {}).items()
+            if isinstance(entry, dict) and entry.get("mark")
+        ),
     )
 
 
@@ -98,6 +110,8 @@ class PriceMark:
     computed_at: datetime
     stale: bool
     mode: str = "live"
+    perps: tuple[tuple[str, Decimal], ...] = ()  # ((perp market, its mark), ...) from the same record
+    record: dict | None = field(default=None, compare=False, repr=False)  # the record itself (pricing.marks)
 
 
 def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[str, PriceMark]:
@@ -122,7 +136,7 @@ def price_marks_get(symbols: list[str], *, now: datetime | None = None) -> dict[
         stale = symbol not in fresh or age > budget or age < -5
         marks[symbol] = PriceMark(
             symbol=symbol, price=Decimal(record["price"]), computed_at=computed_at, stale=stale,
-            mode=record.get("mode", "live"),
+            mode=record.get("mode", "live"), perps=quote_from_record(record).marks, record=record,
         )  # fmt: skip
     return marks
 

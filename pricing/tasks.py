@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from celery import shared_task
 
 from pricing.services import candle_prune, price_ingest_cycle
+from pricing.services.venue_perps import venue_perps_poll
 
 
 @shared_task(name="pricing.ingest", ignore_result=True)
@@ -21,3 +22,10 @@ def ingest() -> str:
 @shared_task(name="pricing.prune_candles", ignore_result=True)
 def prune_candles() -> int:
     return candle_prune(now=datetime.now(timezone.utc))
+
+
+@shared_task(name="pricing.poll_venue_perps", ignore_result=True)
+def poll_venue_perps() -> str:
+    """The venues' perp marks and funding rates (live mode), kept in Redis for the ticks' marks."""
+    summary = venue_perps_poll()
+    return summary.get("skipped") or ",".join(f"{v}:{s['status']}" for v, s in summary["venues"].items())

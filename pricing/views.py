@@ -77,6 +77,19 @@ class MarketOutSerializer(serializers.Serializer):
     stale = serializers.BooleanField()
     change_24h = serializers.CharField(allow_null=True, help_text="fraction: 0.0125 = +1.25 %")
     price_24h_ago = serializers.CharField(allow_null=True)
+    # Perps only (null for spot markets): both prices from the same index record, the funding now.
+    index = serializers.CharField(allow_null=True, help_text="perp: its index price (the record's)")
+    mark = serializers.CharField(allow_null=True, help_text="perp: the venues' median mark, else the index")
+    mark_sources = serializers.ListField(
+        child=serializers.CharField(), allow_null=True, help_text="perp: the venues behind the mark ([]: the index)"
+    )
+    funding_rate = serializers.CharField(
+        allow_null=True, help_text="perp: the rate per funding interval charged now (longs pay when positive)"
+    )
+    funding_basis = serializers.CharField(allow_null=True, help_text="venues (their median) or premium (formula)")
+    funding_capped = serializers.BooleanField(allow_null=True, help_text="the rate was clamped to FUNDING_RATE_CAP")
+    funding_interval_hours = serializers.IntegerField(allow_null=True)
+    next_funding_at = serializers.DateTimeField(allow_null=True)
 
 
 class MarketListView(APIView):

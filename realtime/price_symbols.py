@@ -84,5 +84,13 @@ def price_snapshot(indexes: list[str]) -> list[dict[str, Any]]:
         if record.get("bid") is not None:
             data.update(bid=record["bid"], ask=record.get("ask"))
         data.update(markets=markets.get(index, []), snapshot=True)
+        perps = record.get("perps") or {}
+        if perps:  # the perps' marks, as the live tick's ``marks`` (docs/realtime.md)
+            data["marks"] = {
+                symbol: {"mark": entry.get("mark"), "index": record.get("price"),
+                         "mark_sources": entry.get("mark_sources") or [], "funding_rate": entry.get("funding_rate")}
+                for symbol, entry in perps.items()
+                if isinstance(entry, dict)
+            }  # fmt: skip
         frames.append(event("price_update", data))
     return frames

@@ -11,7 +11,7 @@ from uuid import UUID
 from django.db.models import QuerySet
 
 from pricing.errors import PriceStale, PriceUnavailable
-from pricing.selectors import price_get_latest
+from pricing.selectors import PriceQuote, price_get_latest
 from trading.errors import PositionNotFound
 from trading.margin import bankruptcy_price, position_mark
 from trading.models import Position, PositionEvent, PositionStatus
@@ -36,28 +36,29 @@ def position_get(*, user: User, position_id: UUID) -> Position:
 
 
 def mark_price_or_none(symbol: str = "SOL-PERP") -> tuple[Decimal | None, str]:
-    """The fresh index price of the market ``symbol``, or ``None`` and why (``price_stale`` ...)."""
+    """The fresh mark of the perp market ``symbol`` (its index's latest record: the venues' median
+    mark, else the index), or ``None`` and why (``price_stale`` ...)."""
     index = index_symbol_of(symbol)
     if index is None:
         return None, "market_not_found"
     try:
-        return price_get_latest(symbol=index).price, "ok"
+        return price_get_latest(symbol=index).mark_of(symbol), "ok"
     except (PriceUnavailable, PriceStale) as exc:
         return None, exc.code
 
 
 def mark_prices_for(positions: Iterable[Position]) -> dict[str, Decimal]:
-    """``{market symbol: fresh index price}`` for the markets of ``positions`` (one read per index
-    on the page; a market without a fresh price is left out: its positions show no mark)."""
+    """``{market symbol: fresh mark}`` for the markets of ``positions`` (one read per index on the
+    page; a market without a fresh price is left out: its positions show no mark)."""
     indexes = {symbol: index_symbol_of(symbol) for symbol in {p.symbol for p in positions}}
     wanted = sorted({index for index in indexes.values() if index})
-    fresh: dict[str, Decimal] = {}
+    fresh: dict[str, PriceQuote] = {}
     for index in wanted:
         try:
-            fresh[index] = price_get_latest(symbol=index).price
+            fresh[index] = price_get_latest(symbol=index)
         except (PriceUnavailable, PriceStale):
             continue
-    return {symbol: fresh[index] for symbol, index in indexes.items() if index in fresh}
+    return {symbol: fresh[index].mark_of(symbol) for symbol, index in indexes.items() if index in fresh}
 
 
 def position_live(position: Position, price: Decimal | None) -> dict[str, Any]:

@@ -5,9 +5,11 @@ values positions without importing trading. One aggregate query per call; unreal
 computed in SQL, each position at its own market's index price, and floored per position at
 ``-margin``.
 
-``prices`` maps INDEX symbols (``SOL-USD``) to valuation prices. An account with a position whose
-index is not in ``prices`` counts its margin only: ``unrealized_pnl`` and ``notional`` are
-``None`` for that account (``prices={}``: margin and count only).
+``prices`` maps INDEX symbols (``SOL-USD``) to valuation prices, and may map a perp market
+(``SOL-PERP``) to its mark, which then values that market's positions instead of its index
+(PnL at mark). An account with a position whose index is not in ``prices`` counts its margin
+only: ``unrealized_pnl`` and ``notional`` are ``None`` for that account (``prices={}``: margin
+and count only).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ _DEC = DecimalField(max_digits=38, decimal_places=9)
 
 
 def _marks(prices: Mapping[str, Decimal]) -> dict[str, Decimal]:
-    """``{market symbol: price}`` for the perp markets whose index is priced."""
+    """``{market symbol: price}`` for the perp markets whose index is priced: their own mark when
+    ``prices`` has it, else the index."""
     return {
-        symbol: prices[index]
+        symbol: prices.get(symbol, prices[index])
         for index, symbols in perp_markets_by_index().items()
         if index in prices
         for symbol in symbols

@@ -1,6 +1,7 @@
-"""Trading tasks: per index tick the TP/SL engine of positions, the liquidation engine (with its
-lanes), the positions' limit entries, then the stop engine and the trigger engine of resting
-limits; the periodic backstop sweep (TP/SL, liquidations, entries, triggers, gtd expiry)."""
+"""Trading tasks: per index tick the TP/SL engine of positions and the liquidation engine (with its
+lanes), each perp market at its mark, the positions' limit entries at the index, then the stop
+engine and the trigger engine of resting limits; the periodic backstop sweep (TP/SL, liquidations,
+entries, triggers, gtd expiry)."""
 
 from __future__ import annotations
 
@@ -29,24 +30,30 @@ logger = logging.getLogger("trading.liquidation")
 
 @shared_task(name="trading.liquidate_on_tick", ignore_result=True, acks_late=True)
 def liquidate_on_tick(
-    price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, bid: str | None = None, ask: str | None = None
+    price: str,
+    computed_at: str,
+    index_symbol: str = DEFAULT_INDEX,
+    bid: str | None = None,
+    ask: str | None = None,
+    marks: dict[str, str] | None = None,
 ) -> int:
-    """The tick ``price`` of ``index_symbol``: first close the positions whose take-profit or
-    stop-loss it crossed, liquidate what it crossed and fill the limit entries it crossed on the
-    perp markets on that index, then the resting orders it crossed on its spot markets (all safe
-    to rerun: each position and order is re-checked under lock). ``index_symbol`` defaults to
-    SOL's for messages queued before markets."""
+    """The tick ``price`` of ``index_symbol`` with its perp markets' ``marks``: on each perp
+    market, first close the positions whose take-profit or stop-loss its mark crossed, then
+    liquidate what its mark crossed; then fill the perps' limit entries and the spot markets'
+    resting orders the index crossed (all safe to rerun: each position and order is re-checked
+    under lock). A perp without a mark (``marks`` absent: a message queued before marks) is
+    marked at the index. ``index_symbol`` defaults to SOL's for messages queued before markets."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
     bid_price, ask_price = (Decimal(value) if value else None for value in (bid, ask))
-    if not tick_may_act(index_symbol=index_symbol, price=Decimal(price), bid=bid_price, ask=ask_price):
+    index_price = Decimal(price)
+    perps = perp_markets_by_index().get(index_symbol, [])
+    perp_marks = {symbol: Decimal((marks or {}).get(symbol) or price) for symbol in perps}
+    if not tick_may_act(index_symbol=index_symbol, price=index_price, bid=bid_price, ask=ask_price, marks=perp_marks):
         return 0  # a quiet tick: one statement (the ends of every index the engines read)
     liquidated = 0
-    if index_symbol in perp_markets_by_index():
-        _position_triggers(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
-        liquidated = len(
-            liquidation_run(price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol).liquidated
-        )
-        _position_entries(index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time)
+    if perps:
+        liquidated = perps_at_marks(index_symbol=index_symbol, marks=perp_marks, computed_at=tick_time)
+        _position_entries(index_symbol=index_symbol, price=index_price, computed_at=tick_time)
     orders_on_tick(
         index_symbol=index_symbol, price=Decimal(price), computed_at=tick_time,
         bid=bid_price, ask=ask_price,
@@ -54,10 +61,29 @@ def liquidate_on_tick(
     return liquidated
 
 
-def _position_triggers(*, index_symbol: str, price: Decimal, computed_at: datetime) -> None:
+def perps_at_marks(*, index_symbol: str, marks: dict[str, Decimal], computed_at: datetime) -> int:
+    """TP/SL, then liquidations, of the perp markets on ``index_symbol``, each at its mark (the
+    markets sharing a mark in one run); how many positions this process liquidated.
+
+    Why the mark here and the index for fills: a stop or a liquidation is protection, so it must
+    not fire on one venue's wick of the price trades fill at; the mark (the median of the
+    venues' perp marks, within a band of the index) is what real venues judge them by. A new
+    order or a limit entry is a trade: it fills at the index, the price this exchange trades at."""
+    by_mark: dict[Decimal, list[str]] = {}
+    for symbol, mark in marks.items():
+        by_mark.setdefault(mark, []).append(symbol)
+    liquidated = 0
+    for mark, symbols in by_mark.items():
+        _position_triggers(index_symbol=index_symbol, price=mark, computed_at=computed_at, symbols=symbols)
+        report = liquidation_run(price=mark, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols)
+        liquidated += len(report.liquidated)
+    return liquidated
+
+
+def _position_triggers(*, index_symbol: str, price: Decimal, computed_at: datetime, symbols: list[str]) -> None:
     """TP/SL before the liquidations they protect against; a failure never holds those back."""
     try:
-        position_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at)
+        position_triggers_run(index_symbol=index_symbol, price=price, computed_at=computed_at, symbols=symbols)
     except Exception:
         logger.exception("TP/SL triggers of %s at %s failed", index_symbol, price)
 
@@ -85,7 +111,8 @@ def liquidate_on_price_tick(*, quote: Tick) -> None:
     inline when eager or when ``POSITION_ENGINE_ASYNC`` is off, else on a worker."""
     index_symbol = quote.symbol
     bid, ask = (str(value) if value is not None else None for value in (quote.bid, quote.ask))
-    args = (str(quote.price), quote.computed_at.isoformat(), index_symbol, bid, ask)
+    marks = {symbol: str(mark) for symbol, mark in quote.marks}
+    args = (str(quote.price), quote.computed_at.isoformat(), index_symbol, bid, ask, marks)
     if settings.CELERY_TASK_ALWAYS_EAGER or not settings.POSITION_ENGINE_ASYNC:
         liquidate_on_tick.run(*args)
     else:
@@ -93,10 +120,17 @@ def liquidate_on_price_tick(*, quote: Tick) -> None:
 
 
 @shared_task(name=LIQUIDATE_LANE_TASK, ignore_result=True, acks_late=True)
-def liquidate_lane(ids: list[str], price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX) -> int:
-    """One lane of a tick (``liquidation_run`` fans out big ticks): same checks, same batches."""
+def liquidate_lane(
+    ids: list[str], price: str, computed_at: str, index_symbol: str = DEFAULT_INDEX, symbols: list[str] | None = None
+) -> int:
+    """One lane of a tick (``liquidation_run`` fans out big ticks): same checks, same batches, at
+    the mark ``price`` of the perp markets ``symbols``."""
     tick_time = datetime.fromisoformat(computed_at.replace("Z", "+00:00"))
-    return len(liquidation_lane_run(ids=ids, price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol))
+    return len(
+        liquidation_lane_run(
+            ids=ids, price=Decimal(price), computed_at=tick_time, index_symbol=index_symbol, symbols=symbols
+        )
+    )
 
 
 @shared_task(name=FILL_LANE_TASK, ignore_result=True, acks_late=True)
@@ -121,18 +155,17 @@ def liquidation_sweep() -> int:
         logger.exception("expiry sweep failed")
     _triggers_sweep()
     done = 0
-    for index_symbol in perp_markets_by_index():
+    for index_symbol, perps in perp_markets_by_index().items():
         try:
             quote = price_get_latest(symbol=index_symbol)
         except (PriceUnavailable, PriceStale):
             continue
-        _position_triggers(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
+        marks = {symbol: quote.mark_of(symbol) for symbol in perps}
         try:
-            report = liquidation_run(price=quote.price, computed_at=quote.computed_at, index_symbol=index_symbol)
+            done += perps_at_marks(index_symbol=index_symbol, marks=marks, computed_at=quote.computed_at)
         except Exception:  # one market's failure never starves the others
             logger.exception("liquidation sweep of %s failed", index_symbol)
             continue
-        done += len(report.liquidated)
         _position_entries(index_symbol=index_symbol, price=quote.price, computed_at=quote.computed_at)
     return done
 

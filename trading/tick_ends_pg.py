@@ -10,7 +10,7 @@ and each part keeps its index; SQLite (embedded mode) asks the engines' probes o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import NamedTuple
 
@@ -39,13 +39,15 @@ class TickEnds(NamedTuple):
     stops: tuple[Decimal | None, Decimal | None]  # the spots' lowest buy stop, highest sell stop
     limits: tuple[Decimal | None, Decimal | None]  # the spots' top buy limit, lowest sell limit
 
-    def may_act(self, *, price: Decimal, buy: Decimal, sell: Decimal) -> bool:
+    def may_act(self, *, price: Decimal, buy: Decimal, sell: Decimal, marks: Collection[Decimal] = ()) -> bool:
         """Whether a tick at index ``price`` (a buy limit fills at ``buy``, the ask; a sell at
-        ``sell``, the bid) may cross anything: False means every engine would find nothing."""
+        ``sell``, the bid) with the perp markets' ``marks`` (TP/SL and liquidations act at a
+        perp's mark; none given: the index) may cross anything: False means every engine would
+        find nothing. The ends are over all the index's perps, so a mark is checked against them
+        all: never a missed crossing, at worst an engine run that finds nothing."""
         (entry_buy, entry_sell), (stop_buy, stop_sell), (limit_buy, limit_sell) = self.entries, self.stops, self.limits
         return (
-            self.tpsl.crossed_by(price)
-            or self.liquidation.crossed_by(price)
+            any(self.tpsl.crossed_by(mark) or self.liquidation.crossed_by(mark) for mark in (marks or (price,)))
             or reaches(entry_buy, price)
             or reaches(price, entry_sell)
             or reaches(price, stop_buy)
@@ -55,8 +57,16 @@ class TickEnds(NamedTuple):
         )
 
 
-def tick_may_act(*, index_symbol: str, price: Decimal, bid: Decimal | None, ask: Decimal | None) -> bool:
-    """False when a tick of ``index_symbol`` crosses nothing any engine acts on (one statement)."""
+def tick_may_act(
+    *,
+    index_symbol: str,
+    price: Decimal,
+    bid: Decimal | None,
+    ask: Decimal | None,
+    marks: Mapping[str, Decimal] | None = None,
+) -> bool:
+    """False when a tick of ``index_symbol`` (its perp markets at ``marks``, else at the index)
+    crosses nothing any engine acts on (one statement)."""
     perps: list[str] = []
     spots: list[str] = []
     for market in registry_get().markets.values():
@@ -65,7 +75,9 @@ def tick_may_act(*, index_symbol: str, price: Decimal, bid: Decimal | None, ask:
     if not (perps or spots):
         return False
     ends = tick_ends(perps=perps, spots=spots)
-    return ends.may_act(price=price, buy=ask if ask is not None else price, sell=bid if bid is not None else price)
+    perp_marks = {(marks or {}).get(symbol, price) for symbol in perps}
+    buy, sell = (ask if ask is not None else price), (bid if bid is not None else price)
+    return ends.may_act(price=price, buy=buy, sell=sell, marks=perp_marks)
 
 
 def tick_ends(*, perps: Sequence[str], spots: Sequence[str]) -> TickEnds:

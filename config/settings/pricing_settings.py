@@ -113,11 +113,30 @@ PRICE_CANDLE_RETENTION_DAYS = env_int(ENV, "PRICE_CANDLE_RETENTION_DAYS", 90)
 FUNDING_INTERVAL_HOURS = env_int(ENV, "FUNDING_INTERVAL_HOURS", 1)
 FUNDING_RATE_CAP = env_decimal(ENV, "FUNDING_RATE_CAP", "0.0005")
 
+# Venues' perp market data (pricing.perp_sources): polled every PERP_POLL_INTERVAL_SECONDS in live
+# mode, each venue's latest answer kept in Redis PERP_OBSERVATION_MAX_AGE_SECONDS (older ones
+# never make a mark); a venue mark further than PRICE_MARK_MAX_DEVIATION_PCT from the index is
+# dropped (a fraction: 0.02 = 2 %).
+PERP_VENUES = env_list(ENV, "PERP_VENUES", "backpack,binance,hyperliquid")
+_KNOWN_PERP_VENUES = {"backpack", "binance", "hyperliquid"}
+if set(PERP_VENUES) - _KNOWN_PERP_VENUES:
+    raise ConfigError(f"PERP_VENUES has unknown names {sorted(set(PERP_VENUES) - _KNOWN_PERP_VENUES)}")
+BINANCE_FUTURES_API_URL = ENV.get("BINANCE_FUTURES_API_URL") or "https://fapi.binance.com"
+HYPERLIQUID_API_URL = ENV.get("HYPERLIQUID_API_URL") or "https://api.hyperliquid.xyz"
+PERP_POLL_INTERVAL_SECONDS = env_int(ENV, "PERP_POLL_INTERVAL_SECONDS", 5)
+PERP_OBSERVATION_MAX_AGE_SECONDS = env_int(ENV, "PERP_OBSERVATION_MAX_AGE_SECONDS", 30)
+PRICE_MARK_MAX_DEVIATION_PCT = env_decimal(ENV, "PRICE_MARK_MAX_DEVIATION_PCT", "0.02")
+
 PRICING_BEAT = {
     "pricing-ingest": {
         "task": "pricing.ingest",
         "schedule": PRICE_INGEST_INTERVAL_SECONDS,
         "options": {"expires": PRICE_INGEST_INTERVAL_SECONDS},
+    },
+    "pricing-poll-venue-perps": {
+        "task": "pricing.poll_venue_perps",
+        "schedule": PERP_POLL_INTERVAL_SECONDS,
+        "options": {"expires": PERP_POLL_INTERVAL_SECONDS},
     },
     "pricing-prune-candles": {
         "task": "pricing.prune_candles",

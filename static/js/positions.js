@@ -48,8 +48,10 @@ export class PositionsTable {
     rows(this.tbody, this.positions, (p) => {
       const market = bySymbol.get(p.symbol || "SOL-PERP");
       const base = market?.base.code || "SOL";
-      // the page's live index marks only the positions on that index
-      const live = app.price && (market?.index_symbol || "SOL-USD") === app.indexSymbol ? app.price.price : null;
+      // the page's live tick marks only the positions on that index: at the perp's mark when the
+      // tick carries it (price_update's `marks`), else at the index
+      const onIndex = app.price && (market?.index_symbol || "SOL-USD") === app.indexSymbol;
+      const live = onIndex ? (app.price.marks?.[p.symbol || "SOL-PERP"]?.mark ?? app.price.price) : null;
       const mark = live === null ? null : Number(live);
       const price = (v) => (v === null || v === undefined ? "—" : `$${fmtPrice(v, market)}`);
       const pnl = p.unrealized_pnl ?? (mark ? String(positionPnl(p, mark)) : null);

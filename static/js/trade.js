@@ -13,6 +13,7 @@ import { LeverageTicket } from "./lev_ticket.js";
 import { bySymbol, decimalsOf, fmtPrice, priceDp } from "./markets.js";
 import { OpenOrders } from "./orders.js";
 import { MarketPicker } from "./picker.js";
+import { PerpHeader } from "./perp_header.js";
 import { PositionsTable } from "./positions.js";
 import { SpotTicket } from "./spot_ticket.js";
 
@@ -63,10 +64,15 @@ function renderAge() {
 }
 setInterval(renderAge, 1000);
 
+const perpMeta = $('[data-testid="perp-meta"]');
+const perpHeader = perpMeta && market.kind === "perp" ? new PerpHeader(perpMeta, market) : null;
+perpHeader?.start();
+
 app.stream.on("price_update", (f) => {
   picker.tick(f.data);
   if (f.data.symbol && f.data.symbol !== market.index_symbol) return;
   showPrice(f.data);
+  perpHeader?.tick(f.data);
   chart.tick(f.data.price, f.data.computed_at);
 });
 

@@ -214,6 +214,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def do_POST(self):  # noqa: N802 - http.server API (Hyperliquid's /info)
+        length = int(self.headers.get("Content-Length") or 0)
+        self.server.posts.append((urlsplit(self.path).path, self.rfile.read(length)))
+        self.do_GET()
+
     def log_message(self, *args):
         pass
 
@@ -223,6 +228,7 @@ class PriceServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
         self.httpd.routes = {}
         self.httpd.hits = []
+        self.httpd.posts = []
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
@@ -276,4 +282,25 @@ def live_server_fresh(price_server):
     """Every source answers its recorded payload with timestamps moved to now (real clock)."""
     for source in RECORDED:
         price_server.serve(source, fresh_route(source))
+    return price_server
+
+
+# The venues' perp market data (pricing.perp_sources): path and constructed SOL payload of each.
+PERP_PATHS = {"backpack": "/api/v1/markPrices", "binance": "/fapi/v1/premiumIndex", "hyperliquid": "/info"}
+PERP_RECORDED = {
+    "backpack": "backpack_mark_prices_sol_constructed.json",
+    "binance": "binance_premium_index_sol_constructed.json",
+    "hyperliquid": "hyperliquid_meta_and_asset_ctxs_sol_constructed.json",
+}
+
+
+@pytest.fixture
+def perp_server(price_server, settings):
+    """The three venues' perp endpoints on the local server, each answering its constructed SOL
+    payload (Backpack 79.12, Binance 79.10, Hyperliquid 79.14 around the 79.085 index)."""
+    settings.BINANCE_FUTURES_API_URL = price_server.url
+    settings.HYPERLIQUID_API_URL = price_server.url
+    settings.PERP_VENUES = list(PERP_PATHS)
+    for venue, path in PERP_PATHS.items():
+        price_server.routes[path] = json_route(PERP_RECORDED[venue])
     return price_server

@@ -132,5 +132,8 @@ async def test_the_snapshot_on_subscribe_covers_each_index_asked_for(fast_ws):
     assert frame["data"]["symbol"] == "BONK-USD" and frame["data"]["price"] == "0.0000213"
     assert frame["data"]["snapshot"] is True
     assert set(frame["data"]["markets"]) == {"BONK-USD", "BONK-PERP"}
+    assert frame["data"]["marks"] == {  # no venue data: the perp is marked at its index
+        "BONK-PERP": {"mark": "0.0000213", "index": "0.0000213", "mark_sources": [], "funding_rate": None}
+    }
     assert await ws.receive_nothing(timeout=0.3), "JUP-USD has no price; SOL-USD was not asked for"
     await ws.disconnect()

@@ -107,12 +107,19 @@ def liquidation_candidates(*, price: Decimal, symbols: Sequence[str], before: da
 
 
 def price_gate(
-    *, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX, now: datetime | None = None
+    *,
+    price: Decimal,
+    computed_at: datetime,
+    index_symbol: str = DEFAULT_INDEX,
+    symbols: Sequence[str] = (),
+    now: datetime | None = None,
 ) -> str | None:
-    """``None`` when the tick may liquidate, else the reason it may not: ``price_stale`` /
+    """``None`` when the tick may act, else the reason it may not: ``price_stale`` /
     ``price_unavailable`` (no fresh latest price, or the tick itself is old) or ``superseded``
     (re-checked against the latest record: the tick is no longer the latest accepted price, i.e. a
-    newer record exists or the latest record's price is not the tick's)."""
+    newer record exists or the latest record's price is not the tick's). ``symbols``: the perp
+    markets the tick acts on at ``price``, their mark; the latest record must still mark each of
+    them at ``price`` (without ``symbols``: its index)."""
     age = ((now or datetime.now(timezone.utc)) - computed_at).total_seconds()
     if age > settings.PRICE_STALE_SECONDS or age < -5:
         return "price_stale"
@@ -122,21 +129,31 @@ def price_gate(
         return "price_stale"
     except PriceUnavailable:
         return "price_unavailable"
-    if latest.computed_at > computed_at or latest.price != price:
+    acting = [latest.mark_of(symbol) for symbol in symbols] or [latest.price]
+    if latest.computed_at > computed_at or any(mark != price for mark in acting):
         return "superseded"
     return None
 
 
 def liquidation_run(
-    *, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX, now: datetime | None = None
+    *,
+    price: Decimal,
+    computed_at: datetime,
+    index_symbol: str = DEFAULT_INDEX,
+    symbols: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> LiquidationReport:
-    """Liquidate every position of the perp markets on ``index_symbol`` that its tick ``price``
-    (computed at ``computed_at``) crossed."""
-    symbols = tuple(perp_markets_by_index().get(index_symbol, ()))
+    """Liquidate every position of the perp markets ``symbols`` on ``index_symbol`` (default: all
+    of them) that the tick's mark ``price`` of those markets (computed at ``computed_at``) crossed."""
+    if symbols is None:
+        symbols = perp_markets_by_index().get(index_symbol, ())
+    symbols = tuple(symbols)
     report = LiquidationReport(price=price, index_symbol=index_symbol, symbols=symbols)
     if not symbols or not liquidation_ends(symbols=symbols).crossed_by(price):
         return report  # a quiet tick: the probe of the index's ends, and nothing else
-    report.skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, now=now)
+    report.skipped = price_gate(
+        price=price, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols, now=now
+    )
     if report.skipped:
         logger.warning("liquidation on %s skipped at %s: %s", index_symbol, price, report.skipped)
         return report
@@ -145,7 +162,7 @@ def liquidation_run(
     lanes = lanes_split(rows, lanes=_lanes_wanted(len(rows)), shards=settings.LEDGER_SYSTEM_SHARDS) if rows else []
     report.lanes = len(lanes)
     for lane in lanes[1:]:
-        if _lane_dispatch(ids=lane, price=price, computed_at=computed_at, index_symbol=index_symbol):
+        if _lane_dispatch(ids=lane, price=price, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols):
             report.dispatched += len(lane)
         else:  # no broker: this process does it too
             lanes[0] += lane
@@ -187,10 +204,14 @@ def _lanes_wanted(candidates: int) -> int:
 LIQUIDATE_LANE_TASK = "trading.liquidate_lane"
 
 
-def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime, index_symbol: str) -> bool:
+def _lane_dispatch(
+    *, ids: list, price: Decimal, computed_at: datetime, index_symbol: str, symbols: Sequence[str]
+) -> bool:
     """Enqueue ``trading.liquidate_lane`` for ``ids``; False (logged) if the broker refused."""
     try:
-        enqueue(LIQUIDATE_LANE_TASK, [str(i) for i in ids], str(price), computed_at.isoformat(), index_symbol)
+        enqueue(
+            LIQUIDATE_LANE_TASK, [str(i) for i in ids], str(price), computed_at.isoformat(), index_symbol, list(symbols)
+        )
         return True
     except Exception:
         logger.warning("could not enqueue a liquidation lane of %d positions; running it here", len(ids), exc_info=True)
@@ -198,15 +219,21 @@ def _lane_dispatch(*, ids: list, price: Decimal, computed_at: datetime, index_sy
 
 
 def liquidation_lane_run(
-    *, ids: list, price: Decimal, computed_at: datetime, index_symbol: str = DEFAULT_INDEX
+    *,
+    ids: list,
+    price: Decimal,
+    computed_at: datetime,
+    index_symbol: str = DEFAULT_INDEX,
+    symbols: Sequence[str] | None = None,
 ) -> list[str]:
-    """A lane handed over by a tick: the same gate (the tick's price must still be fresh), then
-    the batches. Returns the ids liquidated."""
-    skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol)
+    """A lane handed over by a tick: the same gate (the tick's mark of ``symbols`` must still be
+    the latest), then the batches. Returns the ids liquidated."""
+    if symbols is None:
+        symbols = perp_markets_by_index().get(index_symbol, [])
+    skipped = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols)
     if skipped:
         logger.warning("liquidation lane of %d on %s skipped at %s: %s", len(ids), index_symbol, price, skipped)
         return []
-    symbols = perp_markets_by_index().get(index_symbol, [])
     return positions_liquidate_all(ids=ids, price=price, computed_at=computed_at, symbols=symbols)
 
 

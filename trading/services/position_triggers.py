@@ -92,20 +92,28 @@ def tpsl_candidates(
 
 
 def position_triggers_run(
-    *, index_symbol: str, price: Decimal, computed_at: datetime, now: datetime | None = None
+    *,
+    index_symbol: str,
+    price: Decimal,
+    computed_at: datetime,
+    symbols: Sequence[str] | None = None,
+    now: datetime | None = None,
 ) -> PositionTriggerReport:
-    """Close every position of ``index_symbol``'s perp markets whose take-profit or stop-loss the
-    tick ``price`` (computed at ``computed_at``) crossed; a failure on one position is logged and
-    the others still close. Safe to rerun."""
+    """Close every position of the perp markets ``symbols`` on ``index_symbol`` (default: all of
+    them) whose take-profit or stop-loss the tick's mark ``price`` of those markets (computed at
+    ``computed_at``) crossed, at that mark; a failure on one position is logged and the others
+    still close. Safe to rerun."""
     report = PositionTriggerReport(price=price, index_symbol=index_symbol)
-    symbols = tuple(perp_markets_by_index().get(index_symbol, ()))
+    if symbols is None:
+        symbols = perp_markets_by_index().get(index_symbol, ())
+    symbols = tuple(symbols)
     if not symbols or not tpsl_ends(symbols=symbols).crossed_by(price):
         return report  # a quiet tick: the probe of the indexes' ends, and nothing else
     rows = tpsl_candidates(price=price, symbols=symbols, before=computed_at)
     report.candidates = len(rows)
     if not rows:
         return report
-    report.gate = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, now=now)
+    report.gate = price_gate(price=price, computed_at=computed_at, index_symbol=index_symbol, symbols=symbols, now=now)
     if report.gate:
         logger.warning("TP/SL triggers on %s skipped at %s: %s", index_symbol, price, report.gate)
         return report
