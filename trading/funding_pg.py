@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import NamedTuple
 
 from django.conf import settings
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from core.pgrows import json_param, values_sql
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerReason, LedgerTransaction
@@ -45,9 +45,16 @@ _T, _E = LedgerTransaction._meta.db_table, LedgerEntry._meta.db_table
 
 
 def run_claim(*, symbol: str, funding_time: datetime, values: dict) -> int | None:
-    """Insert the run, or nothing if one exists: ``INSERT ... ON CONFLICT DO NOTHING``. A second
-    transaction inserting the same key waits for the first to end, then inserts nothing (it
-    committed) or takes over (it rolled back). The new run's id, else ``None``. Both databases."""
+    """Insert the run, or nothing if one exists; the new run's id, else ``None``. PostgreSQL:
+    ``INSERT ... ON CONFLICT DO NOTHING``: a second transaction inserting the same key waits for
+    the first to end, then inserts nothing (it committed) or takes over (it rolled back). SQLite
+    (one writer at a time): the ORM's insert in a savepoint, the unique constraint refusing it."""
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                return FundingRun.objects.create(symbol=symbol, funding_time=funding_time, **values).pk
+        except IntegrityError:
+            return None
     columns = ["symbol", "funding_time", *values]
     with connection.cursor() as cursor:
         cursor.execute(

@@ -33,7 +33,7 @@ from django.db.models import Max
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.marks import FundingRate, PerpMark, funding_rate_for, perp_mark_get
 from trading.funding_maths import Paid, Settle, funding_time_at_or_before
-from trading.funding_pg import funding_statements, run_claim, run_finish, system_rows_ensure
+from trading.funding_pg import FundingStatements, funding_statements, run_claim, run_finish, system_rows_ensure
 from trading.margin import is_crossed
 from trading.models import FundingRun, FundingRunStatus
 from trading.perp_markets import perp_market_of, perp_markets_by_index
@@ -55,9 +55,12 @@ class FundingOutcome:
     liquidated: list[str] = field(default_factory=list)
 
 
-def funding_settle(*, symbol: str, funding_time: datetime, now: datetime | None = None) -> FundingOutcome:
+def funding_settle(
+    *, symbol: str, funding_time: datetime, now: datetime | None = None, sql: FundingStatements | None = None
+) -> FundingOutcome:
     """Settle the perp market ``symbol`` at ``funding_time`` (a funding time at or before now),
-    once. Raises ``PriceUnavailable`` / ``PriceStale`` (nothing written: the next beat retries)."""
+    once. Raises ``PriceUnavailable`` / ``PriceStale`` (nothing written: the next beat retries).
+    ``sql``: the statement set (default: the connection's; tests run the ORM twin on PostgreSQL)."""
     now = now or datetime.now(timezone.utc)
     outcome = FundingOutcome(symbol=symbol, funding_time=funding_time)
     if funding_time > now:
@@ -71,7 +74,7 @@ def funding_settle(*, symbol: str, funding_time: datetime, now: datetime | None 
     rate = funding_rate_for(mark, interval_hours=settings.FUNDING_INTERVAL_HOURS, cap=settings.FUNDING_RATE_CAP)
     house_id, insurance_id = system_rows_ensure()
     outcome.rate, outcome.late = rate, now > funding_time + timedelta(seconds=settings.FUNDING_LATE_GRACE_SECONDS)
-    sql = funding_statements()
+    sql = sql or funding_statements()
     with transaction.atomic(durable=True):
         outcome.run_id = run_claim(symbol=symbol, funding_time=funding_time, values=_run_values(mark, rate, outcome))
         if outcome.run_id is None:
