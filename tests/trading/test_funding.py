@@ -208,3 +208,18 @@ def test_events_funding_payment_and_portfolio_update():
     assert tail[1][0] == "portfolio_update"
     assert tail[1][1]["balances"]["USD"]["locked"] == "99.900000000"
     assert events[-1].seq == events[-2].seq + 1
+
+
+def test_reconcile_finds_a_payment_that_does_not_match():
+    """``funding_payments_have_ledger_rows`` names a position whose accrued funding is not the sum
+    of its payments, and a payment whose amount is not its transaction's trader leg."""
+    from portfolio.reconcile import reconcile_run
+
+    set_perp(D(100), mark=D(100), rate=D("0.0001"))
+    _a, long_ = _open("long")
+    funding_settle(symbol="SOL-PERP", funding_time=last_funding_time())
+    assert reconcile_run()["funding_payments_have_ledger_rows"] == []
+    Position.objects.filter(pk=long_.pk).update(funding_accrued=D("-0.2"))
+    FundingPayment.objects.update(amount=D("-0.3"))
+    problems = reconcile_run()["funding_payments_have_ledger_rows"]
+    assert any("funding_accrued" in p for p in problems) and any("ledger transaction differs" in p for p in problems)
