@@ -89,15 +89,36 @@ def _profiled(call):
         try:
             return execute(sql, params, many, context)
         finally:
-            timings.append((time.perf_counter() - started, sql[:90]))
+            timings.append((time.perf_counter() - started, sql, params))
 
     profile = cProfile.Profile()
     with connection.execute_wrapper(timed):
         result = profile.runcall(call)
-    for seconds, sql in timings:
-        print(f"  {seconds * 1000:8.1f} ms  {sql}")
+    for seconds, sql, _params in timings:
+        print(f"  {seconds * 1000:8.1f} ms  {sql[:90]}")
+    _explain(timings)
     pstats.Stats(profile).sort_stats("cumulative").print_stats(25)
     return result
+
+
+def _explain(timings: list) -> None:
+    """The settlement statement's plan with its run times, run again an hour earlier and rolled back."""
+    from django.db import connection, transaction
+
+    _seconds, sql, params = max(timings, key=lambda row: row[0])
+    params = {**params, "time": params["time"] - timedelta(hours=1)}
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, TIMING) " + sql, params)
+                print("\n".join(row[0] for row in cursor.fetchall()))
+            raise _Rollback
+    except _Rollback:
+        pass
+
+
+class _Rollback(Exception):
+    pass
 
 
 def main() -> None:

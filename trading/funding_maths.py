@@ -62,6 +62,17 @@ class Paid(NamedTuple):
     txn_id: int
 
 
+class Settled(NamedTuple):
+    """One payment as the settlement answers it: plain values, its events' data already as JSON
+    text (built by the statement on PostgreSQL: no per-row work here)."""
+
+    user_id: int
+    position_id: str
+    crossed: bool  # it paid and is now past its liquidation price at the mark
+    payment: str  # ``funding_payment``'s data (``trading.services.funding_events.funding_payment_data``)
+    portfolio: str  # ``portfolio_update``'s data (``funding_portfolio_data``)
+
+
 class Settle(NamedTuple):
     """The settlement's inputs (one market, one funding time)."""
 
@@ -75,3 +86,4 @@ class Settle(NamedTuple):
     insurance_id: int
     shards: int
     now: datetime
+    head: str  # the JSON keys every payment of the run shares (``funding_events.funding_head``)

@@ -9,12 +9,14 @@ from decimal import Decimal
 
 from portfolio.models import LedgerAccount, LedgerReason
 from portfolio.services import Leg, Posting, ledger_post_many_ids
-from trading.funding_maths import Paid, Settle, funding_amount, funding_due
-from trading.margin import liquidation_price
+from realtime.publish import raw_json
+from trading.funding_maths import Paid, Settle, Settled, funding_amount, funding_due
+from trading.funding_payloads import funding_payment_data, funding_portfolio_data
+from trading.margin import is_crossed, liquidation_price
 from trading.models import FundingPayment, Position, PositionStatus
 
 
-def settle_orm(s: Settle) -> list[Paid]:
+def settle_orm(s: Settle) -> list[Settled]:
     """Lock the positions (after the owners' rows: the lock order), post, write, answer."""
     positions = list(
         Position.objects.select_for_update(of=("self",))
@@ -79,4 +81,38 @@ def settle_orm(s: Settle) -> list[Paid]:
             for (p, due, amount), txn_id in zip(planned, txn_ids, strict=True)
         ]
     )
+    return _settled(out, s)
+
+
+def _settled(paid: list[Paid], s: Settle) -> list[Settled]:
+    """Each payment with its events' data as JSON text (``trading.funding_payloads``), from the
+    owners' balances and open positions after the payments."""
+    from django.db.models import Count, Sum
+
+    from portfolio.models import Balance
+
+    account_ids = [p.account_id for p in paid]
+    usd = {b.account_id: b for b in Balance.objects.filter(account_id__in=account_ids, asset="USD", shard=0)}
+    epochs = dict(LedgerAccount.objects.filter(pk__in=account_ids).values_list("pk", "epoch"))
+    totals = {
+        row["account_id"]: row
+        for row in Position.objects.filter(account_id__in=account_ids, status=PositionStatus.OPEN)
+        .values("account_id")
+        .annotate(n=Count("id"), m=Sum("margin"))
+        .order_by()
+    }
+    out = []
+    for p in paid:
+        payment = funding_payment_data(
+            position_id=p.id, symbol=s.symbol, funding_time=s.funding_time, mark=s.mark, rate=s.rate, side=p.side,
+            qty=p.qty, amount=p.amount, insurance=p.insurance, margin=p.margin, liquidation_price=p.liquidation_price,
+            funding_accrued=p.funding_accrued,
+        )  # fmt: skip
+        balance, total = usd[p.account_id], totals[p.account_id]
+        portfolio = funding_portfolio_data(
+            epoch=epochs[p.account_id], total=balance.total, locked=balance.locked, open_count=total["n"],
+            margin_used=total["m"],
+        )  # fmt: skip
+        crossed = p.amount < 0 and is_crossed(p.side, p.liquidation_price, s.mark)
+        out.append(Settled(p.user_id, p.id, crossed, raw_json(payment), raw_json(portfolio)))
     return out

@@ -24,11 +24,11 @@ from typing import NamedTuple
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q, Sum
 
-from core.pgrows import json_param, values_sql
 from portfolio.models import Asset, Balance, Bucket, LedgerAccount, LedgerEntry, LedgerReason, LedgerTransaction
 from portfolio.services import system_account_get
-from trading.funding_maths import MARGIN_FLOOR, Paid, Settle
+from trading.funding_maths import MARGIN_FLOOR, Settle, Settled
 from trading.funding_orm import settle_orm
 from trading.models import FundingPayment, FundingRun, Position, PositionSide, PositionStatus
 
@@ -38,7 +38,7 @@ _P, _B, _R, _F = (
     FundingRun._meta.db_table,
     FundingPayment._meta.db_table,
 )
-_T, _E = LedgerTransaction._meta.db_table, LedgerEntry._meta.db_table
+_T, _E, _A = LedgerTransaction._meta.db_table, LedgerEntry._meta.db_table, LedgerAccount._meta.db_table
 
 
 # --- claim the run (the unique (symbol, funding_time) row) -----------------------------------
@@ -117,19 +117,47 @@ _LIQ = (
     "THEN GREATEST(0, ceil((p.entry_price - (p.margin + c.amount) / p.qty) / (1 - p.mmr) / %(tick)s) * %(tick)s) "
     "ELSE floor((p.entry_price + (p.margin + c.amount) / p.qty) / (1 + p.mmr) / %(tick)s) * %(tick)s END"
 )
-_PAID = "x.id::text, x.user_id, x.account_id, x.side, x.qty, x.margin, x.liquidation_price, x.funding_accrued"
+# The events' data as JSON text (``trading.funding_payloads`` builds the same in Python): NUMERIC(38,
+# 9) columns print 9 places as ``dec9`` does; the amounts are cast to it.
+_PAYMENT_TEXT = (
+    '\'{"position_id":"\' || x.id::text || \'",\' || %(head)s || \',"side":"\' || x.side || \'","qty":"\' '
+    '|| x.qty::text || \'","amount":"\' || x.amount::numeric(38, 9)::text || \'","insurance":"\' '
+    '|| (x.due - x.amount)::numeric(38, 9)::text || \'","margin":"\' || x.margin::text '
+    '|| \'","liquidation_price":"\' || x.liquidation_price::text || \'","funding_accrued":"\' '
+    "|| x.funding_accrued::text || '\"}'"
+)
+_PORTFOLIO_TEXT = (
+    '\'{"epoch":\' || a.epoch::text || \',"balances":{"USD":{"free":"\' || (x.total - x.locked)::text '
+    '|| \'","locked":"\' || x.locked::text || \'","total":"\' || x.total::text '
+    '|| \'"}},"holdings":{},"positions":{"open_count":\' || t.n::text || \',"margin_used":"\' '
+    "|| (t.m + x.amount)::numeric(38, 9)::text || '\"}}'"
+)
+# The owner's open positions before the payments (the statement's snapshot): count and margin, one
+# probe of the partial index on open positions' account per payment (a LATERAL: a join of the
+# statement's row sets, whose sizes the planner cannot know, made it loop over both: 4 s at 10,000).
+_TOTALS = (
+    f"CROSS JOIN LATERAL (SELECT count(*) AS n, sum(o.margin) AS m FROM {_P} o "
+    "WHERE o.account_id = x.account_id AND o.status = %(open)s) t "
+    f"CROSS JOIN LATERAL (SELECT la.epoch FROM {_A} la WHERE la.id = x.account_id) a"
+)
+_CROSSED = (
+    "x.amount < 0 AND CASE WHEN x.side = %(long)s THEN x.liquidation_price >= %(mark)s "
+    "ELSE x.liquidation_price <= %(mark)s END"
+)
 _LEGS = (
     "(VALUES (1, x.account_id, %(locked)s, x.amount), (2, %(house)s::bigint, %(free)s, -x.due), "
     "(3, %(insurance)s::bigint, %(free)s, x.due - x.amount)) AS l(k, account_id, bucket, amount)"
 )
 
 
-def _settle_pg(s: Settle) -> list[Paid]:
+def _settle_pg(s: Settle) -> list[Settled]:
     """ONE statement: each open position of the market opened by the funding time (and with a
     non-zero due) has its margin, accrued funding and liquidation price updated, one ``funding``
     ledger transaction (reference ``position/<id>``) with its entries, its ``FundingPayment`` row,
     and its owner's USD row the amount; the house and insurance shard rows get their sums (locked
-    last: the aggregate needs every position's row first). The payments, in (user, id) order."""
+    last: the aggregate needs every position's row first). The payments (in no particular order:
+    a user has one per market, and sorting 100,000 rows of text spilled to disk), each with its
+    events' data as JSON text."""
     with connection.cursor() as cursor:
         cursor.execute(
             f"WITH a AS MATERIALIZED ({_DUE}), "
@@ -150,55 +178,40 @@ def _settle_pg(s: Settle) -> list[Paid]:
             "amount, insurance, margin_after, ledger_txn_id, created_at) SELECT %(run)s, x.id, x.user_id, %(symbol)s, "
             "%(time)s, x.side, x.qty, %(mark)s, %(rate)s, x.amount, x.due - x.amount, x.margin, x.txn_id, %(now)s "
             "FROM x), "
-            f"ub AS (UPDATE {_B} b SET total = b.total + x.amount, locked = b.locked + x.amount, updated_at = %(now)s "
-            "FROM x WHERE b.account_id = x.account_id AND b.asset = %(usd)s AND b.shard = 0 AND x.amount <> 0), "
+            f"u AS (UPDATE {_B} b SET total = b.total + x.amount, locked = b.locked + x.amount, updated_at = %(now)s "
+            "FROM x WHERE b.account_id = x.account_id AND b.asset = %(usd)s AND b.shard = 0 "
+            "RETURNING x.*, b.total, b.locked), "
             f"sb AS (UPDATE {_B} b SET total = b.total + s.d, updated_at = %(now)s FROM ("
             "SELECT %(house)s::bigint AS account_id, x.user_id %% %(shards)s AS shard, sum(-x.due) AS d "
             "FROM x GROUP BY 2 "
             "UNION ALL SELECT %(insurance)s::bigint, x.user_id %% %(shards)s, sum(x.due - x.amount) FROM x GROUP BY 2"
             ") s WHERE b.account_id = s.account_id AND b.asset = %(usd)s AND b.shard = s.shard AND s.d <> 0) "
-            f"SELECT {_PAID}, x.amount, x.due - x.amount, x.txn_id FROM x ORDER BY x.user_id, x.id",
+            f"SELECT x.user_id, x.id::text, {_CROSSED}, {_PAYMENT_TEXT}, {_PORTFOLIO_TEXT} "
+            f"FROM u AS x {_TOTALS}",
             {
                 "symbol": s.symbol, "time": s.funding_time, "mark": s.mark, "rate": s.rate, "tick": s.tick,
                 "now": s.now, "run": s.run_id, "house": s.house_id, "insurance": s.insurance_id, "shards": s.shards,
                 "floor": MARGIN_FLOOR, "long": PositionSide.LONG.value, "open": PositionStatus.OPEN.value,
                 "reason": LedgerReason.FUNDING.value, "usd": Asset.USD.value, "locked": Bucket.LOCKED.value,
-                "free": Bucket.FREE.value,
+                "free": Bucket.FREE.value, "head": s.head,
             },
         )  # fmt: skip
-        return [Paid._make((*row[:10], int(row[10]))) for row in cursor.fetchall()]
-
-
-# --- the payers' ledger accounts (their ``portfolio_update``) ------------------------------
-
-_ACCOUNT_FIELDS = ["id", "kind", "code", "user_id", "epoch"]
-
-
-def accounts_get(*, account_ids: list[int]) -> dict[int, LedgerAccount]:
-    """The accounts ``account_ids`` (what ``portfolio_update`` reads of them): on PostgreSQL one
-    statement with the ids as one json parameter, else the ORM."""
-    if connection.vendor != "postgresql":
-        return LedgerAccount.objects.in_bulk(account_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {', '.join(_ACCOUNT_FIELDS)} FROM {LedgerAccount._meta.db_table} "
-            f"WHERE id IN {values_sql('bigint')}",
-            [json_param(account_ids)],
-        )
-        accounts = [LedgerAccount.from_db(connection.alias, _ACCOUNT_FIELDS, row) for row in cursor.fetchall()]
-    return {account.pk: account for account in accounts}
+        return [Settled._make(row) for row in cursor.fetchall()]
 
 
 # --- finish the run ------------------------------------------------------------------------
 
 
-def run_finish(*, run_id: int, paid: list[Paid], settled_at: datetime) -> None:
-    """The run's count and totals (what traders paid and received), and its settlement time."""
-    paid_total = -sum((p.amount for p in paid if p.amount < 0), Decimal(0))
-    received_total = sum((p.amount for p in paid if p.amount > 0), Decimal(0))
-    FundingRun.objects.filter(pk=run_id).update(
-        positions=len(paid), paid_total=paid_total, received_total=received_total, settled_at=settled_at
+def run_finish(*, run_id: int, settled_at: datetime) -> None:
+    """The run's count and totals (what traders paid and received, from its payment rows) and its
+    settlement time."""
+    totals = FundingPayment.objects.filter(run_id=run_id).aggregate(
+        n=Count("id"), paid=Sum("amount", filter=Q(amount__lt=0)), received=Sum("amount", filter=Q(amount__gt=0))
     )
+    FundingRun.objects.filter(pk=run_id).update(
+        positions=totals["n"], paid_total=-(totals["paid"] or Decimal(0)),
+        received_total=totals["received"] or Decimal(0), settled_at=settled_at,
+    )  # fmt: skip
 
 
 # --- the two sets --------------------------------------------------------------------------
@@ -206,7 +219,7 @@ def run_finish(*, run_id: int, paid: list[Paid], settled_at: datetime) -> None:
 
 class FundingStatements(NamedTuple):
     owners_lock: Callable[..., int]
-    settle: Callable[[Settle], list[Paid]]
+    settle: Callable[[Settle], list[Settled]]
 
 
 POSTGRES_FUNDING = FundingStatements(_owners_lock_pg, _settle_pg)

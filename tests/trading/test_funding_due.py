@@ -10,15 +10,17 @@ from decimal import Decimal as D
 
 import pytest
 
+from portfolio.models import Balance
+from realtime.models import UserEvent
 from tests.portfolio.helpers import assert_books_ok, make_user
 from tests.trading.funding_helpers import backdate, last_funding_time, set_perp
 from tests.trading.helpers import clear_price
 from tests.trading.position_helpers import perp_book_setup
-from trading.funding_maths import Paid, funding_time_at_or_before, funding_time_next
+from trading.funding_maths import funding_time_at_or_before, funding_time_next
+from trading.funding_payloads import funding_payment_data, funding_portfolio_data
 from trading.funding_tasks import funding_settle_due_task
 from trading.models import FundingPayment, FundingRun
-from trading.services.funding import funding_settle_due
-from trading.services.funding_events import funding_head, funding_payment_data, funding_payment_json
+from trading.services.funding import funding_settle, funding_settle_due
 from trading.services.positions import position_open
 
 pytestmark = pytest.mark.django_db
@@ -62,12 +64,40 @@ def test_beat_settles_each_perp_market_once_and_records_missed_times(settings):
     assert_books_ok()
 
 
-def test_event_text_is_the_dicts():
-    """``funding_payment_json`` is exactly ``json.dumps(funding_payment_data(...))``, compact."""
-    p = Paid("4b0c8c1e-8a57-4a4e-9d0b-2a7c3b7d5f10", 7, 9, "short", D("0.731000000"), D("100.000913"),
-             D("109.452736"), D("0.000913"), D("0.000913"), D("0"), 123)  # fmt: skip
-    t = datetime(2026, 12, 7, 17, tzinfo=timezone.utc)
-    args = {"symbol": "SOL-PERP", "funding_time": t, "mark": D("100.5"), "rate": D("-0.000012500")}
-    data = funding_payment_data(p, **args)
-    assert funding_payment_json(p, head=funding_head(**args)) == json.dumps(data, separators=(",", ":"))
-    assert data["rate"] == "-0.000012500" and data["funding_time"] == "2026-12-07T17:00:00Z"
+def test_event_texts_are_the_dicts():
+    """The statement's ``funding_payment`` and ``portfolio_update`` texts (PostgreSQL writes them)
+    are exactly ``json.dumps`` of ``trading.funding_payloads``' dicts, compact, key for key."""
+    set_perp(D(100), mark=D("100.5"), rate=D("-0.0000125"))
+    t = last_funding_time()
+    user = make_user()
+    position = position_open(user=user, side="short", leverage=D(3), margin=D("73.1"), client_order_id="a").position
+    backdate(position, to=t)
+    funding_settle(symbol="SOL-PERP", funding_time=t)
+    payment, update = (e.payload for e in UserEvent.objects.filter(user=user).order_by("-seq")[:2][::-1])
+    stored = {e.type: e for e in UserEvent.objects.filter(user=user, type__in=["funding_payment", "portfolio_update"])}
+    position.refresh_from_db()
+    pay = FundingPayment.objects.get()
+    want = funding_payment_data(
+        position_id=str(position.pk), symbol="SOL-PERP", funding_time=t, mark=D("100.5"), rate=D("-0.000012500"),
+        side="short", qty=position.qty, amount=pay.amount, insurance=pay.insurance, margin=position.margin,
+        liquidation_price=position.liquidation_price, funding_accrued=position.funding_accrued,
+    )  # fmt: skip
+    assert payment["type"] == "funding_payment" and payment["data"] == want
+    usd = Balance.objects.get(account__user=user, asset="USD")
+    assert update["type"] == "portfolio_update" and update["data"] == funding_portfolio_data(
+        epoch=1, total=usd.total, locked=usd.locked, open_count=1, margin_used=position.margin
+    )
+    assert pay.amount < 0 and want["rate"] == "-0.000012500" and want["funding_time"].endswith(":00:00Z")
+    assert set(stored) == {"funding_payment", "portfolio_update"}
+    for kind, data in (("funding_payment", want), ("portfolio_update", update["data"])):
+        text = json.dumps(data, separators=(",", ":"))
+        assert f'"data":{text}' in _published_text(stored[kind]), kind
+
+
+def _published_text(event) -> str:
+    """The text stored for the event (what was published): the payload column as written."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT payload::text FROM realtime_user_event WHERE id = %s", [event.pk])
+        return cursor.fetchone()[0].replace(": ", ":").replace(", ", ",")

@@ -32,9 +32,9 @@ from django.db.models import Max
 
 from pricing.errors import PriceStale, PriceUnavailable
 from pricing.marks import FundingRate, PerpMark, funding_rate_for, perp_mark_get
-from trading.funding_maths import Paid, Settle, funding_time_at_or_before
+from trading.funding_maths import Settle, Settled, funding_time_at_or_before
+from trading.funding_payloads import funding_head
 from trading.funding_pg import FundingStatements, funding_statements, run_claim, run_finish, system_rows_ensure
-from trading.margin import is_crossed
 from trading.models import FundingRun, FundingRunStatus
 from trading.perp_markets import perp_market_of, perp_markets_by_index
 from trading.services.funding_events import funding_announce
@@ -80,7 +80,7 @@ def funding_settle(
         if outcome.run_id is None:
             return outcome
         sql.owners_lock(symbol=symbol, funding_time=funding_time)
-        paid = sql.settle(
+        settled = sql.settle(
             Settle(
                 run_id=outcome.run_id,
                 symbol=symbol,
@@ -92,16 +92,17 @@ def funding_settle(
                 insurance_id=insurance_id,
                 shards=max(1, settings.LEDGER_SYSTEM_SHARDS),
                 now=now,
+                head=funding_head(symbol=symbol, funding_time=funding_time, mark=mark.mark, rate=rate.rate),
             )  # fmt: skip
         )
-        run_finish(run_id=outcome.run_id, paid=paid, settled_at=datetime.now(timezone.utc))
-        funding_announce(paid, symbol=symbol, funding_time=funding_time, mark=mark.mark, rate=rate.rate)
-    outcome.settled, outcome.payments = True, len(paid)
-    outcome.liquidated = _liquidate_crossed(paid, symbol=symbol, price=mark.mark)
+        run_finish(run_id=outcome.run_id, settled_at=datetime.now(timezone.utc))
+        funding_announce(settled)
+    outcome.settled, outcome.payments = True, len(settled)
+    outcome.liquidated = _liquidate_crossed(settled, symbol=symbol, price=mark.mark)
     logger.info(
         "funding %s @ %s: rate %s (%s%s), %d payments%s, %d liquidated",
         symbol, funding_time.isoformat(), rate.rate, rate.basis, ", capped" if rate.capped else "",
-        len(paid), ", late" if outcome.late else "", len(outcome.liquidated),
+        len(settled), ", late" if outcome.late else "", len(outcome.liquidated),
     )  # fmt: skip
     return outcome
 
@@ -114,10 +115,10 @@ def _run_values(mark: PerpMark, rate: FundingRate, outcome: FundingOutcome) -> d
     }  # fmt: skip
 
 
-def _liquidate_crossed(paid: list[Paid], *, symbol: str, price: Decimal) -> list[str]:
+def _liquidate_crossed(settled: list[Settled], *, symbol: str, price: Decimal) -> list[str]:
     """The positions a payment left past their liquidation price at the mark: the liquidation
     engine's batches (each re-checked under its lock)."""
-    ids = [p.id for p in paid if p.amount < 0 and is_crossed(p.side, p.liquidation_price, price)]
+    ids = [s.position_id for s in settled if s.crossed]
     if not ids:
         return []
     return positions_liquidate_all(ids=ids, price=price, computed_at=None, symbols=[symbol])
