@@ -101,3 +101,18 @@ def _published_text(event) -> str:
     with connection.cursor() as cursor:
         cursor.execute("SELECT payload::text FROM realtime_user_event WHERE id = %s", [event.pk])
         return cursor.fetchone()[0].replace(": ", ":").replace(", ", ",")
+
+
+def test_delisted_market_is_funded_only_while_positions_are_open():
+    """A delisted perp market has no price to wait for once nothing is open on it; while a position
+    is, it pays like any other."""
+    from tests.trading.position_helpers import market_set
+    from trading.services.funding import _funded_markets
+
+    position = position_open(user=make_user(), side="long", leverage=D(2), margin=D(50), client_order_id="d").position
+    market_set("SOL-PERP", status="delisted")
+    assert "SOL-PERP" in _funded_markets()
+    from trading.models import Position
+
+    Position.objects.filter(pk=position.pk).update(status="closed", closed_at=position.opened_at)
+    assert "SOL-PERP" not in _funded_markets() and "BONK-PERP" in _funded_markets()

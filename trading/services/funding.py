@@ -31,12 +31,13 @@ from django.db import transaction
 from django.db.models import Max
 
 from pricing.errors import PriceStale, PriceUnavailable
+from pricing.markets import registry_get
 from pricing.marks import FundingRate, PerpMark, funding_rate_for, perp_mark_get
 from trading.funding_maths import Settle, Settled, funding_time_at_or_before
 from trading.funding_payloads import funding_head
 from trading.funding_pg import FundingStatements, funding_statements, run_claim, run_finish, system_rows_ensure
-from trading.models import FundingRun, FundingRunStatus
-from trading.perp_markets import perp_market_of, perp_markets_by_index
+from trading.models import FundingRun, FundingRunStatus, Position, PositionStatus
+from trading.perp_markets import perp_market_of
 from trading.services.funding_events import funding_announce
 from trading.services.liquidation import positions_liquidate_all
 
@@ -125,13 +126,13 @@ def _liquidate_crossed(settled: list[Settled], *, symbol: str, price: Decimal) -
 
 
 def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
-    """Each perp market's latest funding time at or before ``now``, unless settled: settled now
-    (late past the grace), the missed times before it since the market's last run recorded as
-    ``skipped``. A market without a fresh price waits for the next beat; a failure on one market
+    """Each perp market's (``_funded_markets``) latest funding time at or before ``now``, unless
+    settled: settled now (late past the grace), the missed times before it since the market's last
+    run recorded as ``skipped``. A market without a fresh price waits for the next beat; a failure on one market
     never holds back the others."""
     now = now or datetime.now(timezone.utc)
     latest = funding_time_at_or_before(now, interval_hours=settings.FUNDING_INTERVAL_HOURS)
-    symbols = sorted(symbol for group in perp_markets_by_index().values() for symbol in group)
+    symbols = _funded_markets()
     done = set(FundingRun.objects.filter(funding_time=latest, symbol__in=symbols).values_list("symbol", flat=True))
     out: list[FundingOutcome] = []
     for symbol in symbols:
@@ -149,6 +150,17 @@ def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
             funding_missed_record(symbol=symbol, before=latest)
         out.append(outcome)
     return out
+
+
+def _funded_markets() -> list[str]:
+    """Every listed perp market (active or halted), and a delisted one while positions are open on
+    it (they pay until closed): a delisted market without any has no price to wait for."""
+    markets = [m for m in registry_get().markets.values() if m.is_perp]
+    delisted = [m.symbol for m in markets if not m.listed]
+    held = set(
+        Position.objects.filter(status=PositionStatus.OPEN, symbol__in=delisted).values_list("symbol", flat=True)
+    ) if delisted else set()  # fmt: skip
+    return sorted(m.symbol for m in markets if m.listed or m.symbol in held)
 
 
 def funding_missed_record(*, symbol: str, before: datetime) -> int:
