@@ -12,6 +12,7 @@ from trading.fields import StrictCharField
 from trading.funding_selectors import funding_payment_list
 from trading.model_base import SYMBOL_MAX_LENGTH
 from trading.models import FundingPayment
+from trading.position_serializers import SideField
 
 
 class NewestFundingFirst(StrictCursorPagination):
@@ -23,6 +24,7 @@ class NewestFundingFirst(StrictCursorPagination):
 
 class FundingPaymentSerializer(serializers.ModelSerializer):
     position_id = serializers.UUIDField(read_only=True)
+    side = SideField(read_only=True)  # the positions' inline enum (a model choice field collides with Side's)
     ledger_txn_id = serializers.IntegerField(read_only=True)
 
     class Meta:
