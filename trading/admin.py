@@ -222,6 +222,7 @@ class PositionAdmin(ReadOnlyAdmin):
         "mmr",
         "liquidation_price",
         "realized_pnl",
+        "funding_accrued",
         "opened_at",
         "closed_at",
     )
@@ -285,3 +286,6 @@ class PositionEventAdmin(ReadOnlyAdmin):
 class PositionRejectionAdmin(ReadOnlyAdmin):
     list_display = ("user", "client_order_id", "code", "status", "created_at")
     list_filter = ("code",)
+
+
+from trading import funding_admin  # noqa: E402, F401  (registers the funding runs and payments)

@@ -8,6 +8,7 @@ class TradingConfig(AppConfig):
 
     def ready(self) -> None:
         from core import hooks
+        from trading import funding_tasks  # noqa: F401  (registers ``trading.funding_settle_due``)
         from trading.alpaca.stream import trade_updates
         from trading.position_totals import position_totals
         from trading.reconcile import trading_checks

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from portfolio.models import MONEY, LedgerTransaction
+from trading.funding_models import FundingBasis, FundingPayment, FundingRun, FundingRunStatus  # noqa: F401
 from trading.model_base import BPS_FIELD, SYMBOL_MAX_LENGTH, Side, StoredRejection
 from trading.position_models import (  # noqa: F401  (registered here, imported from here)
     LEVERAGE_FIELD,

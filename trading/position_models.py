@@ -77,6 +77,9 @@ class Position(models.Model):
     fee = models.DecimalField(**MONEY, default=0)  # opening fee
     fees_paid = models.DecimalField(**MONEY, default=0)  # opening + closing fees
     realized_pnl = models.DecimalField(**MONEY, default=0)
+    # Funding paid (< 0) or received (> 0) so far, out of or into ``margin`` (docs/positions.md,
+    # "Funding"); db_default: the set-based inserts name only the columns they know.
+    funding_accrued = models.DecimalField(**MONEY, default=0, db_default=0)
     exit_price = models.DecimalField(**MONEY, null=True, blank=True)  # last close/liquidation price
     # Take-profit / stop-loss (docs/positions.md): the index price at which the trigger engine
     # closes the whole position at market; both cleared when the position ends (OCO).

@@ -83,6 +83,7 @@ class PositionOutputSerializer(serializers.ModelSerializer):
             "fee",
             "fees_paid",
             "realized_pnl",
+            "funding_accrued",
             "exit_price",
             "take_profit_price",
             "stop_loss_price",

@@ -10,6 +10,7 @@ from django.db.models import Count, Q, Sum
 
 from core.hooks import Check
 from portfolio.models import LedgerReason, LedgerTransaction
+from trading.funding_reconcile import funding_payments_have_ledger_rows
 from trading.models import Fill, Order, OrderStatus
 
 
@@ -135,4 +136,5 @@ def trading_checks() -> dict[str, Check]:
         "fills_have_ledger_rows": fills_have_ledger_rows,
         "locked_matches_margin_and_holds": locked_matches_margin_and_holds,
         "positions_have_ledger_rows": positions_have_ledger_rows,
+        "funding_payments_have_ledger_rows": funding_payments_have_ledger_rows,
     }

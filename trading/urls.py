@@ -6,7 +6,7 @@ The seed's ``positions/open`` and ``positions/close`` come before ``positions/<u
 
 from django.urls import path
 
-from trading import position_views, seed_views, views
+from trading import funding_views, position_views, seed_views, views
 
 urlpatterns = [
     path("orders", views.OrdersApi.as_view(), name="orders"),
@@ -17,5 +17,6 @@ urlpatterns = [
     path("positions/close", seed_views.SeedPositionCloseApi.as_view(), name="seed-positions-close"),
     path("positions", position_views.PositionsApi.as_view(), name="positions"),
     path("positions/<uuid:position_id>", position_views.PositionDetailApi.as_view(), name="position-detail"),
+    path("funding", funding_views.FundingListApi.as_view(), name="funding"),
     path("positions/<uuid:position_id>/close", position_views.PositionCloseApi.as_view(), name="position-close"),
 ]

@@ -56,7 +56,19 @@ POSITION_LIQUIDATION_LANES = env_int(ENV, "POSITION_LIQUIDATION_LANES", 2)
 # In the real stack the tick receiver enqueues trading.liquidate_on_tick; set 0 to run it inline.
 POSITION_ENGINE_ASYNC = env_bool(ENV, "POSITION_ENGINE_ASYNC", True)
 
+# Perp funding (docs/positions.md, "Funding"): beat looks for due funding times every
+# FUNDING_SETTLE_SECONDS; a time settled more than FUNDING_LATE_GRACE_SECONDS after it is marked
+# late. FUNDING_CATCHUP_INTERVALS: how many missed times before the latest are recorded as skipped.
+FUNDING_SETTLE_SECONDS = env_int(ENV, "FUNDING_SETTLE_SECONDS", 30)
+FUNDING_LATE_GRACE_SECONDS = env_int(ENV, "FUNDING_LATE_GRACE_SECONDS", 120)
+FUNDING_CATCHUP_INTERVALS = env_int(ENV, "FUNDING_CATCHUP_INTERVALS", 48)
+
 TRADING_BEAT = {
+    "trading-funding-settle": {
+        "task": "trading.funding_settle_due",
+        "schedule": FUNDING_SETTLE_SECONDS,
+        "options": {"expires": FUNDING_SETTLE_SECONDS},
+    },
     "trading-liquidation-sweep": {
         "task": "trading.liquidation_sweep",
         "schedule": POSITION_SWEEP_SECONDS,

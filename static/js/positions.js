@@ -19,7 +19,7 @@ export class PositionsTable {
     this.refresh = throttle(() => this.load(), 1500);
     this.tpsl = new TpSlEditor(document.querySelector('[data-testid="tpsl-dialog"]'), { onSaved: () => this.load() });
     app.stream.on("price_update", () => this.positions.length && this.refresh());
-    for (const t of ["position_liquidated", "position_update", "order_fill", "resumed", "resync_required", "subscribed"]) {
+    for (const t of ["position_liquidated", "position_update", "funding_payment", "order_fill", "resumed", "resync_required", "subscribed"]) {
       app.stream.on(t, (f) => {
         if (t === "position_liquidated") toast(`Position liquidated at ${usd(f.data?.price)} · PnL ${usd(f.data?.pnl, 2, { sign: true })}.`, "err");
         this.refresh();
@@ -65,6 +65,8 @@ export class PositionsTable {
         h("td", { class: "num" }, price(p.mark_price ?? live)),
         h("td", { class: "num", "data-testid": "position-liq" }, price(p.liquidation_price)),
         h("td", { class: "num" }, usd(p.margin)),
+        // funding paid (-) or received (+) so far, out of or into the margin (docs/positions.md, "Funding")
+        h("td", { class: `num ${signClass(p.funding_accrued)}`, "data-testid": "position-funding" }, p.funding_accrued === undefined ? "—" : usd(p.funding_accrued, 4, { sign: true })),
         h("td", { class: "num" }, p.margin_ratio !== undefined && p.margin_ratio !== null ? pct(p.margin_ratio, 2, {}) : "—"),
         h("td", { class: `num ${signClass(pnl)}`, "data-testid": "position-pnl" }, usd(pnl, 2, { sign: true }), estimated ? h("small", { class: "muted" }, " est.") : null),
         tpslCell(p, this.tpsl),
@@ -73,7 +75,7 @@ export class PositionsTable {
             h("button", { type: "button", class: "btn btn-sm", "data-testid": "close-partial", onclick: () => this.close(p, qtyInput.value.trim()) }, "Close qty"),
             h("button", { type: "button", class: "btn btn-sm btn-danger", "data-testid": "close-full", onclick: () => this.close(p) }, "Close"))),
       );
-    }, this.available ? "No open positions." : "Leveraged positions are not available on this server yet.", 10);
+    }, this.available ? "No open positions." : "Leveraged positions are not available on this server yet.", 11);
   }
 
   async close(position, qty) {

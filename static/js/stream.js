@@ -3,7 +3,7 @@
 
 const PING_MS = 25_000; // the server closes sockets idle for 60 s
 const USER_EVENTS = new Set([
-  "order_fill", "portfolio_update", "position_liquidated", "position_update",
+  "order_fill", "portfolio_update", "position_liquidated", "position_update", "funding_payment",
   "order_accepted", "order_canceled", "order_expired", "order_replaced", "order_rejected", "order_triggered",
 ]);
 // Close codes (docs/realtime.md): the sign-in ended (revoked 4001, expired 4002): do not reconnect;

@@ -45,6 +45,7 @@ def test_open_a_5x_long_see_liquidation_price_then_close_with_realized_pnl(page)
     row = page.get_by_test_id("positions-table").locator("tbody tr")
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("position-liq")).to_have_text(usd(opened["liquidation_price"]))
+    expect(row.get_by_test_id("position-funding")).to_have_text(re.compile(r"^\+?\$0\.0000$"))  # none paid yet
     assert Decimal("120") < Decimal(opened["liquidation_price"]) < Decimal("121.5")
 
     tick("153.00")

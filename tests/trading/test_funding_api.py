@@ -1,0 +1,83 @@
+"""``GET /api/v1/funding``, the positions API's ``funding_accrued`` and the admin's funding pages."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from tests.portfolio.helpers import authed_client, make_user
+from tests.trading.funding_helpers import backdate, last_funding_time, set_perp
+from tests.trading.position_helpers import perp_book_setup
+from trading.models import FundingPayment, FundingRun
+from trading.services.funding import funding_settle
+from trading.services.positions import position_open
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def paid(settings):
+    """A long of 10 SOL paid 0.1 at the last funding time (rate 0.0001, mark 100); another
+    trader's short received 0.1."""
+    perp_book_setup(settings, POSITION_FEE_BPS=D(0), FUNDING_LATE_GRACE_SECONDS=7200)
+    set_perp(D(100), mark=D(100), rate=D("0.0001"))
+    users = [make_user(), make_user()]
+    for user, side in zip(users, ("long", "short"), strict=True):
+        position = position_open(user=user, side=side, leverage=D(10), margin=D(100), client_order_id="x").position
+        backdate(position, to=last_funding_time())
+    funding_settle(symbol="SOL-PERP", funding_time=last_funding_time())
+    return users
+
+
+def test_list_shows_only_your_payments(paid):
+    """The long's owner sees one payment of -0.1 (its own), with the rate, mark and ledger txn."""
+    owner, _other = paid
+    response = authed_client(owner).get("/api/v1/funding", {"symbol": "SOL-PERP"})
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert set(body) >= {"next", "previous", "results"}
+    [row] = body["results"]
+    payment = FundingPayment.objects.get(user=owner)
+    assert (row["amount"], row["side"], row["rate"], row["mark"], row["symbol"]) == (
+        "-0.100000000", "long", "0.000100000", "100.000000000", "SOL-PERP")  # fmt: skip
+    assert row["position_id"] == str(payment.position_id) and row["ledger_txn_id"] == payment.ledger_txn_id
+    assert authed_client(owner).get("/api/v1/funding", {"symbol": "BONK-PERP"}).json()["results"] == []
+
+
+def test_bad_symbols_and_params_are_refused(paid):
+    """Unknown symbol 404 ``market_not_found``; a spot market 422 ``market_kind_mismatch``; a bad
+    cursor or limit 4xx with a code; anonymous 401/403."""
+    client = authed_client(paid[0])
+    unknown = client.get("/api/v1/funding", {"symbol": "NOPE-PERP"})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "market_not_found"
+    spot = client.get("/api/v1/funding", {"symbol": "SOL-USD"})
+    assert spot.status_code == 422 and spot.json()["code"] == "market_kind_mismatch"
+    cursor = client.get("/api/v1/funding", {"cursor": "garbage"})
+    assert cursor.status_code == 400 and cursor.json()["code"] == "invalid_cursor"
+    long_symbol = client.get("/api/v1/funding", {"symbol": "X" * 40})
+    assert long_symbol.status_code == 400 and long_symbol.json()["code"] == "validation_error"
+    from rest_framework.test import APIClient
+
+    assert APIClient().get("/api/v1/funding").status_code in (401, 403)
+
+
+def test_positions_api_shows_accrued_funding(paid):
+    """The position's ``funding_accrued`` is the sum of its payments: -0.1 for the long, 0.1 for the short."""
+    owner, other = paid
+    [mine] = authed_client(owner).get("/api/v1/positions").json()["results"]
+    [theirs] = authed_client(other).get("/api/v1/positions").json()["results"]
+    assert (mine["funding_accrued"], mine["margin"]) == ("-0.100000000", "99.900000000")
+    assert theirs["funding_accrued"] == "0.100000000"
+    detail = authed_client(owner).get(f"/api/v1/positions/{mine['id']}").json()
+    assert detail["funding_accrued"] == "-0.100000000"
+
+
+def test_admin_lists_runs_and_payments_read_only(paid, admin_client):
+    """Both changelists answer; a run's page shows the rate; nothing can be added."""
+    run = FundingRun.objects.get()
+    runs = admin_client.get("/admin/trading/fundingrun/")
+    assert runs.status_code == 200 and b"SOL-PERP" in runs.content
+    assert admin_client.get(f"/admin/trading/fundingrun/{run.pk}/change/").status_code == 200
+    assert admin_client.get("/admin/trading/fundingpayment/").status_code == 200
+    assert admin_client.get("/admin/trading/fundingrun/add/").status_code == 403
