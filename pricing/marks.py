@@ -67,6 +67,7 @@ def perp_mark_get(symbol: str, *, now: datetime | None = None) -> PerpMark:
 INTEREST_PER_8H = Decimal("0.0001")
 PREMIUM_CLAMP_PER_8H = Decimal("0.0005")
 RATE_QUANT = Decimal("0.000000001")
+FUNDING_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,8 @@ def funding_rate_for(mark: PerpMark, *, interval_hours: int, cap: Decimal) -> Fu
 
 
 def next_funding_at(now: datetime, *, interval_hours: int) -> datetime:
-    """The next funding time after ``now``: the next multiple of ``interval_hours`` since 00:00 UTC
-    of ``now``'s day (1 h: the next whole hour; 8 h: 00:00, 08:00, 16:00)."""
-    moment = now.astimezone(timezone.utc)
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
-    step = timedelta(hours=interval_hours)
-    return midnight + step * ((moment - midnight) // step + 1)
+    """The next funding time after ``now``: the next multiple of ``interval_hours`` since the Unix
+    epoch, UTC (1 h: the next whole hour; 8 h: 00:00, 08:00, 16:00) -- the grid funding settles on
+    (``trading.funding_maths``)."""
+    step = timedelta(hours=max(1, interval_hours))
+    return FUNDING_EPOCH + ((now - FUNDING_EPOCH) // step + 1) * step

@@ -58,7 +58,8 @@ POSITION_ENGINE_ASYNC = env_bool(ENV, "POSITION_ENGINE_ASYNC", True)
 
 # Perp funding (docs/positions.md, "Funding"): beat looks for due funding times every
 # FUNDING_SETTLE_SECONDS; a time settled more than FUNDING_LATE_GRACE_SECONDS after it is marked
-# late. FUNDING_CATCHUP_INTERVALS: how many missed times before the latest are recorded as skipped.
+# late. FUNDING_CATCHUP_INTERVALS: how many missed times before the latest are still settled (late,
+# oldest first); any older ones are recorded as skipped.
 FUNDING_SETTLE_SECONDS = env_int(ENV, "FUNDING_SETTLE_SECONDS", 30)
 FUNDING_LATE_GRACE_SECONDS = env_int(ENV, "FUNDING_LATE_GRACE_SECONDS", 120)
 FUNDING_CATCHUP_INTERVALS = env_int(ENV, "FUNDING_CATCHUP_INTERVALS", 48)

@@ -57,8 +57,14 @@ def test_a_record_without_a_perps_entry_marks_at_the_index():
     assert (marked.mark, marked.funding_rate, marked.mark_sources) == (D("79.12"), D("0.00001"), ("backpack",))
 
 
-def test_next_funding_time_is_the_next_multiple_of_the_interval_since_midnight_utc():
+def test_next_funding_time_is_the_next_multiple_of_the_interval_on_the_settlement_grid():
+    """The markets API's next funding time is the one the funding engine settles next."""
     from pricing.marks import next_funding_at
+    from trading.funding_maths import funding_time_next
+
+    for hours in (1, 5, 8):
+        for at in (datetime(2026, 2, 6, 7, 59, 59, tzinfo=timezone.utc), datetime(2026, 2, 6, 16, tzinfo=timezone.utc)):
+            assert next_funding_at(at, interval_hours=hours) == funding_time_next(at, interval_hours=hours)
 
     at = datetime(2026, 2, 6, 7, 59, 59, tzinfo=timezone.utc)
     assert next_funding_at(at, interval_hours=1) == datetime(2026, 2, 6, 8, tzinfo=timezone.utc)

@@ -1,6 +1,7 @@
-"""Scheduling: beat (and the embedded scheduler) settles each perp market's latest due funding
-time once; missed times before it are recorded as skipped, never charged; a market without a
-fresh price waits for the next beat. The event's JSON text is the dict's, byte for byte."""
+"""Scheduling: beat (and the embedded scheduler) settles each perp market's due funding times
+once each: the latest, and the missed ones before it (late, oldest first; beyond the catch-up
+window recorded as skipped, never charged); a market without a fresh price waits for the next
+beat. The event's JSON text is the dict's, byte for byte."""
 
 from __future__ import annotations
 
@@ -39,10 +40,10 @@ def test_funding_times_on_the_interval_grid():
     assert funding_time_next(moment, interval_hours=8) == datetime(2026, 12, 8, 0, tzinfo=timezone.utc)
 
 
-def test_beat_settles_each_perp_market_once_and_records_missed_times(settings):
-    """The last run of SOL-PERP was 3 hours before the latest funding time: the latest is settled
-    (the long pays), the two between are recorded skipped; a second beat does nothing; BONK-PERP,
-    with no fresh price, waits."""
+def test_beat_settles_each_missed_time_once_late(settings):
+    """The last run of SOL-PERP was 3 hours before the latest funding time: the two missed times
+    between are settled late, oldest first, then the latest (the long pays each time); a second
+    beat does nothing; BONK-PERP, with no fresh price, waits."""
     assert settings.CELERY_BEAT_SCHEDULE["trading-funding-settle"]["task"] == "trading.funding_settle_due"
     clear_price("BONK-USD")
     set_perp(D(100), mark=D(100), rate=D("0.0001"))
@@ -50,17 +51,41 @@ def test_beat_settles_each_perp_market_once_and_records_missed_times(settings):
     now = datetime.now(timezone.utc)
     FundingRun.objects.create(symbol="SOL-PERP", funding_time=t - timedelta(hours=3), status="settled", started_at=now)
     position = position_open(user=make_user(), side="long", leverage=D(10), margin=D(100), client_order_id="a").position
-    backdate(position, to=t)
-    assert funding_settle_due_task.run() == 1
+    backdate(position, to=t - timedelta(hours=2))  # opened before the first missed time
+    assert funding_settle_due_task.run() == 3
+    runs = FundingRun.objects.filter(symbol="SOL-PERP").order_by("funding_time")
+    assert [(r.funding_time, r.status) for r in runs] == [
+        (t - timedelta(hours=h), "settled") for h in (3, 2, 1, 0)
+    ]  # fmt: skip
+    grace = timedelta(seconds=settings.FUNDING_LATE_GRACE_SECONDS)  # 2 hours here
+    assert [r.late for r in runs[1:]] == [now > r.funding_time + grace for r in runs[1:]]
+    assert runs[1].late  # 2 hours and more after its time
+    assert not FundingRun.objects.filter(symbol="BONK-PERP").exists()
+    paid = FundingPayment.objects.order_by("funding_time")
+    assert [(p.funding_time, p.amount) for p in paid] == [(t - timedelta(hours=h), D("-0.1")) for h in (2, 1, 0)]
+    assert funding_settle_due() == []  # nothing due any more (BONK still waits: no outcome)
+    assert FundingPayment.objects.count() == 3
+
+
+def test_missed_times_beyond_the_catch_up_window_are_skipped(settings):
+    """With FUNDING_CATCHUP_INTERVALS=1 and four missed times, the oldest three are recorded as
+    skipped (never charged); the one in the window and the latest are settled."""
+    settings.FUNDING_CATCHUP_INTERVALS = 1
+    clear_price("BONK-USD")
+    set_perp(D(100), mark=D(100), rate=D("0.0001"))
+    t = last_funding_time()
+    now = datetime.now(timezone.utc)
+    FundingRun.objects.create(symbol="SOL-PERP", funding_time=t - timedelta(hours=5), status="settled", started_at=now)
+    position = position_open(user=make_user(), side="long", leverage=D(10), margin=D(100), client_order_id="a").position
+    backdate(position, to=t - timedelta(hours=5))
+    assert len(funding_settle_due()) == 2
     runs = dict(FundingRun.objects.filter(symbol="SOL-PERP").values_list("funding_time", "status"))
     assert runs == {
-        t - timedelta(hours=3): "settled", t - timedelta(hours=2): "skipped", t - timedelta(hours=1): "skipped",
-        t: "settled",
+        t - timedelta(hours=5): "settled", t - timedelta(hours=4): "skipped", t - timedelta(hours=3): "skipped",
+        t - timedelta(hours=2): "skipped", t - timedelta(hours=1): "settled", t: "settled",
     }  # fmt: skip
-    assert not FundingRun.objects.filter(symbol="BONK-PERP").exists()
-    assert [p.amount for p in FundingPayment.objects.all()] == [D("-0.1")]
-    assert funding_settle_due() == []  # nothing due any more (BONK still waits: no outcome)
-    assert FundingPayment.objects.count() == 1
+    assert sorted(FundingPayment.objects.values_list("funding_time", flat=True)) == [t - timedelta(hours=1), t]
+    assert_books_ok()
     assert_books_ok()
 
 

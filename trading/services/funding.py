@@ -15,8 +15,11 @@
 3. after commit, the positions the payment left crossed at the mark are liquidated by the
    liquidation engine's batch (``positions_liquidate``).
 
-``funding_settle_due`` (beat, the embedded scheduler) settles each perp market's latest due time
-not yet settled; missed times before it are recorded as ``skipped`` (never charged).
+``funding_settle_due`` (beat, the embedded scheduler) settles each perp market's due times not yet
+settled, oldest first: the latest, and each time missed since the market's last run (a stopped
+worker, a late beat), once, late (``late`` set), at the mark and rate of the moment it settles
+(no history of either is kept); missed times further back than ``FUNDING_CATCHUP_INTERVALS``
+are recorded as ``skipped`` (never charged).
 """
 
 from __future__ import annotations
@@ -126,10 +129,10 @@ def _liquidate_crossed(settled: list[Settled], *, symbol: str, price: Decimal) -
 
 
 def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
-    """Each perp market's (``_funded_markets``) latest funding time at or before ``now``, unless
-    settled: settled now (late past the grace), the missed times before it since the market's last
-    run recorded as ``skipped``. A market without a fresh price waits for the next beat; a failure on one market
-    never holds back the others."""
+    """Each perp market's (``_funded_markets``) due funding times not yet settled
+    (``funding_times_due``), oldest first, each once (late past the grace). A market without a
+    fresh price waits for the next beat (its later times too); a failure on one market never holds
+    back the others."""
     now = now or datetime.now(timezone.utc)
     latest = funding_time_at_or_before(now, interval_hours=settings.FUNDING_INTERVAL_HOURS)
     symbols = _funded_markets()
@@ -138,18 +141,42 @@ def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
     for symbol in symbols:
         if symbol in done:
             continue
-        try:
-            outcome = funding_settle(symbol=symbol, funding_time=latest, now=now)
-        except (PriceUnavailable, PriceStale) as exc:
-            logger.warning("funding of %s @ %s waits: %s", symbol, latest.isoformat(), exc.code)
-            continue
-        except Exception:
-            logger.exception("funding of %s @ %s failed", symbol, latest.isoformat())
-            continue
-        if outcome.settled:
-            funding_missed_record(symbol=symbol, before=latest)
-        out.append(outcome)
+        for funding_time in funding_times_due(symbol=symbol, latest=latest):
+            try:
+                outcome = funding_settle(symbol=symbol, funding_time=funding_time, now=now)
+            except (PriceUnavailable, PriceStale) as exc:
+                logger.warning("funding of %s @ %s waits: %s", symbol, funding_time.isoformat(), exc.code)
+                break
+            except Exception:
+                logger.exception("funding of %s @ %s failed", symbol, funding_time.isoformat())
+                break
+            out.append(outcome)
     return out
+
+
+def funding_times_due(*, symbol: str, latest: datetime) -> list[datetime]:
+    """The funding times of ``symbol`` to settle, oldest first: those after its last run up to
+    ``latest`` (only ``latest`` for a market never funded), at most ``FUNDING_CATCHUP_INTERVALS``
+    + 1; the missed ones before those are recorded as ``skipped`` runs (never charged)."""
+    last = FundingRun.objects.filter(symbol=symbol, funding_time__lt=latest).aggregate(t=Max("funding_time"))["t"]
+    if last is None:
+        return [latest]
+    step = timedelta(hours=max(1, settings.FUNDING_INTERVAL_HOURS))
+    missed: list[datetime] = []
+    t = latest - step
+    while t > last:
+        missed.append(t)
+        t -= step
+    keep = max(0, settings.FUNDING_CATCHUP_INTERVALS)
+    dropped = missed[keep:]
+    if dropped:
+        now = datetime.now(timezone.utc)
+        FundingRun.objects.bulk_create(
+            [FundingRun(symbol=symbol, funding_time=t, status=FundingRunStatus.SKIPPED, started_at=now, settled_at=now)
+             for t in dropped],
+            ignore_conflicts=True,
+        )  # fmt: skip
+    return [*reversed(missed[:keep]), latest]
 
 
 def _funded_markets() -> list[str]:
@@ -161,25 +188,3 @@ def _funded_markets() -> list[str]:
         Position.objects.filter(status=PositionStatus.OPEN, symbol__in=delisted).values_list("symbol", flat=True)
     ) if delisted else set()  # fmt: skip
     return sorted(m.symbol for m in markets if m.listed or m.symbol in held)
-
-
-def funding_missed_record(*, symbol: str, before: datetime) -> int:
-    """Record as ``skipped`` the funding times between the market's last run before ``before`` and
-    ``before`` (at most ``FUNDING_CATCHUP_INTERVALS``): missed, never charged (only the latest due
-    time is). The number recorded."""
-    last = FundingRun.objects.filter(symbol=symbol, funding_time__lt=before).aggregate(t=Max("funding_time"))["t"]
-    if last is None:
-        return 0
-    step = timedelta(hours=max(1, settings.FUNDING_INTERVAL_HOURS))
-    times: list[datetime] = []
-    t = before - step
-    while t > last and len(times) < settings.FUNDING_CATCHUP_INTERVALS:
-        times.append(t)
-        t -= step
-    now = datetime.now(timezone.utc)
-    FundingRun.objects.bulk_create(
-        [FundingRun(symbol=symbol, funding_time=t, status=FundingRunStatus.SKIPPED, started_at=now, settled_at=now)
-         for t in times],
-        ignore_conflicts=True,
-    )  # fmt: skip
-    return len(times)
