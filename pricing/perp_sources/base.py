@@ -11,7 +11,15 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pricing.sources.base import SourceError, SourceRateLimited, load_json, parse_retry_after, snippet, to_decimal
+from pricing.sources.base import (
+    SourceError,
+    SourceRateLimited,
+    each_instrument,
+    load_json,
+    parse_retry_after,
+    snippet,
+    to_decimal,
+)
 
 
 @dataclass(frozen=True)
@@ -93,17 +101,7 @@ def per_instrument(
     ids: Sequence[str], entries: Mapping[str, Any], build: Callable[[str, Any], PerpObservation]
 ) -> PerpReading:
     """An observation per requested id found in ``entries``; the reason for each other one."""
-    observations: dict[str, PerpObservation] = {}
-    errors: dict[str, str] = {}
-    for instrument in ids:
-        entry = entries.get(instrument)
-        if entry is None:
-            errors[instrument] = f"{instrument} is absent from the answer"
-            continue
-        try:
-            observations[instrument] = build(instrument, entry)
-        except SourceError as exc:
-            errors[instrument] = exc.message[:300]
+    observations, errors = each_instrument(ids, entries, build)
     return PerpReading(observations=observations, errors=errors)
 
 

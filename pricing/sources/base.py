@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class SourceError(Exception):
@@ -71,7 +73,16 @@ class Reading:
 def per_instrument(ids: Sequence[str], entries: Mapping[str, Any], build: Callable[[str, Any], Observation]) -> Reading:
     """One observation per requested id found in ``entries`` (``build(id, entry)``); an id that is
     absent, or whose entry ``build`` refuses with ``SourceError``, gets its reason instead."""
-    observations: dict[str, Observation] = {}
+    observations, errors = each_instrument(ids, entries, build)
+    return Reading(observations=observations, errors=errors)
+
+
+def each_instrument(
+    ids: Sequence[str], entries: Mapping[str, Any], build: Callable[[str, Any], T]
+) -> tuple[dict[str, T], dict[str, str]]:
+    """``build(id, entry)`` per requested id found in ``entries``, and the reason for each other
+    one (absent, or refused by ``build`` with ``SourceError``)."""
+    built: dict[str, T] = {}
     errors: dict[str, str] = {}
     for instrument in ids:
         entry = entries.get(instrument)
@@ -79,10 +90,10 @@ def per_instrument(ids: Sequence[str], entries: Mapping[str, Any], build: Callab
             errors[instrument] = f"{instrument} is absent from the answer"
             continue
         try:
-            observations[instrument] = build(instrument, entry)
+            built[instrument] = build(instrument, entry)
         except SourceError as exc:
             errors[instrument] = exc.message[:300]
-    return Reading(observations=observations, errors=errors)
+    return built, errors
 
 
 @dataclass(frozen=True)
