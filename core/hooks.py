@@ -153,6 +153,21 @@ user event it relays: the ``data`` of each Alpaca ``trade_updates`` message the 
 (``[]`` for one it does not report). trading implements it (``trading.alpaca.stream.trade_updates``)."""
 
 
+# --- pricing calls --------------------------------------------------------------------------
+
+
+def _funding_last(*, symbols: list[str]) -> dict[str, dict[str, Any]]:
+    """Without trading no perp market has been funded."""
+    return {}
+
+
+funding_last = Hook("funding_last", _funding_last)
+"""pricing's markets API (``pricing.market_selectors``) calls it for the perp markets it shows:
+``{symbol: {"rate": Decimal, "funding_time": datetime, "late": bool}}``, the last funding time
+settled on each (left out: never funded). trading implements it
+(``trading.funding_selectors.funding_last``)."""
+
+
 # --- portfolio calls ------------------------------------------------------------------------
 
 

@@ -1,6 +1,7 @@
 """Reads behind the markets API: every market's rules, status and latest price with its 24 h
-change. One cache round trip for the prices (two when some index has no fresh record) and one
-query for the candles of a day ago, whatever the number of markets."""
+change; a perp's index, mark, funding rate now and last settled funding. One cache round trip
+for the prices (two when some index has no fresh record), one query for the candles of a day
+ago and one for the perps' last funding runs, whatever the number of markets."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from decimal import Decimal
 
 from django.conf import settings
 
+from core import hooks
 from pricing.markets import MarketSpec, market_get, market_list
 from pricing.marks import funding_rate_for, next_funding_at, perp_mark_from_record
 from pricing.models import Candle
@@ -45,7 +47,7 @@ def prices_day_ago(index_symbols: list[str], *, now: datetime) -> dict[str, Deci
     return found
 
 
-def _market_out(market: MarketSpec, mark: PriceMark | None, day_ago: Decimal | None) -> dict:
+def _market_out(market: MarketSpec, mark: PriceMark | None, day_ago: Decimal | None, funded: dict | None) -> dict:
     base = market.base
     change = None
     if mark is not None and day_ago:
@@ -73,6 +75,7 @@ def _market_out(market: MarketSpec, mark: PriceMark | None, day_ago: Decimal | N
         "change_24h": change,
         "price_24h_ago": str(day_ago) if day_ago is not None else None,
         **_perp_out(market, mark),
+        **_funded_out(market, funded),
     }
 
 
@@ -98,6 +101,18 @@ def _perp_out(market: MarketSpec, mark: PriceMark | None) -> dict:
     return out
 
 
+def _funded_out(market: MarketSpec, funded: dict | None) -> dict:
+    """A perp's last settled funding (``core.hooks.funding_last``): its rate, time and whether it
+    was settled late; ``None`` for a spot market or a perp never funded."""
+    if funded is None:
+        return {"last_funding_rate": None, "last_funding_at": None, "last_funding_late": None}
+    return {
+        "last_funding_rate": _text(funded["rate"]) if funded["rate"] is not None else None,
+        "last_funding_at": funded["funding_time"],
+        "last_funding_late": funded["late"],
+    }
+
+
 def market_overview_list(*, markets: list[MarketSpec] | None = None, now: datetime | None = None) -> list[dict]:
     """Every listed market (or ``markets``) as the API shows it: rules, status, the index's latest
     price (the last known one flagged ``stale`` when no fresh record) and its change over ~24 h."""
@@ -106,7 +121,10 @@ def market_overview_list(*, markets: list[MarketSpec] | None = None, now: dateti
     indexes = list(dict.fromkeys(m.index_symbol for m in markets))
     marks = price_marks_get(indexes, now=now)
     day_ago = prices_day_ago(indexes, now=now) if indexes else {}
-    return [_market_out(m, marks.get(m.index_symbol), day_ago.get(m.index_symbol)) for m in markets]
+    funded = hooks.funding_last(symbols=[m.symbol for m in markets if m.is_perp])
+    return [
+        _market_out(m, marks.get(m.index_symbol), day_ago.get(m.index_symbol), funded.get(m.symbol)) for m in markets
+    ]
 
 
 def market_overview_get(symbol: str, *, now: datetime | None = None) -> dict:

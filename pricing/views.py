@@ -90,6 +90,11 @@ class MarketOutSerializer(serializers.Serializer):
     funding_capped = serializers.BooleanField(allow_null=True, help_text="the rate was clamped to FUNDING_RATE_CAP")
     funding_interval_hours = serializers.IntegerField(allow_null=True)
     next_funding_at = serializers.DateTimeField(allow_null=True)
+    last_funding_rate = serializers.CharField(
+        allow_null=True, help_text="perp: the rate the last settled funding time charged (null: never funded)"
+    )
+    last_funding_at = serializers.DateTimeField(allow_null=True, help_text="perp: that funding time")
+    last_funding_late = serializers.BooleanField(allow_null=True, help_text="perp: it was settled late")
 
 
 class MarketListView(APIView):

@@ -10,6 +10,7 @@ class TradingConfig(AppConfig):
         from core import hooks
         from trading import funding_tasks  # noqa: F401  (registers ``trading.funding_settle_due``)
         from trading.alpaca.stream import trade_updates
+        from trading.funding_selectors import funding_last
         from trading.position_totals import position_totals
         from trading.reconcile import trading_checks
         from trading.tasks import liquidate_on_price_tick
@@ -18,3 +19,4 @@ class TradingConfig(AppConfig):
         hooks.position_totals.register(position_totals)  # portfolio's view of open positions
         hooks.reconcile_checks.register(trading_checks)  # trading's invariants in `manage.py reconcile`
         hooks.trade_updates.register(trade_updates)  # the Alpaca stream's trade_updates (docs/alpaca.md)
+        hooks.funding_last.register(funding_last)  # the markets API's last funding rate and time

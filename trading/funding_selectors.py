@@ -1,13 +1,14 @@
-"""Funding reads: a user's payments (the API), a position's accrued funding is on ``Position``."""
+"""Funding reads: a user's payments (the API; a position's accrued funding is on ``Position``),
+and each perp market's last settled funding (the markets API, through ``core.hooks.funding_last``)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from pricing.markets import MarketKindMismatch, market_get
-from trading.models import FundingPayment
+from trading.models import FundingPayment, FundingRun, FundingRunStatus
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -22,3 +23,17 @@ def funding_payment_list(*, user: User, symbol: str | None = None) -> QuerySet[F
             raise MarketKindMismatch(extra={"symbol": symbol, "expected": "perp"})
         qs = qs.filter(symbol=symbol)
     return qs
+
+
+def funding_last(*, symbols: list[str]) -> dict[str, dict[str, Any]]:
+    """The last settled funding time of each of ``symbols`` (perp markets) with its rate and
+    whether it was late: one query (a probe of the runs' (symbol, funding time) index per market);
+    a market never funded is left out."""
+    if not symbols:
+        return {}
+    settled = FundingRun.objects.filter(status=FundingRunStatus.SETTLED)
+    latest = settled.filter(symbol=OuterRef("symbol")).order_by("-funding_time").values("funding_time")[:1]
+    rows = settled.filter(symbol__in=symbols, funding_time=Subquery(latest)).values_list(
+        "symbol", "rate", "funding_time", "late"
+    )
+    return {symbol: {"rate": rate, "funding_time": at, "late": late} for symbol, rate, at, late in rows}

@@ -81,3 +81,15 @@ def test_admin_lists_runs_and_payments_read_only(paid, admin_client):
     assert admin_client.get(f"/admin/trading/fundingrun/{run.pk}/change/").status_code == 200
     assert admin_client.get("/admin/trading/fundingpayment/").status_code == 200
     assert admin_client.get("/admin/trading/fundingrun/add/").status_code == 403
+
+
+def test_markets_api_shows_the_last_settled_funding(paid, api_client):
+    """After the settlement SOL-PERP's market shows its rate and time (not late); a perp never
+    funded and a spot market show none."""
+    sol = api_client.get("/api/v1/markets/SOL-PERP").json()
+    assert (sol["last_funding_rate"], sol["last_funding_late"]) == ("0.0001", False)
+    assert sol["last_funding_at"].startswith(last_funding_time().strftime("%Y-%m-%dT%H:%M:%S"))
+    listed = {m["symbol"]: m for m in api_client.get("/api/v1/markets").json()["markets"]}
+    assert listed["SOL-PERP"]["last_funding_rate"] == "0.0001"
+    assert listed["BONK-PERP"]["last_funding_rate"] is None and listed["BONK-PERP"]["last_funding_at"] is None
+    assert listed["SOL-USD"]["last_funding_rate"] is None and listed["SOL-USD"]["last_funding_late"] is None
