@@ -197,7 +197,8 @@ class SourceHealthSerializer(serializers.Serializer):
     stream = serializers.JSONField(
         allow_null=True,
         help_text="the stream service's connection to this source (state: connecting, subscribing, live, down; "
-        "last_error, reconnects, polling: polled meanwhile); null: not streamed (docs/pricing.md, Streams)",
+        "last_error: the last failure's reason, reconnects, bad_frames, last_bad_frame, polling: polled meanwhile); "
+        "null: not streamed (docs/pricing.md, Streams)",
     )
 
 

@@ -1,7 +1,7 @@
 """Per-stream health, kept by the service in memory and written to the cache (Redis in the real
 stack) once a second and at every state change: ``pricing:stream:health:<source>`` holds
-``{state, since, url, last_message_at, messages, bad_frames, reconnects, last_error,
-last_error_at, polling}``; ``GET /api/v1/market/sources`` shows it as each source's ``stream``.
+``{state, since, url, last_message_at, messages, bad_frames, last_bad_frame, reconnects,
+last_error, last_error_at, polling}``; ``GET /api/v1/market/sources`` shows it as each source's ``stream``.
 
 ``pricing:stream:heartbeat`` (TTL ``HEARTBEAT_TTL_SECONDS``) says a stream service is running:
 while it is fresh the beat ingest steps aside (one writer of the index); when the service stops
@@ -39,8 +39,9 @@ class StreamHealth:
     messages: int = 0
     bad_frames: int = 0
     reconnects: int = 0
-    last_error: str = ""
+    last_error: str = ""  # the reason of the last failure (a session that ended)
     last_error_at: str | None = None
+    last_bad_frame: str = ""  # the last malformed frame's reason (counted and skipped)
     polling: bool = True  # the service polls this source meanwhile (its stream is not live)
 
     def set_state(self, state: str) -> None:
@@ -53,7 +54,7 @@ class StreamHealth:
 
     def bad_frame(self, reason: str) -> None:
         self.bad_frames += 1
-        self.last_error, self.last_error_at = f"malformed frame: {reason}"[:300], _now()
+        self.last_bad_frame = reason[:300]
 
     def failed(self, reason: str) -> None:
         self.reconnects += 1

@@ -72,7 +72,9 @@ def test_a_misbehaving_stream_is_marked_down_polled_meanwhile_and_reconnected(
             row = wait_for(lambda: SourceHealth.objects.filter(name=source, last_status="ok").first(), what="row")
             assert row.last_success_at is not None
             if fault == "malformed":
-                assert health(source)["bad_frames"] >= 3
+                seen = health(source)
+                assert seen["bad_frames"] >= 3 and seen["last_bad_frame"]  # skipped frames: counted, not the failure
+                assert reason in seen["last_error"]
         first = price_latest_record("SOL-USD")["computed_at"]
         wait_for(lambda: price_latest_record("SOL-USD")["computed_at"] != first, what="the index still ticking")
         server.mode = "normal"
