@@ -11,6 +11,7 @@ from portfolio.feed import portfolio_ws_snapshot
 from portfolio.services.accounts import account_open
 from realtime.receivers import on_session_revoked
 from trading.alpaca.stream import trade_updates
+from trading.funding_selectors import funding_last
 from trading.position_totals import position_totals
 from trading.reconcile import trading_checks
 from trading.tasks import liquidate_on_price_tick
@@ -23,6 +24,7 @@ IMPLEMENTED_BY = {
     "position_totals": position_totals,  # trading
     "reconcile_checks": trading_checks,  # trading
     "trade_updates": trade_updates,  # trading (the Alpaca stream's)
+    "funding_last": funding_last,  # trading (the markets API's last funding)
 }
 
 
