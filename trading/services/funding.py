@@ -45,6 +45,7 @@ from trading.services.funding_events import funding_announce
 from trading.services.liquidation import positions_liquidate_all
 
 logger = logging.getLogger("trading.funding")
+MAX_SKIPPED_RECORDED = 1000  # missed times recorded as skipped after a very long outage, at most
 
 
 @dataclass
@@ -157,17 +158,18 @@ def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
 def funding_times_due(*, symbol: str, latest: datetime) -> list[datetime]:
     """The funding times of ``symbol`` to settle, oldest first: those after its last run up to
     ``latest`` (only ``latest`` for a market never funded), at most ``FUNDING_CATCHUP_INTERVALS``
-    + 1; the missed ones before those are recorded as ``skipped`` runs (never charged)."""
+    + 1; the missed ones before those are recorded as ``skipped`` runs (never charged; the newest
+    ``MAX_SKIPPED_RECORDED`` of them after a very long outage)."""
     last = FundingRun.objects.filter(symbol=symbol, funding_time__lt=latest).aggregate(t=Max("funding_time"))["t"]
     if last is None:
         return [latest]
     step = timedelta(hours=max(1, settings.FUNDING_INTERVAL_HOURS))
+    keep = max(0, settings.FUNDING_CATCHUP_INTERVALS)
     missed: list[datetime] = []
     t = latest - step
-    while t > last:
+    while t > last and len(missed) < keep + MAX_SKIPPED_RECORDED:
         missed.append(t)
         t -= step
-    keep = max(0, settings.FUNDING_CATCHUP_INTERVALS)
     dropped = missed[keep:]
     if dropped:
         now = datetime.now(timezone.utc)
