@@ -6,19 +6,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, QuerySet, Subquery, Sum
 
+from portfolio.admin import ReadOnlyAdmin
 from portfolio.models import Balance
 from trading.models import Fill, Order, OrderRejection, OrderStatus
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class FillInline(admin.TabularInline):

@@ -5,22 +5,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from portfolio.admin import ReadOnlyAdmin
 from trading.models import FundingPayment, FundingRun
 
 
-class _ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(FundingRun)
-class FundingRunAdmin(_ReadOnly):
+class FundingRunAdmin(ReadOnlyAdmin):
     """One row per market and funding time: the rate charged (its basis, capped or not), the mark
     and index, the payments' count and totals, late or not; ``skipped`` for a missed time."""
 
@@ -34,7 +24,7 @@ class FundingRunAdmin(_ReadOnly):
 
 
 @admin.register(FundingPayment)
-class FundingPaymentAdmin(_ReadOnly):
+class FundingPaymentAdmin(ReadOnlyAdmin):
     """Each position's payment (negative = paid), its ledger transaction and the margin after it."""
 
     list_display = (
