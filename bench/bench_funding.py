@@ -15,7 +15,9 @@ whole server's, shared with whatever else runs), the load average before and aft
 and events; then ``manage.py reconcile``'s verdict (BENCH_RECONCILE=0 skips it).
 
 Knobs: BENCH_POSITIONS (100000), BENCH_REPEATS (3), BENCH_RECONCILE (1), BENCH_PG_ADMIN_URL,
-BENCH_REDIS_URL (redis://127.0.0.1:6379/9).
+BENCH_REDIS_URL (redis://127.0.0.1:6379/9), BENCH_PROFILE (0: 1 prints each statement's time, the
+settlement statement's plan and the Python profile), BENCH_TEMPLATE (a database name: seeded and
+kept the first time, then each run settles on a fresh copy of it; drop it after a schema change).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 RECONCILE = os.environ.get("BENCH_RECONCILE", "1") == "1"
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
+TEMPLATE = os.environ.get("BENCH_TEMPLATE", "")
 
 
 def _price_record() -> None:
@@ -121,28 +124,54 @@ class _Rollback(Exception):
     pass
 
 
+def _seed() -> None:
+    """Migrate this process's database and seed the book (its positions opened a day ago)."""
+    from django.core.management import call_command
+    from django.db import connection
+    from liquidation_seed import seed
+
+    from trading.funding_maths import funding_time_at_or_before
+    from trading.models import Position
+
+    call_command("migrate", "--noinput", verbosity=0)
+    started = time.perf_counter()
+    seed(positions=POSITIONS, users=POSITIONS)
+    latest = funding_time_at_or_before(datetime.now(timezone.utc), interval_hours=1)
+    Position.objects.update(opened_at=latest - timedelta(days=1))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM (ANALYZE)")  # as autovacuum leaves a live table
+    print(f"seeded {POSITIONS} positions in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def _template_ensure() -> None:
+    """BENCH_TEMPLATE seeded by a child process, unless it exists already."""
+    import subprocess
+
+    import psycopg
+
+    admin = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [TEMPLATE]).fetchone():
+            return
+        conn.execute(f'CREATE DATABASE "{TEMPLATE}"')
+    env = {**os.environ, "BENCH_SEED_INTO": f"{admin.rsplit('/', 1)[0]}/{TEMPLATE}"}
+    subprocess.run([sys.executable, __file__], env=env, check=True)
+
+
 def main() -> None:
     from measure import scratch_database
 
-    with scratch_database("bench_funding", FUNDING_LATE_GRACE_SECONDS="86400"):
+    if TEMPLATE:
+        _template_ensure()
+    with scratch_database("bench_funding", template=TEMPLATE, FUNDING_LATE_GRACE_SECONDS="86400"):
         import django
 
         django.setup()
-        from django.core.management import call_command
-        from django.db import connection
-        from liquidation_seed import seed
-
         from trading.funding_maths import funding_time_at_or_before
-        from trading.models import Position
 
-        call_command("migrate", "--noinput", verbosity=0)
-        started = time.perf_counter()
-        seed(positions=POSITIONS, users=POSITIONS)
+        if not TEMPLATE:
+            _seed()
         latest = funding_time_at_or_before(datetime.now(timezone.utc), interval_hours=1)
-        Position.objects.update(opened_at=latest - timedelta(days=1))
-        with connection.cursor() as cursor:
-            cursor.execute("VACUUM (ANALYZE)")  # as autovacuum leaves a live table
-        print(f"seeded {POSITIONS} positions in {time.perf_counter() - started:.1f} s", flush=True)
         for n in range(REPEATS):
             row = _settle_once(latest - timedelta(hours=REPEATS - 1 - n))
             print(" ".join(f"{k}={v}" for k, v in row.items()), flush=True)
@@ -154,5 +183,20 @@ def main() -> None:
     print("rate 0.0001 at mark", Decimal("100.05"), "- one market, one funding time per repeat")
 
 
+def seed_into(url: str) -> None:
+    """The child of ``_template_ensure``: seed the database at ``url``."""
+    os.environ.update(
+        DJANGO_SETTINGS_MODULE="config.settings.dev", DEBUG="0", DATABASE_URL=url, LOG_LEVEL="WARNING",
+        REDIS_URL=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9"), INPROCESS_JOBS="0",
+    )  # fmt: skip
+    import django
+
+    django.setup()
+    _seed()
+
+
 if __name__ == "__main__":
-    main()
+    if os.environ.get("BENCH_SEED_INTO"):
+        seed_into(os.environ["BENCH_SEED_INTO"])
+    else:
+        main()

@@ -104,9 +104,10 @@ def statements_sent(call) -> list[str]:
 
 
 @contextmanager
-def scratch_database(prefix: str, **env: str) -> Iterator[str]:
+def scratch_database(prefix: str, *, template: str = "", **env: str) -> Iterator[str]:
     """A fresh PostgreSQL database for a one-process bench: this process's Django settings pointed
-    at it (``env``: more settings), dropped after. Call ``django.setup()`` and migrate inside."""
+    at it (``env``: more settings), dropped after. Call ``django.setup()`` and migrate inside.
+    ``template``: a copy of that database instead (``CREATE DATABASE ... TEMPLATE``)."""
     import psycopg
 
     admin = os.environ.get("BENCH_PG_ADMIN_URL", "postgres://postgres@127.0.0.1:5432/postgres")
@@ -117,7 +118,7 @@ def scratch_database(prefix: str, **env: str) -> Iterator[str]:
         CHANNEL_LAYER_PREFIX=name, LOG_LEVEL="WARNING", INPROCESS_JOBS="0", **env,
     )  # fmt: skip
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     try:
         yield name
     finally:

@@ -190,6 +190,12 @@ def django_database(target: DatabaseTarget, *, connect_timeout: int, conn_max_ag
         "keepalives_count": 3,
     }
     options.update(dict(target.options))
+    # JIT compilation off for this app's sessions (a server option, sent at connect): it pays off
+    # for long analytical queries, while every statement here is OLTP; the set-based ones (a
+    # funding run, a trigger batch) cross ``jit_above_cost`` and spent ~1 s compiling a funding
+    # run's statement over 100,000 positions (docs/positions.md, "Funding"). A URL's own
+    # ``options`` come after, so they can turn it back on.
+    options["options"] = " ".join(filter(None, ["-c jit=off", str(options.get("options", ""))]))
     # No health check (a ``SELECT 1`` round trip) at the start of every request that reuses a
     # connection: a connection that raised a database error is closed at the end of that request
     # (Django's ``close_if_unusable_or_obsolete``, run by ``request_finished``, ``core.dbthreads``

@@ -1,7 +1,8 @@
 """The user event log's statements (``realtime.publish`` is the algorithm).
 
 The batch steps are written twice, side by side: for PostgreSQL, one statement whatever the batch
-size (the rows travel as one json parameter, ``core.pgrows``), and the twin for SQLite (embedded
+size (the counters' rows travel as one json parameter, ``core.pgrows``; the events as a ``COPY``),
+and the twin for SQLite (embedded
 mode). ``event_statements()`` picks the set for the connection's database; both take and answer
 the same things. ``seq_next`` (one user, one event) is one statement both databases run.
 """
@@ -76,18 +77,19 @@ def _counters_bump_portable(counts: Counter) -> dict[int, int]:
 
 
 def _events_store_pg(rows: list[EventRow], now: datetime) -> None:
-    """One insert. The keys travel as one ``jsonb`` row set; the payloads, JSON already, as ONE
-    ``json`` array of their texts, joined to the keys by position (``WITH ORDINALITY``): the
-    ``json`` column keeps each text exactly as sent (a ``jsonb`` row would re-serialise it, key
-    order and spacing changed), and each payload is parsed once, to validate it."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {UserEvent._meta.db_table} (user_id, seq, type, payload, created_at) "
-            "SELECT (k->>0)::bigint, (k->>1)::bigint, k->>2, p.payload, %s "
-            "FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(k, n) "
-            "JOIN json_array_elements(%s::json) WITH ORDINALITY AS p(payload, n) USING (n)",
-            [now, json_param((u, s, t) for u, s, t, _text in rows), "[" + ",".join(text for *_k, text in rows) + "]"],
-        )
+    """One ``COPY ... FROM STDIN``: the rows stream to the server as they are, each payload's JSON
+    text kept exactly as sent (the ``json`` column validates it, and keeps key order and spacing).
+    ~35 % less server time than one ``INSERT ... SELECT`` unpacking a json array of 200,000 rows
+    (a funding run's events: 1.7-2.0 s against 2.7 s, docs/positions.md). Inside the caller's
+    transaction; a database error surfaces as Django's (``wrap_database_errors``), as from
+    ``execute``."""
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        with cursor.copy(_EVENTS_COPY) as copy:
+            for user_id, seq, event_type, text in rows:
+                copy.write_row((user_id, seq, event_type, text, now))
+
+
+_EVENTS_COPY = f"COPY {UserEvent._meta.db_table} (user_id, seq, type, payload, created_at) FROM STDIN"
 
 
 def _events_store_orm(rows: list[EventRow], now: datetime) -> None:

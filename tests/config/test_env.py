@@ -89,6 +89,26 @@ def test_postgres_connections_are_kept_without_a_per_request_health_check():
     assert db["CONN_MAX_AGE"] == 60 and db["CONN_HEALTH_CHECKS"] is False
 
 
+def test_postgres_sessions_run_without_jit_unless_the_url_asks():
+    """JIT compilation is off for the app's sessions (OLTP statements; a funding run's statement
+    spent ~1 s compiling); a URL's own ``options`` come after and win."""
+    db = django_database(parse_database_url("postgres://u@h/db"), connect_timeout=3, conn_max_age=60)
+    assert db["OPTIONS"]["options"] == "-c jit=off"
+    target = parse_database_url("postgres://u@h/db?options=-c%20jit%3Don")
+    assert django_database(target, connect_timeout=3, conn_max_age=60)["OPTIONS"]["options"] == "-c jit=off -c jit=on"
+
+
+@pytest.mark.django_db
+def test_the_live_connection_has_jit_off():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("a PostgreSQL setting")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone()[0] == "off"
+
+
 def test_typed_readers_reject_garbage():
     assert env_bool({"X": "yes"}, "X", False) is True
     assert env_bool({}, "X", True) is True
