@@ -56,6 +56,7 @@ def position_data(position) -> dict[str, Any]:
         "exit_price": _d(position.exit_price),
         "opened_at": iso_utc_or_none(position.opened_at),
         "closed_at": iso_utc_or_none(position.closed_at),
+        "funding_accrued": _d(position.funding_accrued),
     }
 
 
@@ -118,7 +119,8 @@ def position_liquidated_json(*, position, price, pnl, insurance, computed_at) ->
         f'"entry_price":{_t(_d(position.entry_price))},"liquidation_price":{_t(_d(position.liquidation_price))},'
         f'"realized_pnl":{_t(_d(position.realized_pnl))},"fees_paid":{_t(_d(position.fees_paid))},'
         f'"exit_price":{_t(_d(position.exit_price))},"opened_at":{_t(iso_utc_or_none(position.opened_at))},'
-        f'"closed_at":{_t(iso_utc_or_none(position.closed_at))},"price":{_t(_d(price))},"pnl_at_price":{_t(_d(pnl))},'
+        f'"closed_at":{_t(iso_utc_or_none(position.closed_at))},"funding_accrued":{_t(_d(position.funding_accrued))},'
+        f'"price":{_t(_d(price))},"pnl_at_price":{_t(_d(pnl))},'
         f'"margin_lost":{_t(_d(position.margin))},"insurance":{_t(_d(insurance))},'
         f'"price_computed_at":{_t(iso_utc_or_none(computed_at))}}}'
     )

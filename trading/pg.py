@@ -99,6 +99,7 @@ class Liquidated(NamedTuple):
     fees_paid: Decimal
     exit_price: Decimal
     opened_at: datetime
+    funding_accrued: Decimal
     closed_at: datetime
 
 

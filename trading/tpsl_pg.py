@@ -96,6 +96,7 @@ class Closed(NamedTuple):
     fees_paid: Decimal
     exit_price: Decimal
     opened_at: datetime
+    funding_accrued: Decimal
     kind: str
     closed_at: datetime
 

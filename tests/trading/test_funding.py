@@ -16,7 +16,7 @@ from tests.trading.funding_helpers import backdate, last_funding_time, set_perp
 from tests.trading.position_helpers import perp_book_setup
 from trading.models import FundingPayment, FundingRun, Position, PositionEvent
 from trading.services.funding import funding_settle
-from trading.services.positions import position_open
+from trading.services.positions import position_close, position_open, position_tpsl_set
 
 pytestmark = pytest.mark.django_db
 
@@ -135,9 +135,8 @@ def test_payment_larger_than_the_margin_liquidates(settings):
     assert PositionEvent.objects.get(position=long_, kind="liquidation").insurance == D("0.000001")
     assert _house_usd() - house_before == D(120)
     assert balances_of(a)["USD"] == D(9900) and balances_of(a)["USD_locked"] == D(0)
-    assert [e.payload["data"]["position_id"] for e in UserEvent.objects.filter(user=a, type="position_liquidated")] == [
-        str(long_.pk)
-    ]
+    [liquidated] = [e.payload["data"] for e in UserEvent.objects.filter(user=a, type="position_liquidated")]
+    assert (liquidated["position_id"], liquidated["funding_accrued"]) == (str(long_.pk), "-99.999999000")
     assert_books_ok()
 
 
@@ -208,6 +207,20 @@ def test_events_funding_payment_and_portfolio_update():
     assert tail[1][0] == "portfolio_update"
     assert tail[1][1]["balances"]["USD"]["locked"] == "99.900000000"
     assert events[-1].seq == events[-2].seq + 1
+
+
+def test_position_events_carry_the_accrued_funding():
+    """After a payment, the position's own events show what it has paid: ``position_update`` of
+    its close (and of a TP/SL edit before it) carries ``funding_accrued``."""
+    set_perp(D(100), mark=D(100), rate=D("0.0001"))
+    a, long_ = _open("long")
+    funding_settle(symbol="SOL-PERP", funding_time=last_funding_time())
+    position_tpsl_set(user=a, position_id=long_.pk, take_profit_price=D(120), stop_loss_price=None)
+    position_close(user=a, position_id=long_.pk, client_order_id="close-1")
+    updates = [e.payload["data"] for e in UserEvent.objects.filter(user=a, type="position_update").order_by("seq")]
+    assert [(u["reason"], u["funding_accrued"]) for u in updates[-2:]] == [
+        ("tpsl_updated", "-0.100000000"), ("closed", "-0.100000000")]  # fmt: skip
+    assert_books_ok()
 
 
 def test_reconcile_finds_a_payment_that_does_not_match():

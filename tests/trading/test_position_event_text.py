@@ -17,7 +17,7 @@ from trading.events import position_liquidated_data, position_liquidated_json
 Row = namedtuple(
     "Row",
     "id client_order_id symbol side status qty margin leverage entry_price liquidation_price realized_pnl "
-    "fees_paid exit_price opened_at closed_at",
+    "fees_paid exit_price opened_at closed_at funding_accrued",
 )
 
 money = st.decimals(min_value=Decimal("-1e12"), max_value=Decimal("1e12"), allow_nan=False, places=9)
@@ -44,6 +44,7 @@ def rows(draw):
         exit_price=draw(st.one_of(st.none(), money)),
         opened_at=draw(moments),
         closed_at=draw(st.one_of(st.none(), moments)),
+        funding_accrued=draw(money),
     )
 
 
@@ -76,6 +77,7 @@ def test_an_event_around_raw_text_is_the_event_around_the_dict():
         Decimal("85"),
         datetime(2026, 11, 22, 1, 2, 3, tzinfo=timezone.utc),
         datetime(2026, 11, 22, 1, 2, 3, 456789, tzinfo=timezone.utc),
+        Decimal("-0.028586"),
     )
     kwargs = dict(position=row, price=Decimal(85), pnl=Decimal("-97.6"), insurance=Decimal("2.4"), computed_at=None)
     raw = event_text("position_liquidated", position_liquidated_json(**kwargs), seq=7, ts="2026-11-22T01:02:03Z")
