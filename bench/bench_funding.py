@@ -15,7 +15,10 @@ whole server's, shared with whatever else runs), the load average before and aft
 and events; then ``manage.py reconcile``'s verdict (BENCH_RECONCILE=0 skips it).
 
 Knobs: BENCH_POSITIONS (100000), BENCH_REPEATS (3), BENCH_RECONCILE (1), BENCH_PG_ADMIN_URL,
-BENCH_REDIS_URL (redis://127.0.0.1:6379/9), BENCH_PROFILE (0: 1 prints each statement's time, the
+BENCH_REDIS_URL (redis://127.0.0.1:6379/9), BENCH_FLOOR (1: after the repeats, after a CHECKPOINT, the
+two row writes no settlement can avoid, alone and rolled back: the positions' margin and
+liquidation price, the owners' USD rows -- the floor under any design that charges each position
+at its funding time), BENCH_PROFILE (0: 1 prints each statement's time, the
 settlement statement's plan and the Python profile), BENCH_TEMPLATE (a database name: seeded and
 kept the first time, then each run settles on a fresh copy of it; drop it after a schema change).
 """
@@ -35,6 +38,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 POSITIONS = int(os.environ.get("BENCH_POSITIONS", "100000"))
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
 RECONCILE = os.environ.get("BENCH_RECONCILE", "1") == "1"
+FLOOR = os.environ.get("BENCH_FLOOR", "1") == "1"
 PROFILE = os.environ.get("BENCH_PROFILE", "0") == "1"
 TEMPLATE = os.environ.get("BENCH_TEMPLATE", "")
 
@@ -124,6 +128,40 @@ class _Rollback(Exception):
     pass
 
 
+def _floor() -> None:
+    """The positions' and the owners' USD rows' UPDATE alone, as the settlement writes them (new
+    margin, accrued funding, liquidation price; total and locked), each timed, then rolled back."""
+    from django.db import connection, transaction
+
+    statements = {
+        "positions": "UPDATE trading_position SET margin = margin - 0.000001, funding_accrued = funding_accrued "
+        "- 0.000001, liquidation_price = liquidation_price + 0.000001, updated_at = now() "
+        "WHERE symbol = 'SOL-PERP' AND status = 'open'",
+        "USD balances": "UPDATE portfolio_balance SET total = total - 0.000001, locked = locked - 0.000001, "
+        "updated_at = now() WHERE asset = 'USD' AND shard = 0 AND account_id IN (SELECT account_id "
+        "FROM trading_position WHERE symbol = 'SOL-PERP' AND status = 'open')",
+    }
+    with connection.cursor() as cursor:
+        cursor.execute("CHECKPOINT")
+    took = {}
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                for name, sql in statements.items():
+                    started = time.perf_counter()
+                    cursor.execute(sql)
+                    took[name] = (cursor.rowcount, time.perf_counter() - started)
+            raise _Rollback
+    except _Rollback:
+        pass
+    print(
+        "floor (each UPDATE alone, after a CHECKPOINT, rolled back): "
+        + ", ".join(f"{name} {rows} rows {seconds:.2f} s" for name, (rows, seconds) in took.items())
+        + f"; load {os.getloadavg()[0]:.2f}",
+        flush=True,
+    )
+
+
 def _seed() -> None:
     """Migrate this process's database and seed the book (its positions opened a day ago)."""
     from django.core.management import call_command
@@ -180,6 +218,8 @@ def main() -> None:
 
             breaches = {name: problems[:3] for name, problems in reconcile_run().items() if problems}
             print("reconcile:", "clean" if not breaches else breaches, flush=True)
+        if FLOOR:
+            _floor()
     print("rate 0.0001 at mark", Decimal("100.05"), "- one market, one funding time per repeat")
 
 
