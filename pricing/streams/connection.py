@@ -28,6 +28,7 @@ from pricing.streams.health import StreamHealth
 
 logger = logging.getLogger("pricing.streams")
 RESET_AFTER_SECONDS = 10.0
+REPEAT_WARNING_EVERY = 20  # the same failure again: a warning every this many attempts (else debug)
 MAX_FRAME_BYTES = 1 << 20
 
 
@@ -75,6 +76,7 @@ class Lifecycle:
         self.health.set_state("connecting")
         self.backoff = Backoff(base=timing.backoff_base, cap=timing.backoff_max)
         self.task: asyncio.Task | None = None
+        self._failures, self._last_reason = 0, ""  # failures in a row with the same reason
 
     def start(self) -> None:
         self.task = asyncio.create_task(self.run(), name=f"stream:{self.name}")
@@ -100,8 +102,22 @@ class Lifecycle:
             if was_live and time.monotonic() - started >= RESET_AFTER_SECONDS:
                 self.backoff.reset()
             delay = self.backoff.next()
-            logger.warning("stream %s down (%s); reconnecting in %.2fs", self.name, reason, delay)
+            self._log_down(reason, delay, was_live=was_live)
             await asyncio.sleep(delay)
+
+    def _log_down(self, reason: str, delay: float, *, was_live: bool) -> None:
+        """A warning when the stream drops, or fails for a new reason; the same failure again
+        (a venue unreachable for an hour: every backoff) at debug level, with a warning every
+        ``REPEAT_WARNING_EVERY`` attempts. The health record has every failure."""
+        self._failures = 1 if was_live or reason != self._last_reason else self._failures + 1
+        self._last_reason = reason
+        if self._failures == 1:
+            logger.warning("stream %s down (%s); reconnecting in %.2fs", self.name, reason, delay)
+        elif self._failures % REPEAT_WARNING_EVERY == 0:
+            logger.warning("stream %s still down after %d attempts (%s); reconnecting in %.2fs",
+                           self.name, self._failures, reason, delay)  # fmt: skip
+        else:
+            logger.debug("stream %s down (%s); reconnecting in %.2fs", self.name, reason, delay)
 
     async def session(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -67,6 +67,24 @@ def test_beat_settles_each_missed_time_once_late(settings):
     assert FundingPayment.objects.count() == 3
 
 
+def test_a_wait_is_a_warning_once_then_debug_each_beat(caplog):
+    """BONK-PERP has no price (nor have the other perps but SOL-PERP's): the first beat warns that
+    its funding time waits, the next ones (every 30 s) say it at debug level only."""
+    import logging
+
+    from trading.services import funding
+
+    funding._waits_said.clear()
+    clear_price("BONK-USD")
+    set_perp(D(100), mark=D(100), rate=D("0.0001"))
+    with caplog.at_level(logging.DEBUG, logger="trading.funding"):
+        for _ in range(3):
+            funding_settle_due()
+    waits = [(r.levelname, r.getMessage()) for r in caplog.records if "BONK-PERP" in r.getMessage()]
+    said = f"funding of BONK-PERP @ {last_funding_time().isoformat()} waits: price_unavailable"
+    assert waits == [("WARNING", said), ("DEBUG", said), ("DEBUG", said)]
+
+
 def test_missed_times_beyond_the_catch_up_window_are_skipped(settings):
     """With FUNDING_CATCHUP_INTERVALS=1 and four missed times, the oldest three are recorded as
     skipped (never charged); the one in the window and the latest are settled."""

@@ -146,13 +146,24 @@ def funding_settle_due(*, now: datetime | None = None) -> list[FundingOutcome]:
             try:
                 outcome = funding_settle(symbol=symbol, funding_time=funding_time, now=now)
             except (PriceUnavailable, PriceStale) as exc:
-                logger.warning("funding of %s @ %s waits: %s", symbol, funding_time.isoformat(), exc.code)
+                _log_wait(symbol, funding_time, exc.code)
                 break
             except Exception:
                 logger.exception("funding of %s @ %s failed", symbol, funding_time.isoformat())
                 break
             out.append(outcome)
     return out
+
+
+_waits_said: dict[str, tuple[datetime, str]] = {}  # per market: the wait last logged as a warning
+
+
+def _log_wait(symbol: str, funding_time: datetime, code: str) -> None:
+    """A warning the first time a funding time waits for a price (for that reason), then debug at
+    each beat (every 30 s) until it settles or the reason changes."""
+    level = logging.DEBUG if _waits_said.get(symbol) == (funding_time, code) else logging.WARNING
+    _waits_said[symbol] = (funding_time, code)
+    logger.log(level, "funding of %s @ %s waits: %s", symbol, funding_time.isoformat(), code)
 
 
 def funding_times_due(*, symbol: str, latest: datetime) -> list[datetime]:
