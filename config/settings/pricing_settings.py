@@ -125,6 +125,9 @@ BINANCE_FUTURES_API_URL = ENV.get("BINANCE_FUTURES_API_URL") or "https://fapi.bi
 HYPERLIQUID_API_URL = ENV.get("HYPERLIQUID_API_URL") or "https://api.hyperliquid.xyz"
 PERP_POLL_INTERVAL_SECONDS = env_int(ENV, "PERP_POLL_INTERVAL_SECONDS", 5)
 PERP_OBSERVATION_MAX_AGE_SECONDS = env_int(ENV, "PERP_OBSERVATION_MAX_AGE_SECONDS", 30)
+# A venue's list of symbols with their own funding interval (Binance's fundingInfo: 4 h, 1 h where
+# the rest are 8 h): fetched by the poll at most this often, again a minute after a failure.
+PERP_INTERVALS_REFRESH_SECONDS = env_int(ENV, "PERP_INTERVALS_REFRESH_SECONDS", 3600)
 PRICE_MARK_MAX_DEVIATION_PCT = env_decimal(ENV, "PRICE_MARK_MAX_DEVIATION_PCT", "0.02")
 
 PRICING_BEAT = {

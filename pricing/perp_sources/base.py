@@ -71,8 +71,20 @@ class PerpSource:
     interval_hours = 1
     default_url = ""
 
-    def __init__(self, *, base_url: str | None = None) -> None:
+    def __init__(self, *, base_url: str | None = None, intervals: Mapping[str, int] | None = None) -> None:
         self.base_url = (base_url or self.default_url).rstrip("/")
+        self.intervals = dict(intervals or {})  # instrument -> its own funding interval, where it differs
+
+    def interval_of(self, instrument: str) -> int:
+        return self.intervals.get(instrument, self.interval_hours)
+
+    def intervals_request(self) -> PerpRequest | None:
+        """The request listing the instruments whose funding interval is not ``interval_hours``
+        (Binance's ``fundingInfo``), or ``None``: the venue has one interval."""
+        return None
+
+    def parse_intervals(self, *, status: int, body: bytes) -> dict[str, int]:  # pragma: no cover - abstract
+        raise NotImplementedError
 
     def request(self, ids: Sequence[str]) -> PerpRequest:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -38,6 +38,7 @@ from pricing.venue_marks import venue_key
 logger = logging.getLogger("pricing")
 PERP_LAST_KEY = "pricing:perp_venues:last"
 COOLDOWN_KEY = "pricing:perp_cooldown:{venue}"
+INTERVALS_KEY = "pricing:perp_intervals:{venue}"
 
 
 @dataclass
@@ -97,6 +98,34 @@ def fetch_venue(source: PerpSource, ids: list[str], client: httpx.Client) -> Ven
         return VenueResult(source.name, "error", error=f"unexpected {type(exc).__name__}: {exc}"[:300])
 
 
+def intervals_refresh(source: PerpSource, client: httpx.Client, moment: datetime) -> None:
+    """Give ``source`` its instruments' own funding intervals (``intervals_request``: Binance's
+    symbols at 4 h or 1 h), kept in Redis a day: fetched again after
+    ``PERP_INTERVALS_REFRESH_SECONDS``, a minute after a failure; the last list known meanwhile
+    (none known: every symbol at the venue's interval). Never raises."""
+    spec = source.intervals_request()
+    if spec is None:
+        return
+    key = INTERVALS_KEY.format(venue=source.name)
+    known = cache.get(key) or {}
+    source.intervals = dict(known.get("intervals") or {})
+    if known.get("next_at") and datetime.fromisoformat(known["next_at"]) > moment:
+        return
+    try:
+        response = client.request(spec.method, source.base_url + spec.path, params=tuple(spec.params))
+        source.intervals = source.parse_intervals(status=response.status_code, body=response.content)
+        refresh = timedelta(seconds=settings.PERP_INTERVALS_REFRESH_SECONDS)
+        known = {"intervals": source.intervals, "fetched_at": iso_utc(moment), "error": "",
+                 "next_at": (moment + refresh).isoformat()}  # fmt: skip
+    except (SourceError, httpx.HTTPError) as exc:
+        reason = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
+        logger.warning("perp venue %s: funding intervals not refreshed (%s); %d known kept",
+                       source.name, reason[:200], len(source.intervals))  # fmt: skip
+        known = {**known, "intervals": source.intervals, "error": reason[:300],
+                 "next_at": (moment + timedelta(seconds=60)).isoformat()}  # fmt: skip
+    cache.set(key, known, timeout=86400)
+
+
 def _to_usd(price: Decimal, quote: str, rates: dict[str, Decimal]) -> Decimal:
     rate = rates.get(quote)
     if rate is None or not rate.is_finite() or rate <= 0 or abs(rate - 1) <= settings.PRICE_STABLE_DEPEG_PCT:
@@ -141,8 +170,13 @@ def venue_perps_poll(*, now: datetime | None = None, client: httpx.Client | None
             jobs.append((source, ids))
     if jobs:
         http = client or default_client()
+
+        def fetch(job: tuple[PerpSource, list[str]]) -> VenueResult:
+            intervals_refresh(job[0], http, moment)
+            return fetch_venue(job[0], job[1], http)
+
         with ThreadPoolExecutor(max_workers=len(jobs), thread_name_prefix="perp-fetch") as pool:
-            results += list(pool.map(lambda job: fetch_venue(job[0], job[1], http), jobs))
+            results += list(pool.map(fetch, jobs))
     rates = {k: Decimal(v) for k, v in (cache.get(STABLE_RATES_KEY) or {}).items()}
     summary: dict = {"at": iso_utc(moment), "venues": {}}
     for result in results:

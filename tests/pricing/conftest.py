@@ -303,4 +303,5 @@ def perp_server(price_server, settings):
     settings.PERP_VENUES = list(PERP_PATHS)
     for venue, path in PERP_PATHS.items():
         price_server.routes[path] = json_route(PERP_RECORDED[venue])
+    price_server.routes["/fapi/v1/fundingInfo"] = json_route("binance_funding_info_docs.json")  # SOLUSDT: 8 h
     return price_server

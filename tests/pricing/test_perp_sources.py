@@ -119,3 +119,23 @@ def test_rate_limits_raise_with_retry_after():
     assert caught.value.retry_after == 7
     with pytest.raises(SourceError, match="HTTP 503"):
         parse("hyperliquid", b"down", ["SOL"], status=503)
+
+
+def test_binance_funding_info_lists_the_symbols_with_their_own_interval():
+    """The documented fundingInfo (BLZUSDT at 8 h); the constructed one: SOLUSDT at 4 h, JUPUSDT at
+    8 h, an interval that does not divide the day and one given as text left out. A symbol listed
+    at 4 h has its premiumIndex rate restated per 4 h, the others per 8 h."""
+    source = PERP_SOURCE_CLASSES["binance"]()
+    assert source.intervals_request().path == "/fapi/v1/fundingInfo"
+    assert source.parse_intervals(status=200, body=fixture_bytes("binance_funding_info_docs.json")) == {"BLZUSDT": 8}
+    intervals = source.parse_intervals(status=200, body=fixture_bytes("binance_funding_info_sol_constructed.json"))
+    assert intervals == {"SOLUSDT": 4, "JUPUSDT": 8}
+    for status, body in ((500, b"oops"), (200, b'{"code": -1000}'), (200, b"not json")):
+        with pytest.raises(SourceError):
+            source.parse_intervals(status=status, body=body)
+    at_4h = PERP_SOURCE_CLASSES["binance"](intervals=intervals)
+    reading = at_4h.parse(status=200, body=fixture_bytes("binance_premium_index_sol_constructed.json"),
+                          headers={}, received_at=FROZEN_NOW, ids=["SOLUSDT", "JUPUSDT"])  # fmt: skip
+    sol, jup = reading.observations["SOLUSDT"], reading.observations["JUPUSDT"]
+    assert (sol.interval_hours, sol.rate_per(1)) == (4, D("0.000025"))  # 0.0001 per 4 h
+    assert (jup.interval_hours, jup.rate_per(1)) == (8, D("-0.000025"))  # -0.0002 per 8 h

@@ -17,8 +17,9 @@ from pricing.marks import funding_rate_for, perp_mark_get
 from pricing.models import SourceHealth
 from pricing.selectors import price_latest_record
 from pricing.services import price_ingest_cycle
-from pricing.services.venue_perps import venue_perps_last, venue_perps_poll
+from pricing.services.venue_perps import INTERVALS_KEY, venue_perps_last, venue_perps_poll
 from pricing.venue_marks import VenueMark, perp_entry, venue_key, venue_marks_for
+from tests.pricing.conftest import json_route
 
 pytestmark = pytest.mark.django_db
 TICK = D("0.000001")
@@ -120,6 +121,29 @@ def test_at_8_hour_funding_the_rates_are_restated_per_8_hours(live_server_fresh,
     venue_perps_poll()
     price_ingest_cycle()
     assert price_latest_record("SOL-USD")["perps"]["SOL-PERP"]["funding_rate"] == "0.000100000"
+
+
+def test_a_binance_symbol_at_4_hours_is_restated_from_its_own_interval(live_server_fresh, perp_server, settings):
+    """fundingInfo lists SOLUSDT at 4 h: Binance's 0.0001 is 0.000025 per hour, so the hourly median
+    of 0.0000125 (Backpack), 0.000025 (Binance) and 0.00002 (Hyperliquid) is 0.00002. The list is
+    fetched once per PERP_INTERVALS_REFRESH_SECONDS, not at every poll; when fetching it fails the
+    last list is kept (and tried again a minute later)."""
+    settings.FUNDING_INTERVAL_HOURS = 1
+    perp_server.routes["/fapi/v1/fundingInfo"] = json_route("binance_funding_info_sol_constructed.json")
+    venue_perps_poll()
+    price_ingest_cycle()
+    assert price_latest_record("SOL-USD")["perps"]["SOL-PERP"]["funding_rate"] == "0.000020000"
+    venue_perps_poll()
+    assert [path for path, *_ in perp_server.hits].count("/fapi/v1/fundingInfo") == 1
+    perp_server.routes["/fapi/v1/fundingInfo"] = lambda: (500, {}, b"oops")
+    key = INTERVALS_KEY.format(venue="binance")
+    cache.set(key, {**cache.get(key), "next_at": "2020-01-01T00:00:00+00:00"})  # due again: fails
+    venue_perps_poll()
+    price_ingest_cycle()
+    assert price_latest_record("SOL-USD")["perps"]["SOL-PERP"]["funding_rate"] == "0.000020000"  # 4 h kept
+    stored = cache.get(key)
+    assert stored["intervals"] == {"SOLUSDT": 4, "JUPUSDT": 8} and stored["error"] == "HTTP 500: oops"
+    assert datetime.fromisoformat(stored["next_at"]) - datetime.now(timezone.utc) <= timedelta(seconds=60)
 
 
 def test_a_venue_down_is_unhealthy_and_the_others_still_mark(live_server_fresh, perp_server):
