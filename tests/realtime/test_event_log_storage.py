@@ -66,3 +66,30 @@ def test_a_users_events_cannot_be_orphaned_through_the_orm():
     with pytest.raises(ProtectedError):
         user.delete()
     assert UserEvent.objects.filter(user=user).count() == 1
+
+
+def test_the_batch_copy_fails_as_django_errors_do_and_stores_nothing():
+    """The batch store is a ``COPY``: a duplicate ``(user, seq)`` or a payload that is not JSON
+    raises Django's ``IntegrityError`` / ``DataError`` (as an ``execute`` would), and the batch's
+    transaction stores none of its rows."""
+    from datetime import datetime, timezone
+
+    from django.db import DataError, IntegrityError
+
+    from accounts.models import User
+    from realtime.pg import event_statements
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the COPY is PostgreSQL's")
+    user = User.objects.create(username="copy", address="copy")
+    store = event_statements().events_store
+    now = datetime.now(timezone.utc)
+    rows = [(user.pk, 1, "t", '{"type":"t","seq":1}'), (user.pk, 1, "t", '{"type":"t","seq":1}')]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        store(rows, now)
+    with pytest.raises(DataError), transaction.atomic():
+        store([(user.pk, 2, "t", '{"type":"t","seq":2}'), (user.pk, 3, "t", "{not json")], now)
+    assert UserEvent.objects.filter(user_id=user.pk).count() == 0
+    with transaction.atomic():
+        store([(user.pk, 4, "t", '{"type":"t", "seq":4}')], now)
+    assert _stored_text(user.pk) == ['{"type":"t", "seq":4}']
