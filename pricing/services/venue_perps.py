@@ -117,10 +117,14 @@ def intervals_refresh(source: PerpSource, client: httpx.Client, moment: datetime
         refresh = timedelta(seconds=settings.PERP_INTERVALS_REFRESH_SECONDS)
         known = {"intervals": source.intervals, "fetched_at": iso_utc(moment), "error": "",
                  "next_at": (moment + refresh).isoformat()}  # fmt: skip
-    except (SourceError, httpx.HTTPError) as exc:
+    except Exception as exc:  # a venue's failure, or an adapter's bug: the marks' poll goes on
         reason = exc.message if isinstance(exc, SourceError) else f"{type(exc).__name__}: {exc}"
-        logger.warning("perp venue %s: funding intervals not refreshed (%s); %d known kept",
-                       source.name, reason[:200], len(source.intervals))  # fmt: skip
+        if not isinstance(exc, (SourceError, httpx.HTTPError)):
+            logger.exception("perp venue %s: unexpected error reading its funding intervals", source.name)
+        # A warning when it starts failing; while it keeps failing (a minute apart), debug.
+        logger.log(logging.DEBUG if known.get("error") else logging.WARNING,
+                   "perp venue %s: funding intervals not refreshed (%s); %d known kept",
+                   source.name, reason[:200], len(source.intervals))  # fmt: skip
         known = {**known, "intervals": source.intervals, "error": reason[:300],
                  "next_at": (moment + timedelta(seconds=60)).isoformat()}  # fmt: skip
     cache.set(key, known, timeout=86400)
