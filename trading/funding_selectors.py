@@ -3,7 +3,9 @@ and each perp market's last settled funding (the markets API, through ``core.hoo
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from uuid import UUID
 
 from django.db.models import OuterRef, QuerySet, Subquery
 
@@ -14,14 +16,25 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 
-def funding_payment_list(*, user: User, symbol: str | None = None) -> QuerySet[FundingPayment]:
+def funding_payment_list(
+    *, user: User, symbol: str | None = None, position_id: UUID | None = None, after: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet[FundingPayment]:  # fmt: skip
     """``user``'s payments; ``symbol``: one perp market's (``MarketNotFound`` when the registry does
-    not know it, ``MarketKindMismatch`` for a spot market)."""
+    not know it, ``MarketKindMismatch`` for a spot market); ``position_id``: one position's (none for
+    anyone else's); ``after`` / ``until``: funding times after one moment, up to and including
+    another (as the orders' and fills' lists filter their times)."""
     qs = FundingPayment.objects.filter(user=user)
     if symbol is not None:
         if not market_get(symbol).is_perp:
             raise MarketKindMismatch(extra={"symbol": symbol, "expected": "perp"})
         qs = qs.filter(symbol=symbol)
+    if position_id is not None:
+        qs = qs.filter(position_id=position_id)
+    if after is not None:
+        qs = qs.filter(funding_time__gt=after)
+    if until is not None:
+        qs = qs.filter(funding_time__lte=until)
     return qs
 
 

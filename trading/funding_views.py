@@ -39,7 +39,8 @@ class FundingPaymentSerializer(serializers.ModelSerializer):
 class FundingListApi(APIView):
     """Your funding payments, newest funding time first, cursor-paginated; ``amount`` is signed
     (negative = you paid). ``?symbol=SOL-PERP`` keeps one perp market (404 ``market_not_found``
-    for an unknown symbol, 422 ``market_kind_mismatch`` for a spot one)."""
+    for an unknown symbol, 422 ``market_kind_mismatch`` for a spot one), ``?position_id=`` one
+    position, ``?after=`` / ``?until=`` (RFC 3339) the funding times after / up to them."""
 
     permission_classes = [IsAuthenticatedRead]
     pagination_class = NewestFundingFirst  # documents the {next, previous, results} page in the schema
@@ -47,6 +48,9 @@ class FundingListApi(APIView):
     @extend_schema_serializer(component_name="FundingFilter")
     class FilterSerializer(serializers.Serializer):
         symbol = StrictCharField(required=False, max_length=SYMBOL_MAX_LENGTH)
+        position_id = serializers.UUIDField(required=False)
+        after = serializers.DateTimeField(required=False)
+        until = serializers.DateTimeField(required=False)
 
     @extend_schema(
         operation_id="funding_list", parameters=[FilterSerializer], responses={200: FundingPaymentSerializer(many=True)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -9,7 +10,7 @@ import pytest
 from tests.portfolio.helpers import authed_client, make_user
 from tests.trading.funding_helpers import backdate, last_funding_time, set_perp
 from tests.trading.position_helpers import perp_book_setup
-from trading.models import FundingPayment, FundingRun
+from trading.models import FundingPayment, FundingRun, Position
 from trading.services.funding import funding_settle
 from trading.services.positions import position_open
 
@@ -43,6 +44,34 @@ def test_list_shows_only_your_payments(paid):
         "-0.100000000", "long", "0.000100000", "100.000000000", "SOL-PERP")  # fmt: skip
     assert row["position_id"] == str(payment.position_id) and row["ledger_txn_id"] == payment.ledger_txn_id
     assert authed_client(owner).get("/api/v1/funding", {"symbol": "BONK-PERP"}).json()["results"] == []
+
+
+def test_list_filters_by_position_and_funding_time(paid):
+    """Two funding times paid by the long: ``position_id`` keeps that position's (none of another
+    trader's), ``after`` / ``until`` the funding times after one moment and up to another."""
+    owner, other = paid
+    t = last_funding_time()
+    for position in Position.objects.all():
+        backdate(position, to=t - timedelta(hours=2))  # open at the earlier time too
+    funding_settle(symbol="SOL-PERP", funding_time=t - timedelta(hours=1))  # a second, earlier time
+    client = authed_client(owner)
+    mine = FundingPayment.objects.filter(user=owner).values_list("position_id", flat=True).first()
+    theirs = FundingPayment.objects.filter(user=other).values_list("position_id", flat=True).first()
+
+    def times(**params) -> list[str]:
+        response = client.get("/api/v1/funding", params)
+        assert response.status_code == 200, response.content
+        return [row["funding_time"] for row in response.json()["results"]]
+
+    both = times(position_id=str(mine))
+    assert len(both) == 2 and both == sorted(both, reverse=True)
+    assert times(position_id=str(theirs)) == []
+    assert times(after=(t - timedelta(hours=1)).isoformat()) == [both[0]]
+    assert times(until=(t - timedelta(minutes=30)).isoformat()) == [both[1]]
+    assert times(after=t.isoformat()) == []
+    for bad in ({"position_id": "nope"}, {"after": "yesterday"}, {"until": "2026-13-01T00:00:00Z"}):
+        response = client.get("/api/v1/funding", bad)
+        assert response.status_code == 400 and response.json()["code"] == "validation_error", bad
 
 
 def test_bad_symbols_and_params_are_refused(paid):
