@@ -206,8 +206,31 @@ def _store(result: VenueResult, symbols: dict[str, str], rates: dict[str, Decima
         return
     result.stored = {symbols[i]: _stored(obs, rates) for i, obs in result.reading.observations.items() if i in symbols}
     if result.stored:
-        answer = {"at": iso_utc(moment, timespec="microseconds"), "marks": result.stored}
-        cache.set(venue_key(result.venue), answer, timeout=settings.PERP_OBSERVATION_MAX_AGE_SECONDS)
+        venue_answer_merge(result.venue, result.stored, moment)
+
+
+def venue_answer_merge(venue: str, stored: dict[str, dict], moment: datetime) -> None:
+    """Write ``stored`` (perp symbol -> ``_stored`` observation) into the venue's answer, each
+    market keeping the newer of its stored and its new observation (``received_at``): the poll
+    (every 5 s) and the stream service (a venue's streamed marks, every second) both write it, and
+    the older never replaces the newer. A read then a write: a lost race costs one update, which
+    the next write brings."""
+    key = venue_key(venue)
+    current = cache.get(key)
+    marks = dict(current.get("marks") or {}) if isinstance(current, dict) else {}
+    for symbol, entry in stored.items():
+        old = marks.get(symbol)
+        if not isinstance(old, dict) or str(old.get("received_at", "")) <= entry["received_at"]:
+            marks[symbol] = entry
+    answer = {"at": iso_utc(moment, timespec="microseconds"), "marks": marks}
+    cache.set(key, answer, timeout=settings.PERP_OBSERVATION_MAX_AGE_SECONDS)
+
+
+def venue_marks_stored(observations: list[PerpObservation], symbols: dict[str, str]) -> dict[str, dict]:
+    """``_stored`` for the observations of the instruments in ``symbols`` (venue id -> perp symbol),
+    their marks in USD at the last ingest's stablecoin rates (the stream service's entry)."""
+    rates = {k: Decimal(v) for k, v in (cache.get(STABLE_RATES_KEY) or {}).items()}
+    return {symbols[o.instrument]: _stored(o, rates) for o in observations if o.instrument in symbols}
 
 
 def _health(result: VenueResult, at: datetime) -> None:

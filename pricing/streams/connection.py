@@ -151,7 +151,7 @@ class Lifecycle:
             if frame.acked and not self.health.live:
                 self.health.set_state("live")
                 self.sink.stream_live(self.name)
-            if frame.updates or frame.stable_rates:
+            if frame.updates or frame.stable_rates or frame.marks:
                 self.sink.stream_frame(self.name, frame, time.monotonic())
 
 

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from pricing.perp_sources.base import PerpObservation
 from pricing.sources.base import Observation, SourceError, short
 
 
@@ -33,6 +34,7 @@ class Frame:
     updates: dict[str, Observation] = field(default_factory=dict)  # instrument id -> observation
     acked: bool = False  # confirms the subscription (an ack, or the first data)
     stable_rates: dict[str, Decimal] = field(default_factory=dict)
+    marks: dict[str, PerpObservation] = field(default_factory=dict)  # a venue's perp id -> its mark
 
 
 IGNORED = Frame()

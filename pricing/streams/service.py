@@ -44,6 +44,7 @@ from pricing.streams.frames import Frame
 from pricing.streams.gate import TickGate
 from pricing.streams.health import stream_health_write, stream_heartbeat_clear, stream_heartbeat_write
 from pricing.streams.kraken import KrakenStream
+from pricing.streams.marks import MarkRelay, marks_perp_ids
 from pricing.streams.pyth import PythStream
 from pricing.streams.sse import SseConnection
 from pricing.streams.summary import index_outcome, stream_summary
@@ -107,6 +108,7 @@ class StreamService:
         self.reasons: dict[str, str] = {}  # index -> why its last evaluation had no price
         self.outcomes: dict[str, dict] = {}  # index -> its last evaluation (summary.index_outcome)
         self.markets: dict[str, list[str]] = {}
+        self.marks = MarkRelay()  # venue perp marks from the streams (Backpack's markPrice)
 
     # --- the sink of the connections -------------------------------------------------------
     def stream_live(self, name: str) -> None:
@@ -119,6 +121,8 @@ class StreamService:
 
     def stream_frame(self, name: str, frame: Frame, at: float) -> None:
         self.stable_rates.update(frame.stable_rates)
+        if frame.marks:
+            self.marks.take(name, frame.marks)
         for instrument, observation in frame.updates.items():
             indexes = self.by_instrument.get((name, instrument))
             if not indexes:
@@ -243,7 +247,7 @@ class StreamService:
                 self.by_instrument.setdefault((source, instrument), []).append(token.index_symbol)
         ids = instrument_ids(tokens)
         streamed = [n for n in settings.PRICE_STREAM_SOURCES if n in settings.PRICE_SOURCES and ids.get(n)]
-        return {name: ids[name] for name in streamed}
+        return {name: [*ids[name], *self.marks.ids_for(name)] for name in streamed}
 
     async def housekeeping(self) -> None:
         """Health and heartbeat to the cache, heartbeat ticks, the registry's changes."""
@@ -261,12 +265,16 @@ class StreamService:
                     streams={h.name: h.record() for h in healths},
                 )  # fmt: skip
                 await loop.run_in_executor(self.writer, self._write_health, healths, summary)
+                if drained := self.marks.drain():
+                    await loop.run_in_executor(self.writer, self.marks.write, drained)
                 last_write = now
             if now - last_registry >= max(5.0, settings.MARKET_REGISTRY_TTL_SECONDS):
                 tokens = await loop.run_in_executor(self.writer, _load_tokens)
                 self.markets = await loop.run_in_executor(self.writer, _load_markets)
-                if self._ids_of(tokens) != self._ids_of(self.tokens):
+                perp_ids = await loop.run_in_executor(self.writer, marks_perp_ids)
+                if self._ids_of(tokens) != self._ids_of(self.tokens) or perp_ids != self.marks.perp_ids:
                     logger.info("streams: the registry changed; reconnecting")
+                    self.marks.perp_ids = perp_ids
                     self._restart(tokens)
                 last_registry = now
             await asyncio.sleep(HOUSEKEEPING_SECONDS)
@@ -294,6 +302,7 @@ class StreamService:
         loop = asyncio.get_running_loop()
         tokens = await loop.run_in_executor(self.writer, _load_tokens)
         self.markets = await loop.run_in_executor(self.writer, _load_markets)
+        self.marks.perp_ids = await loop.run_in_executor(self.writer, marks_perp_ids)
         rates = await loop.run_in_executor(self.writer, cache.get, STABLE_RATES_KEY)
         self.stable_rates = {k: Decimal(v) for k, v in (rates or {}).items()}
         self._restart(tokens)

@@ -19,6 +19,7 @@ from websockets.asyncio.server import serve
 from tests.pricing.conftest import FACTORS, fixture_json, fresh_route
 
 HALF_SPREAD = Decimal("0.0001")
+MARK_PREMIUM = Decimal("1.0005")  # Backpack's streamed perp marks: 5 bp over the index
 
 
 class PriceBoard:
@@ -68,6 +69,12 @@ class Venue:
 
     def tick(self, instrument: str, price: Decimal) -> dict:
         bid, ask = price * (1 - HALF_SPREAD), price * (1 + HALF_SPREAD)
+        if self.name == "backpack" and instrument.endswith("_PERP"):  # a perp's mark, a premium over its index
+            frame = fixture_json("backpack_ws_mark_price_sol_constructed.json")
+            frame["stream"] = f"markPrice.{instrument}"
+            mark = (price * MARK_PREMIUM).quantize(Decimal("1e-8"))
+            frame["data"].update(s=instrument, p=_s(mark), i=_s(price), E=int(time.time() * 1_000_000))
+            return frame
         if self.name == "backpack":
             frame = fixture_json("backpack_ws_bookticker_docs.json")
             frame["stream"] = f"bookTicker.{instrument}"
@@ -186,7 +193,10 @@ class WsVenueServer:
         sol = self.board.sol
         self.sent_at.setdefault(sol, time.perf_counter())
         for instrument in ids:
-            await ws.send(encode(self.venue.tick(instrument, self.board.price(self.venue.name, instrument))))
+            spot = instrument.removesuffix("_PERP") if self.venue.name == "backpack" else instrument
+            if spot not in FACTORS[self.venue.name]:
+                continue  # a perp whose token the venue does not quote spot here
+            await ws.send(encode(self.venue.tick(instrument, self.board.price(self.venue.name, spot))))
             self.sent += 1
 
 

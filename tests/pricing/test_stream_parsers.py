@@ -4,6 +4,7 @@ refusals and malformed frames told apart; the SSE framing; the tick gate and the
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -19,7 +20,7 @@ from pricing.streams.gate import TickGate
 from pricing.streams.kraken import KrakenStream, ws_symbol
 from pricing.streams.pyth import PythStream
 from pricing.streams.sse import sse_events
-from tests.pricing.conftest import fixture_bytes
+from tests.pricing.conftest import FROZEN_NOW, fixture_bytes, fixture_json
 
 NOW = datetime(2026, 2, 6, tzinfo=timezone.utc)
 BTC_FEED = "e62df6c8b4a85fe1a67db44dc12de5db330f7ac66b72dc658afedf0f4a415b43"
@@ -129,3 +130,23 @@ def test_backoff_grows_to_its_cap_with_jitter_and_resets():
     assert ceilings == [0.5, 1, 2, 4, 4, 4]
     backoff.reset()
     assert backoff.ceiling() == 0.5
+
+
+def test_backpack_subscribes_perp_marks_and_parses_a_mark_price_frame():
+    """A perp id (``*_PERP``) is subscribed as ``markPrice.<id>``, a spot one as ``bookTicker.<id>``;
+    a ``markPrice`` frame is the perp's venue mark (Decimal, per Backpack's 1 h interval, its next
+    funding from ms), not an index observation; a bad mark is a frame error."""
+    stream = BackpackStream("ws://x")
+    [subscribe] = stream.subscribe_frames(["SOL_USDC", "SOL_USDC_PERP"])
+    assert json.loads(subscribe)["params"] == ["bookTicker.SOL_USDC", "markPrice.SOL_USDC_PERP"]
+    raw = json.dumps(fixture_json("backpack_ws_mark_price_sol_constructed.json"))
+    frame = stream.parse(raw, received_at=FROZEN_NOW)
+    assert frame.updates == {} and frame.acked
+    mark = frame.marks["SOL_USDC_PERP"]
+    assert (mark.mark, mark.index, mark.funding_rate, mark.interval_hours, mark.quote) == (
+        Decimal("79.1300"), Decimal("79.0900"), Decimal("0.0000125"), 1, "USDC")  # fmt: skip
+    assert mark.next_funding_at == datetime(2026, 2, 6, 1, 0, tzinfo=timezone.utc)
+    bad = fixture_json("backpack_ws_mark_price_sol_constructed.json")
+    bad["data"]["p"] = "-1"
+    with pytest.raises(FrameError):
+        stream.parse(json.dumps(bad), received_at=FROZEN_NOW)

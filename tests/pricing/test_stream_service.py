@@ -45,3 +45,29 @@ def test_every_venue_streams_into_the_index_and_the_beat_ingest_steps_aside(sett
         assert cycle["ok"] and Decimal(cycle["price"]) == Decimal("80.00")
         assert cycle["sources"]["pyth"]["via"] == "stream" and cycle["sources"]["pyth"]["status"] == "ok"
     assert cache.get("pricing:stream:heartbeat") is None  # a stopped service lets beat poll again
+
+
+def test_backpack_streams_perp_marks_into_the_ticks_marks(settings, price_server):
+    """Backpack's connection also subscribes ``markPrice.<perp>`` for the listed perps; each
+    second the service writes the streamed marks into Backpack's venue answer (the one the 5 s
+    poll writes), and the ticks mark SOL-PERP from it: 80.04 (5 bp over the streamed 80.00 index),
+    with no poll of the venues running."""
+    from pricing.venue_marks import venue_key
+
+    settings.PERP_VENUES = ["backpack", "binance", "hyperliquid"]
+    with stream_bench(settings, price_server) as bench, running_service():
+        bench.board.sol = Decimal("80.00")
+        entry = wait_for(
+            lambda: ((cache.get(venue_key("backpack")) or {}).get("marks") or {}).get("SOL-PERP"),
+            what="SOL-PERP's streamed Backpack mark",
+        )
+        assert Decimal(entry["mark"]) == Decimal("80.04") and entry["instrument"] == "SOL_USDC_PERP"
+        assert "markPrice.SOL_USDC_PERP" in bench.ws["backpack"].subscribes[-1]["params"]
+        assert "bookTicker.SOL_USDC" in bench.ws["backpack"].subscribes[-1]["params"]
+        perp = wait_for(
+            lambda: (r := price_latest_record("SOL-USD")) and r["perps"]["SOL-PERP"]["mark_sources"] == ["backpack"]
+            and r["perps"]["SOL-PERP"],
+            what="SOL-PERP marked from the stream",
+        )  # fmt: skip
+        assert Decimal(perp["mark"]) == Decimal("80.04")
+        assert cache.get(venue_key("binance")) is None  # nothing polled the venues

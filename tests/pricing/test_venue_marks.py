@@ -213,3 +213,24 @@ def test_markets_api_shows_index_mark_and_funding_of_perps(live_server_fresh, pe
     assert listed["SOL-PERP"]["mark"] == "79.120000" and listed["BONK-PERP"]["mark_sources"] == []
     assert listed["BONK-PERP"]["funding_basis"] == "premium"  # no venue rate: the formula, at the index
     assert listed["BONK-PERP"]["funding_rate"] == "0.000012500"
+
+
+def test_the_newer_observation_of_a_market_wins_whoever_writes_it():
+    """The poll (every 5 s) and the stream service (every second) both write a venue's answer: per
+    market the entry with the later ``received_at`` stays, so a poll's older answer never replaces
+    a streamed mark; other markets' entries are kept beside it."""
+    from pricing.services.venue_perps import venue_answer_merge
+
+    now = datetime.now(timezone.utc)
+
+    def entry(mark: str, seconds_ago: float) -> dict:
+        at = (now - timedelta(seconds=seconds_ago)).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return {"mark": mark, "index": None, "funding_rate": None, "interval_hours": 1, "quote": "USDC",
+                "instrument": "SOL_USDC_PERP", "next_funding_at": None, "received_at": at}  # fmt: skip
+
+    venue_answer_merge("backpack", {"SOL-PERP": entry("80.04", 0.5)}, now)  # streamed
+    venue_answer_merge("backpack", {"SOL-PERP": entry("79.90", 4), "JUP-PERP": entry("0.42", 4)}, now)  # polled
+    marks = cache.get(venue_key("backpack"))["marks"]
+    assert (marks["SOL-PERP"]["mark"], marks["JUP-PERP"]["mark"]) == ("80.04", "0.42")
+    venue_answer_merge("backpack", {"SOL-PERP": entry("80.10", 0)}, now)
+    assert cache.get(venue_key("backpack"))["marks"]["SOL-PERP"]["mark"] == "80.10"
