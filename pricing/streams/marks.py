@@ -15,20 +15,24 @@ from django.conf import settings
 
 from pricing.markets import registry_get
 from pricing.perp_sources.base import PerpObservation
-from pricing.services.venue_perps import venue_answer_merge, venue_marks_stored
+from pricing.services.venue_perps import venue_answer_merge, venue_marks_stored, venue_perps_last
 
 MARK_STREAM_VENUES = ("backpack",)  # venues whose stream carries perp marks on the index's connection
 
 
 def marks_perp_ids() -> dict[str, dict[str, str]]:
     """Venue -> {its perp id: our perp symbol} of the listed perps, for the venues that stream marks
-    and are enabled as perp venues (``PERP_VENUES``). Django work: the writer thread."""
+    and are enabled as perp venues (``PERP_VENUES``), and only the perps the venues' last poll
+    found there (``venue_perps_last``): a stream the venue does not have could make it refuse the
+    whole subscription, the index's instruments with it. Django work: the writer thread."""
     out: dict[str, dict[str, str]] = {}
+    polled = (venue_perps_last() or {}).get("venues") or {}
     venues = [v for v in MARK_STREAM_VENUES if v in settings.PERP_VENUES]
     for market in registry_get().markets.values():
         if market.is_perp and market.listed:
             for venue in venues:
-                if instrument := market.venue_ids.get(venue):
+                instrument = market.venue_ids.get(venue)
+                if instrument and market.symbol in ((polled.get(venue) or {}).get("markets") or []):
                     out.setdefault(venue, {})[instrument] = market.symbol
     return out
 

@@ -48,13 +48,20 @@ def test_every_venue_streams_into_the_index_and_the_beat_ingest_steps_aside(sett
 
 
 def test_backpack_streams_perp_marks_into_the_ticks_marks(settings, price_server):
-    """Backpack's connection also subscribes ``markPrice.<perp>`` for the listed perps; each
+    """Backpack's connection also subscribes ``markPrice.<perp>`` for the listed perps the venues'
+    last poll found there (not WIF-PERP, JTO-PERP here: a stream Backpack lacks could get the
+    whole subscription refused); each
     second the service writes the streamed marks into Backpack's venue answer (the one the 5 s
     poll writes), and the ticks mark SOL-PERP from it: 80.04 (5 bp over the streamed 80.00 index),
     with no poll of the venues running."""
+    from pricing.services.venue_perps import PERP_LAST_KEY
     from pricing.venue_marks import venue_key
 
     settings.PERP_VENUES = ["backpack", "binance", "hyperliquid"]
+    # The venues' last poll found SOL-PERP and JUP-PERP at Backpack: only those are subscribed.
+    cache.set(
+        PERP_LAST_KEY, {"at": "2026-12-07T00:00:00Z", "venues": {"backpack": {"markets": ["JUP-PERP", "SOL-PERP"]}}}
+    )
     with stream_bench(settings, price_server) as bench, running_service():
         bench.board.sol = Decimal("80.00")
         entry = wait_for(
@@ -62,8 +69,12 @@ def test_backpack_streams_perp_marks_into_the_ticks_marks(settings, price_server
             what="SOL-PERP's streamed Backpack mark",
         )
         assert Decimal(entry["mark"]) == Decimal("80.04") and entry["instrument"] == "SOL_USDC_PERP"
-        assert "markPrice.SOL_USDC_PERP" in bench.ws["backpack"].subscribes[-1]["params"]
-        assert "bookTicker.SOL_USDC" in bench.ws["backpack"].subscribes[-1]["params"]
+        params = bench.ws["backpack"].subscribes[-1]["params"]
+        assert [p for p in params if p.startswith("markPrice.")] == [
+            "markPrice.JUP_USDC_PERP",
+            "markPrice.SOL_USDC_PERP",
+        ]
+        assert "bookTicker.SOL_USDC" in params
         perp = wait_for(
             lambda: (r := price_latest_record("SOL-USD")) and r["perps"]["SOL-PERP"]["mark_sources"] == ["backpack"]
             and r["perps"]["SOL-PERP"],
