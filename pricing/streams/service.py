@@ -44,6 +44,7 @@ from pricing.streams.frames import Frame
 from pricing.streams.gate import TickGate
 from pricing.streams.health import stream_health_write, stream_heartbeat_clear, stream_heartbeat_write
 from pricing.streams.kraken import KrakenStream
+from pricing.streams.lapses import LapseLog
 from pricing.streams.marks import MarkRelay, marks_perp_ids
 from pricing.streams.pyth import PythStream
 from pricing.streams.sse import SseConnection
@@ -109,6 +110,11 @@ class StreamService:
         self.outcomes: dict[str, dict] = {}  # index -> its last evaluation (summary.index_outcome)
         self.markets: dict[str, list[str]] = {}
         self.marks = MarkRelay()  # venue perp marks from the streams (Backpack's markPrice)
+        self.lapses = LapseLog(
+            started=time.monotonic(),
+            startup_seconds=float(settings.PRICE_STREAM_CONNECT_TIMEOUT + settings.PRICE_STREAM_SUBSCRIBE_TIMEOUT
+                                  + settings.PRICE_INGEST_INTERVAL_SECONDS),
+        )  # fmt: skip
 
     # --- the sink of the connections -------------------------------------------------------
     def stream_live(self, name: str) -> None:
@@ -164,11 +170,12 @@ class StreamService:
             )  # fmt: skip
         except QuorumNotMet as exc:
             if self.reasons.get(index) != exc.reason:
-                logger.warning("streams %s: no price: %s", index, exc.reason)
+                logger.log(self.lapses.level(index, exc.reason, now), "streams %s: no price: %s", index, exc.reason)
             self.reasons[index] = exc.reason
             self._outcome(token, None, exc.reason, observations, exc.rejected)
             return
-        self.reasons.pop(index, None)
+        if self.reasons.pop(index, None) is not None and self.lapses.cleared(index):
+            logger.info("streams %s: price back (%s)", index, ", ".join(sorted(o.source for o in observations)))
         self._outcome(token, price, "", observations, price.rejected)
         if self.stopping or not self.gate.decide(index, price.price, now):
             return

@@ -34,3 +34,26 @@ def test_the_same_failure_again_is_quiet_until_every_nth_attempt(caplog, monkeyp
     ]
     debug = [r for r in caplog.records if r.name == "pricing.streams" and r.levelno == logging.DEBUG]
     assert len(debug) == 14 - 5
+
+
+def test_an_index_without_a_price_is_warned_when_it_starts_not_at_every_frame():
+    """Info during the service's startup; then a warning when a lapse starts or its kind of reason
+    changes, debug while the same kind goes on (its numbers moving every frame), again a warning
+    after REPEAT_SECONDS; a price clears it."""
+    from pricing.streams.lapses import REPEAT_SECONDS, LapseLog, reason_kind
+
+    assert reason_kind("0 of 2 required sources usable (pyth: stale)") == "0 of 2 required sources usable"
+    assert reason_kind("sources disagree: coinbase 100, kraken 103.9 are 3.8254% apart") == "sources disagree"
+    lapses = LapseLog(started=0.0, startup_seconds=12)
+    disagree = "sources disagree: coinbase {}, kraken 103.9 are {}% apart"
+    levels = [
+        lapses.level("SOL-USD", "0 of 2 required sources usable (pyth: no observation yet)", 1.0),
+        lapses.level("SOL-USD", disagree.format("100", "3.8"), 13.0),
+        lapses.level("SOL-USD", disagree.format("100.2", "3.6"), 13.25),
+        lapses.level("JUP-USD", disagree.format("1", "3"), 13.5),  # another index: its own
+        lapses.level("SOL-USD", "1 of 2 required sources usable (kraken: stale)", 14.0),  # a new kind
+        lapses.level("SOL-USD", "1 of 2 required sources usable (kraken: stale, 2)", 14.0 + REPEAT_SECONDS),
+    ]
+    assert levels == [logging.INFO, logging.WARNING, logging.DEBUG, logging.WARNING, logging.WARNING, logging.WARNING]
+    assert lapses.cleared("SOL-USD") and not lapses.cleared("SOL-USD")
+    assert lapses.level("SOL-USD", disagree.format("100", "3.8"), 80.0) == logging.WARNING
