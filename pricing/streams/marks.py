@@ -20,20 +20,26 @@ from pricing.services.venue_perps import venue_answer_merge, venue_marks_stored,
 MARK_STREAM_VENUES = ("backpack",)  # venues whose stream carries perp marks on the index's connection
 
 
-def marks_perp_ids() -> dict[str, dict[str, str]]:
+def marks_perp_ids(current: dict[str, dict[str, str]] | None = None) -> dict[str, dict[str, str]]:
     """Venue -> {its perp id: our perp symbol} of the listed perps, for the venues that stream marks
     and are enabled as perp venues (``PERP_VENUES``), and only the perps the venues' last poll
     found there (``venue_perps_last``): a stream the venue does not have could make it refuse the
-    whole subscription, the index's instruments with it. Django work: the writer thread."""
+    whole subscription, the index's instruments with it. A venue whose last poll failed keeps
+    ``current``'s set (a failed poll found nothing, and changing the set reconnects the stream).
+    Django work: the writer thread."""
     out: dict[str, dict[str, str]] = {}
     polled = (venue_perps_last() or {}).get("venues") or {}
     venues = [v for v in MARK_STREAM_VENUES if v in settings.PERP_VENUES]
-    for market in registry_get().markets.values():
-        if market.is_perp and market.listed:
-            for venue in venues:
-                instrument = market.venue_ids.get(venue)
-                if instrument and market.symbol in ((polled.get(venue) or {}).get("markets") or []):
-                    out.setdefault(venue, {})[instrument] = market.symbol
+    for venue in venues:
+        answer = polled.get(venue) or {}
+        if answer.get("status") != "ok" and current and venue in current:
+            out[venue] = dict(current[venue])
+            continue
+        found = set(answer.get("markets") or [])
+        for market in registry_get().markets.values():
+            instrument = market.venue_ids.get(venue) if market.is_perp and market.listed else None
+            if instrument and market.symbol in found:
+                out.setdefault(venue, {})[instrument] = market.symbol
     return out
 
 

@@ -278,7 +278,7 @@ class StreamService:
             if now - last_registry >= max(5.0, settings.MARKET_REGISTRY_TTL_SECONDS):
                 tokens = await loop.run_in_executor(self.writer, _load_tokens)
                 self.markets = await loop.run_in_executor(self.writer, _load_markets)
-                perp_ids = await loop.run_in_executor(self.writer, marks_perp_ids)
+                perp_ids = await loop.run_in_executor(self.writer, marks_perp_ids, self.marks.perp_ids)
                 if self._ids_of(tokens) != self._ids_of(self.tokens) or perp_ids != self.marks.perp_ids:
                     logger.info("streams: the registry changed; reconnecting")
                     self.marks.perp_ids = perp_ids
@@ -297,13 +297,17 @@ class StreamService:
         cache.set(INGEST_LAST_KEY, summary, timeout=None)
 
     def _restart(self, tokens: list[TokenSpec]) -> None:
-        for connection in self.connections.values():
-            connection.stop()
-        self.connections = {}
-        for name, ids in self._wire(tokens).items():
-            connection = build_connection(name, ids, sink=self, timing=timing_from_settings())
-            connection.start()
-            self.connections[name] = connection
+        """(Re)connect each source whose instruments changed (every one at the start); the others
+        keep their connection and subscription."""
+        wanted = self._wire(tokens)
+        for name in list(self.connections):
+            if wanted.get(name) != self.connections[name].ids:
+                self.connections.pop(name).stop()
+        for name, ids in wanted.items():
+            if name not in self.connections:
+                connection = build_connection(name, ids, sink=self, timing=timing_from_settings())
+                connection.start()
+                self.connections[name] = connection
 
     async def run(self, stop: asyncio.Event) -> None:
         loop = asyncio.get_running_loop()

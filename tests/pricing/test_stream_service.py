@@ -60,7 +60,8 @@ def test_backpack_streams_perp_marks_into_the_ticks_marks(settings, price_server
     settings.PERP_VENUES = ["backpack", "binance", "hyperliquid"]
     # The venues' last poll found SOL-PERP and JUP-PERP at Backpack: only those are subscribed.
     cache.set(
-        PERP_LAST_KEY, {"at": "2026-12-07T00:00:00Z", "venues": {"backpack": {"markets": ["JUP-PERP", "SOL-PERP"]}}}
+        PERP_LAST_KEY,
+        {"at": "2026-12-07T00:00:00Z", "venues": {"backpack": {"status": "ok", "markets": ["JUP-PERP", "SOL-PERP"]}}},
     )
     with stream_bench(settings, price_server) as bench, running_service():
         bench.board.sol = Decimal("80.00")
@@ -82,3 +83,21 @@ def test_backpack_streams_perp_marks_into_the_ticks_marks(settings, price_server
         )  # fmt: skip
         assert Decimal(perp["mark"]) == Decimal("80.04")
         assert cache.get(venue_key("binance")) is None  # nothing polled the venues
+
+
+def test_the_mark_streams_follow_the_last_good_poll(settings):
+    """The perps whose Backpack mark is streamed: those the last poll found at Backpack; a failed
+    poll (it found nothing) keeps the set the service has, so one bad poll never reconnects the
+    stream."""
+    from pricing.services.venue_perps import PERP_LAST_KEY
+    from pricing.streams.marks import marks_perp_ids
+
+    settings.PERP_VENUES = ["backpack", "binance"]
+    cache.set(PERP_LAST_KEY, {"venues": {"backpack": {"status": "ok", "markets": ["SOL-PERP"]}}})
+    found = marks_perp_ids()
+    assert found == {"backpack": {"SOL_USDC_PERP": "SOL-PERP"}}
+    cache.set(PERP_LAST_KEY, {"venues": {"backpack": {"status": "error", "markets": []}}})
+    assert marks_perp_ids(found) == found
+    assert marks_perp_ids() == {}  # nothing known yet: nothing streamed
+    settings.PERP_VENUES = ["binance"]
+    assert marks_perp_ids(found) == {}
