@@ -11,6 +11,9 @@ const USER_EVENTS = new Set([
 const SIGNED_OUT = new Set([4001, 4002]);
 const SLOW_RETRY = new Set([1008, 4008]);
 const SLOW_RETRY_MS = 30_000;
+// A socket not subscribed this long after it was opened (a handshake or a subscribe the server
+// never answered) is closed and retried with the usual backoff, rather than "connecting" forever.
+const SUBSCRIBE_TIMEOUT_MS = 8_000;
 
 export class Stream {
   constructor({ path = "/ws/", channels = ["prices"], symbols = null } = {}) {
@@ -41,6 +44,8 @@ export class Stream {
     const ws = new WebSocket(this.url);
     this.ws = ws;
     this.emit("state", "connecting");
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => { if (this.ws === ws) ws.close(); }, SUBSCRIBE_TIMEOUT_MS);
     ws.onopen = () => {
       // attempt is reset on "subscribed", not here: a socket the server accepts and then closes
       // (over a cap) must keep backing off instead of reconnecting every 500 ms
@@ -60,13 +65,14 @@ export class Stream {
       }
       if (typeof frame.seq === "number" && USER_EVENTS.has(frame.type)) this.lastSeq = Math.max(this.lastSeq ?? 0, frame.seq);
       if (frame.type === "resumed" && typeof frame.data?.last_seq === "number") this.lastSeq = Math.max(this.lastSeq ?? 0, frame.data.last_seq);
-      if (frame.type === "subscribed") { this.attempt = 0; this.emit("state", "live"); }
+      if (frame.type === "subscribed") { clearTimeout(this.watchdog); this.attempt = 0; this.emit("state", "live"); }
       if (frame.type === "resync_required") this.lastSeq = frame.data?.last_seq ?? null;
       this.emit(frame.type, frame);
       this.emit("*", frame);
     };
     ws.onclose = (ev) => {
       clearInterval(this.pinger);
+      clearTimeout(this.watchdog);
       this.emit("state", "offline");
       if (SIGNED_OUT.has(ev.code)) { this.emit("revoked", ev); return; }
       if (this.closedByUs) return;
@@ -84,6 +90,7 @@ export class Stream {
   close() {
     this.closedByUs = true;
     clearTimeout(this.timer);
+    clearTimeout(this.watchdog);
     clearInterval(this.pinger);
     if (this.ws) this.ws.close(1000);
   }

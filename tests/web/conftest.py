@@ -38,6 +38,22 @@ CHROMIUM_ARGS = [
 ]
 
 pytestmark = pytest.mark.browser
+# Locators wait as long as the context's actions (10 s): on a loaded 2-core CI machine a page's
+# socket or first data can take longer than Playwright's 5 s default to arrive.
+expect.set_options(timeout=10_000)
+DAPHNE_LOGS: list[Path] = []  # the session's server log, shown under a failed browser test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed browser test carries the tail of the server's log (its requests, WebSocket
+    handshakes and warnings), so a failure on CI can be read without rerunning it."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and "server" in item.fixturenames and DAPHNE_LOGS and DAPHNE_LOGS[-1].is_file():
+        lines = DAPHNE_LOGS[-1].read_text(errors="replace").splitlines()
+        tail = [line for line in lines if '"GET /static/' not in line][-120:]
+        report.sections.append(("daphne log (last 120 lines, static files left out)", "\n".join(tail)))
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +62,7 @@ def server(django_db_setup, django_db_blocker, tmp_path_factory):
     if not (ROOT / "static" / "vendor" / "lightweight-charts.mjs").is_file():
         pytest.fail("static/vendor/ is not built: run `make assets` (make test does it)")
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    DAPHNE_LOGS.append(log)
     with live_daphne(log, WS_PORTFOLIO_COALESCE_MS="200") as (base, _log):
         yield base
 
