@@ -1,5 +1,6 @@
 """The page's WebSocket client (static/js/stream.js) under node with a stand-in WebSocket: it does
-not hammer a server that accepts and then closes, and a finished sign-in is not retried."""
+not hammer a server that accepts and then closes, a finished sign-in is not retried, and a socket
+never subscribed is closed by the client's watchdog."""
 
 from __future__ import annotations
 
@@ -14,23 +15,26 @@ from tests.conftest import ROOT
 HARNESS = r"""
 const fs = await import("node:fs");
 const src = fs.readFileSync(process.argv.at(-1), "utf8");
-const delays = [];
+// Timers are kept until cleared; a run's "delays" are the ones still pending after it (the retry
+// timers: the watchdog of each socket is cleared by its close or by "subscribed").
+const timers = new Map();
+let timerId = 0;
 globalThis.location = { protocol: "http:", host: "127.0.0.1:8000" };
-globalThis.setTimeout = (fn, ms) => { delays.push(ms); return delays.length; };
-globalThis.clearTimeout = () => {};
+globalThis.setTimeout = (fn, ms) => { timers.set(++timerId, { fn, ms }); return timerId; };
+globalThis.clearTimeout = (id) => { timers.delete(id); };
 globalThis.setInterval = () => 0;
 globalThis.clearInterval = () => {};
 const sockets = [];
 globalThis.WebSocket = class {
   static OPEN = 1;
-  constructor() { this.readyState = 0; sockets.push(this); }
+  constructor() { this.readyState = 0; this.closedWith = []; sockets.push(this); }
   send() {}
-  close() {}
+  close(code) { this.closedWith.push(code ?? null); }
 };
 const { Stream } = await import("data:text/javascript," + encodeURIComponent(src));
 
 function run(codes, { subscribed = false } = {}) {
-  delays.length = 0;
+  timers.clear();
   const stream = new Stream({ channels: ["prices", "account"] });
   const revoked = [];
   stream.on("revoked", (ev) => revoked.push(ev.code));
@@ -42,7 +46,19 @@ function run(codes, { subscribed = false } = {}) {
     if (subscribed) ws.onmessage({ data: JSON.stringify({ type: "subscribed", data: { channels: [] } }) });
     ws.onclose({ code });
   }
-  return { delays: [...delays], revoked };
+  return { delays: [...timers.values()].map((t) => t.ms), revoked };
+}
+
+function silent() {  // opened, never answered: the watchdog is the only timer, and it closes
+  timers.clear();
+  const stream = new Stream({ channels: ["prices"] });
+  stream.connect();
+  const ws = sockets.at(-1);
+  ws.readyState = 1;
+  ws.onopen();
+  const pending = [...timers.values()].map((t) => t.ms);
+  for (const t of [...timers.values()]) t.fn();
+  return { pending, closed: ws.closedWith };
 }
 console.log(JSON.stringify({
   capped: run([4008, 4008, 4008]),
@@ -50,6 +66,7 @@ console.log(JSON.stringify({
   served: run([1006, 1006, 1006], { subscribed: true }),
   expired: run([4002]),
   revoked: run([4001]),
+  silent: silent(),
 }));
 """
 
@@ -86,3 +103,9 @@ def test_an_accepted_then_dropped_socket_keeps_backing_off(outcomes):
 def test_an_ended_sign_in_is_not_retried(outcomes, case):
     """4001 (revoked) and 4002 (expired) send the page to sign in again; no reconnect is scheduled."""
     assert outcomes[case]["delays"] == [] and outcomes[case]["revoked"] == [4002 if case == "expired" else 4001]
+
+
+def test_a_socket_never_subscribed_is_closed_by_the_watchdog(outcomes):
+    """An opened socket the server never answers ``subscribed`` has one timer pending, 8 s; when it
+    fires, the client closes that socket (its close then schedules the usual retry)."""
+    assert outcomes["silent"] == {"pending": [8_000], "closed": [None]}
