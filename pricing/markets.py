@@ -95,6 +95,7 @@ class MarketSpec:
     status: str
     sort_order: int
     venue_ids: dict[str, str] = field(default_factory=dict)  # perp venue -> its id (only those listed)
+    contract_size: Decimal = Decimal(1)  # units of the token one venue contract quotes (1000BONKUSDT: 1000)
 
     @property
     def index_symbol(self) -> str:
@@ -166,6 +167,7 @@ def registry_load() -> Registry:
             status=row.status,
             sort_order=row.sort_order,
             venue_ids=_venue_ids(row),
+            contract_size=row.perp_contract_size,
         )  # fmt: skip
         for row in Market.objects.order_by("sort_order", "symbol")
     }

@@ -81,6 +81,11 @@ class Market(models.Model):
     backpack_perp_symbol = models.CharField(max_length=32, blank=True, help_text="Backpack perp, e.g. SOL_USDC_PERP.")
     binance_perp_symbol = models.CharField(max_length=32, blank=True, help_text="Binance USD-M future, e.g. SOLUSDT.")
     hyperliquid_coin = models.CharField(max_length=32, blank=True, help_text="Hyperliquid perp coin, e.g. SOL.")
+    perp_contract_size = models.DecimalField(
+        max_digits=20, decimal_places=6, default=1,
+        help_text="Units of the token one venue contract quotes: 1000 for Binance's 1000BONKUSDT and "
+        "Hyperliquid's kBONK (their marks are divided by it). The same at every venue id above.",
+    )  # fmt: skip
     sort_order = models.PositiveSmallIntegerField(default=100)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -91,6 +96,7 @@ class Market(models.Model):
             models.CheckConstraint(name="market_min_qty_ge_step", condition=Q(min_qty__gte=F("qty_step"))),
             models.CheckConstraint(name="market_price_tick_positive", condition=Q(price_tick__gt=0)),
             models.CheckConstraint(name="market_min_notional_positive", condition=Q(min_notional__gt=0)),
+            models.CheckConstraint(name="market_perp_contract_size_positive", condition=Q(perp_contract_size__gt=0)),
             models.CheckConstraint(name="market_max_notional_ge_min", condition=Q(max_notional__gte=F("min_notional"))),
             models.CheckConstraint(
                 name="market_perp_iff_margin_rules",

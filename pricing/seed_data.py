@@ -99,13 +99,14 @@ MARKETS: list[dict[str, object]] = [
 
 
 # The seeded perps' ids at the venues whose perp marks and funding rates make their mark
-# (pricing.perp_sources). BONK has none: Binance and Hyperliquid list it per 1000 BONK
-# (1000BONKUSDT, kBONK), a contract this registry does not scale.
+# (pricing.perp_sources). Binance and Hyperliquid list BONK per 1,000 BONK (1000BONKUSDT, kBONK):
+# its perp_contract_size is 1000; Backpack's BONK perp is not listed here.
 PERP_VENUE_IDS: dict[str, dict[str, str]] = {
     "SOL-PERP": {"backpack_perp_symbol": "SOL_USDC_PERP", "binance_perp_symbol": "SOLUSDT", "hyperliquid_coin": "SOL"},
     "JUP-PERP": {"backpack_perp_symbol": "JUP_USDC_PERP", "binance_perp_symbol": "JUPUSDT", "hyperliquid_coin": "JUP"},
     "WIF-PERP": {"backpack_perp_symbol": "WIF_USDC_PERP", "binance_perp_symbol": "WIFUSDT", "hyperliquid_coin": "WIF"},
     "JTO-PERP": {"backpack_perp_symbol": "JTO_USDC_PERP", "binance_perp_symbol": "JTOUSDT", "hyperliquid_coin": "JTO"},
+    "BONK-PERP": {"binance_perp_symbol": "1000BONKUSDT", "hyperliquid_coin": "kBONK", "perp_contract_size": "1000"},
 }
 
 

@@ -71,6 +71,11 @@ def venue_instruments(registry: Registry) -> dict[str, dict[str, str]]:
     return out
 
 
+def contract_sizes(registry: Registry) -> dict[str, Decimal]:
+    """Perp symbol -> the units of its token one venue contract quotes, where not 1 (BONK-PERP: 1000)."""
+    return {m.symbol: m.contract_size for m in registry.markets.values() if m.is_perp and m.contract_size != 1}
+
+
 def fetch_venue(source: PerpSource, ids: list[str], client: httpx.Client) -> VenueResult:
     """One request and its parse; never raises (an adapter's bug fails that venue only)."""
     started = time.monotonic()
@@ -137,10 +142,12 @@ def _to_usd(price: Decimal, quote: str, rates: dict[str, Decimal]) -> Decimal:
     return price * rate
 
 
-def _stored(obs: PerpObservation, rates: dict[str, Decimal]) -> dict:
+def _stored(obs: PerpObservation, rates: dict[str, Decimal], contract_size: Decimal = Decimal(1)) -> dict:
+    """The observation as kept in the venue's answer: prices in USD per unit of the token (a
+    venue contract of ``contract_size`` units, 1000BONKUSDT's 1000, is divided out)."""
     return {
-        "mark": str(_to_usd(obs.mark, obs.quote, rates)),
-        "index": str(_to_usd(obs.index, obs.quote, rates)) if obs.index is not None else None,
+        "mark": str(_to_usd(obs.mark, obs.quote, rates) / contract_size),
+        "index": str(_to_usd(obs.index, obs.quote, rates) / contract_size) if obs.index is not None else None,
         "funding_rate": str(obs.funding_rate) if obs.funding_rate is not None else None,
         "interval_hours": obs.interval_hours,
         "quote": obs.quote,
@@ -204,7 +211,12 @@ def _store(result: VenueResult, symbols: dict[str, str], rates: dict[str, Decima
         cache.set(COOLDOWN_KEY.format(venue=result.venue), until.isoformat(), timeout=seconds)
     if result.reading is None:
         return
-    result.stored = {symbols[i]: _stored(obs, rates) for i, obs in result.reading.observations.items() if i in symbols}
+    sizes = contract_sizes(registry_get())
+    result.stored = {
+        symbols[i]: _stored(obs, rates, sizes.get(symbols[i], Decimal(1)))
+        for i, obs in result.reading.observations.items()
+        if i in symbols
+    }
     if result.stored:
         venue_answer_merge(result.venue, result.stored, moment)
 
@@ -230,7 +242,12 @@ def venue_marks_stored(observations: list[PerpObservation], symbols: dict[str, s
     """``_stored`` for the observations of the instruments in ``symbols`` (venue id -> perp symbol),
     their marks in USD at the last ingest's stablecoin rates (the stream service's entry)."""
     rates = {k: Decimal(v) for k, v in (cache.get(STABLE_RATES_KEY) or {}).items()}
-    return {symbols[o.instrument]: _stored(o, rates) for o in observations if o.instrument in symbols}
+    sizes = contract_sizes(registry_get())
+    return {
+        symbols[o.instrument]: _stored(o, rates, sizes.get(symbols[o.instrument], Decimal(1)))
+        for o in observations
+        if o.instrument in symbols
+    }
 
 
 def _health(result: VenueResult, at: datetime) -> None:

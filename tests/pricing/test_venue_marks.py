@@ -14,7 +14,7 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 
 from pricing.marks import funding_rate_for, perp_mark_get
-from pricing.models import SourceHealth
+from pricing.models import Market, SourceHealth
 from pricing.selectors import price_latest_record
 from pricing.services import price_ingest_cycle
 from pricing.services.venue_perps import INTERVALS_KEY, venue_perps_last, venue_perps_poll
@@ -88,14 +88,16 @@ def _ingest_events():
 
 def test_polled_venue_marks_make_the_ticks_mark_record_and_event(live_server_fresh, perp_server, settings):
     """Backpack 79.12, Binance 79.10, Hyperliquid 79.14 around the 79.085 index: SOL-PERP's mark is
-    79.12; the rates 0.0000125/1 h, 0.0001/8 h and 0.00002/1 h are 0.0000125 per hour (median);
-    BONK-PERP (no venue ids) is marked at its index. The price_update carries both prices."""
+    79.12; the rates 0.0000125/1 h, 0.0001/8 h and 0.00002/1 h are 0.0000125 per hour (median).
+    BONK-PERP's venues quote 1,000 BONK (1000BONKUSDT 0.01124, kBONK 0.01126): per BONK its mark is
+    0.00001125 around the 0.00001123 index, its rate the median of 0.00005/8 h and 0.000008/1 h.
+    The price_update carries both prices."""
     settings.FUNDING_INTERVAL_HOURS = 1
     summary = venue_perps_poll()
     assert {v: s["status"] for v, s in summary["venues"].items()} == dict.fromkeys(
         ("backpack", "binance", "hyperliquid"), "ok"
     )
-    assert summary["venues"]["hyperliquid"]["markets"] == ["JUP-PERP", "SOL-PERP"]
+    assert summary["venues"]["hyperliquid"]["markets"] == ["BONK-PERP", "JUP-PERP", "SOL-PERP"]
     assert ("/info", b'{"type": "metaAndAssetCtxs"}') in perp_server.httpd.posts
     message = _ingest_events()
     record = price_latest_record("SOL-USD")
@@ -108,8 +110,12 @@ def test_polled_venue_marks_make_the_ticks_mark_record_and_event(live_server_fre
         "mark": "79.120000", "index": "79.08500000", "mark_sources": ["backpack", "binance", "hyperliquid"],
         "funding_rate": "0.000012500",
     }  # fmt: skip
-    bonk = price_latest_record("BONK-USD")["perps"]["BONK-PERP"]
-    assert bonk["mark"] == price_latest_record("BONK-USD")["price"] and bonk["mark_sources"] == []
+    bonk = price_latest_record("BONK-USD")
+    assert bonk["price"] == "0.000011230"
+    assert bonk["perps"]["BONK-PERP"] == {
+        "mark": "0.000011250", "mark_sources": ["binance", "hyperliquid"], "rejected": {},
+        "funding_rate": "0.000007125", "funding_sources": ["binance", "hyperliquid"],
+    }  # fmt: skip
     mark = perp_mark_get("SOL-PERP")
     assert (mark.mark, mark.index, mark.funding_rate) == (D("79.120000"), D("79.08500000"), D("0.0000125"))
     assert funding_rate_for(mark, interval_hours=1, cap=D("0.0005")).basis == "venues"
@@ -194,8 +200,12 @@ def test_offline_modes_do_not_poll_and_mark_at_the_index(perp_server, settings):
 def test_markets_api_shows_index_mark_and_funding_of_perps(live_server_fresh, perp_server, settings, api_client):
     """GET /api/v1/markets/SOL-PERP: index 79.085, mark 79.12 from the three venues, the funding
     rate charged now (the venues' 0.0000125 per 1 h), the interval and the next whole hour; a
-    spot market has none of these; the list shows the same."""
+    spot market has none of these; the list shows the same. A perp without venue ids (BONK-PERP's
+    cleared in the admin) is marked at its index and funded by the premium formula."""
     settings.FUNDING_INTERVAL_HOURS = 1
+    bonk = Market.objects.get(symbol="BONK-PERP")
+    bonk.binance_perp_symbol = bonk.hyperliquid_coin = ""
+    bonk.save()  # clears the registry's cache, as an admin edit does
     venue_perps_poll()
     price_ingest_cycle()
     body = api_client.get("/api/v1/markets/SOL-PERP").json()
@@ -234,3 +244,28 @@ def test_the_newer_observation_of_a_market_wins_whoever_writes_it():
     assert (marks["SOL-PERP"]["mark"], marks["JUP-PERP"]["mark"]) == ("80.04", "0.42")
     venue_answer_merge("backpack", {"SOL-PERP": entry("80.10", 0)}, now)
     assert cache.get(venue_key("backpack"))["marks"]["SOL-PERP"]["mark"] == "80.10"
+
+
+def test_bonk_perps_venue_contracts_are_per_1000_bonk(settings):
+    """The migrated registry lists BONK-PERP at Binance (1000BONKUSDT) and Hyperliquid (kBONK) with a
+    contract size of 1000; an observation of such a contract is stored per BONK, whichever path
+    writes it (the stream service's entry shown here); a contract size of 0 is refused."""
+    from django.db import IntegrityError, transaction
+
+    from pricing.markets import registry_get
+    from pricing.perp_sources import PerpObservation
+    from pricing.services.venue_perps import venue_marks_stored
+
+    market = registry_get().markets["BONK-PERP"]
+    assert market.venue_ids == {"binance": "1000BONKUSDT", "hyperliquid": "kBONK"}
+    assert market.contract_size == D("1000")
+    assert registry_get().markets["SOL-PERP"].contract_size == D("1")
+    seen = PerpObservation(
+        source="binance", instrument="1000BONKUSDT", mark=D("0.01124"), index=D("0.011232"),
+        funding_rate=D("0.00005"), interval_hours=8, quote="USDT", received_at=datetime.now(timezone.utc),
+    )  # fmt: skip
+    stored = venue_marks_stored([seen], {"1000BONKUSDT": "BONK-PERP"})["BONK-PERP"]
+    assert (D(stored["mark"]), D(stored["index"])) == (D("0.00001124"), D("0.000011232"))
+    assert stored["funding_rate"] == "0.00005"  # a fraction: not scaled
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Market.objects.filter(symbol="BONK-PERP").update(perp_contract_size=0)
