@@ -32,6 +32,9 @@ WS_SOCKET_TTL_SECONDS = env_int(ENV, "WS_SOCKET_TTL_SECONDS", 60)
 # Price symbols one socket may name in a subscribe/unsubscribe frame (the default subscription,
 # every listed market's index, is the server's own list and not counted against it).
 WS_MAX_SYMBOLS_PER_SOCKET = env_int(ENV, "WS_MAX_SYMBOLS_PER_SOCKET", 50)
+# A socket's first subscribe answered later than this after its connection began is logged as a
+# warning, with the time of the handshake, of the client, and of the subscribe.
+WS_SLOW_SUBSCRIBE_MS = env_int(ENV, "WS_SLOW_SUBSCRIBE_MS", 2000)
 # Resume: at most this many missed events are replayed; older gaps are told to resync from REST.
 WS_RESUME_MAX_EVENTS = env_int(ENV, "WS_RESUME_MAX_EVENTS", 500)
 # User events are kept in PostgreSQL this long for resume, then pruned.

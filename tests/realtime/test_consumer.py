@@ -186,3 +186,27 @@ async def test_a_plain_django_login_without_a_sign_in_session_is_anonymous(fast_
     await ws.send_json_to({"type": "subscribe", "channels": ["account"]})
     assert (await receive(ws))["code"] == "auth_required"
     await ws.disconnect()
+
+
+async def test_a_slow_first_subscribe_is_logged_once_with_where_the_time_went(fast_ws, caplog):
+    """Over WS_SLOW_SUBSCRIBE_MS from connect to the first ``subscribed``: one warning naming the
+    handshake, the client's wait and the subscribe; a later subscribe of the socket is not logged,
+    nor a fast socket's (the default 2 s)."""
+    fast_ws.WS_SLOW_SUBSCRIBE_MS = 0  # every socket is "slow"
+    caplog.set_level("WARNING", logger="realtime.consumers")
+    ws = await connect()
+    for channels in (["prices"], ["prices"]):
+        await ws.send_json_to({"type": "subscribe", "channels": channels})
+        await receive_until(ws, "subscribed")
+    await ws.disconnect()
+    slow = [r.getMessage() for r in caplog.records if r.name == "realtime.consumers"]
+    assert len(slow) == 1 and slow[0].startswith("slow subscribe: ")
+    assert all(part in slow[0] for part in ("handshake", "client's subscribe", "channels prices"))
+
+    caplog.clear()
+    fast_ws.WS_SLOW_SUBSCRIBE_MS = 2000
+    ws = await connect()
+    await ws.send_json_to({"type": "subscribe", "channels": ["prices"]})
+    await receive_until(ws, "subscribed")
+    await ws.disconnect()
+    assert [r for r in caplog.records if r.name == "realtime.consumers"] == []
