@@ -28,9 +28,14 @@ def live_daphne(log: Path, **env: str) -> Iterator[tuple[str, Path]]:
     """Start daphne (``env``: extra settings), wait for ``/healthz``, yield ``(base URL, log)``;
     stop it after."""
     port = free_port()
+    # The server reads the market registry afresh at every use (no per-process cache): between two
+    # tests the flush empties the tables and the next test seeds them again, and a registry the
+    # server cached in between (no markets, or the last test's halted one) would outlive the seed
+    # by up to MARKET_REGISTRY_TTL_SECONDS; its pages then found no market and its sockets' price
+    # subscriptions an unknown symbol.
     full_env = subprocess_env(
         DJANGO_SETTINGS_MODULE="config.settings.test", DATABASE_URL=live_database_url(),
-        REDIS_URL=settings.REDIS_URL, **env,
+        REDIS_URL=settings.REDIS_URL, **{"MARKET_REGISTRY_TTL_SECONDS": "0", **env},
     )  # fmt: skip
     with open(log, "wb") as out:
         proc = subprocess.Popen(
