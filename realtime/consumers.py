@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ from realtime.price_stream import PriceSubscriptions
 from realtime.price_symbols import price_snapshot
 from realtime.publish import event
 from realtime.ratelimit import TokenBucket
+from realtime.subscribe_timing import SubscribeTiming
 
 if TYPE_CHECKING:
     from realtime.selectors import ResumeResult
@@ -46,13 +46,10 @@ CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CHANNELS = ("prices", "account")
 
-logger = logging.getLogger("realtime.consumers")
-
 
 class StreamConsumer(PriceSubscriptions, AsyncWebsocketConsumer):
     async def connect(self) -> None:
-        self.connect_started = time.monotonic()
-        self.connect_seconds: float | None = None  # the handshake's, until the first subscribe is logged
+        self.timing = SubscribeTiming()
         self.principal: auth.Principal | None = None
         self.subscriptions: set[str] = set()
         self.price_groups: dict[str, str] = {}  # index symbol -> its group, while subscribed to prices
@@ -74,7 +71,7 @@ class StreamConsumer(PriceSubscriptions, AsyncWebsocketConsumer):
             return
         if principal is not None:
             await self._become(principal)
-        self.connect_seconds = time.monotonic() - self.connect_started
+        self.timing.connected()
         self.heartbeat_task = asyncio.ensure_future(self._heartbeat())
 
     async def disconnect(self, code: int) -> None:
@@ -174,26 +171,10 @@ class StreamConsumer(PriceSubscriptions, AsyncWebsocketConsumer):
         for name in names:
             await self._subscribe(name, indexes)
         await self._send(event("subscribed", self._subscribed_state()))
-        self._log_if_slow(started, names)
+        self.timing.subscribed(started, names)
         snapshot = await database_sync_to_async(price_snapshot)(indexes) if indexes else []
         for frame in snapshot:  # the latest price of each index asked for, then live ticks
             await self._send(frame)
-
-    def _log_if_slow(self, started: float, names: list[str]) -> None:
-        """Warn once per socket when its first ``subscribed`` left later than
-        ``WS_SLOW_SUBSCRIBE_MS`` after the connection began, with where the time went."""
-        if self.connect_seconds is None:
-            return
-        now = time.monotonic()
-        total = now - self.connect_started
-        if total * 1000 >= settings.WS_SLOW_SUBSCRIBE_MS:
-            logger.warning(
-                "slow subscribe: %.2f s from connect to subscribed (handshake %.2f s, client's subscribe "
-                "%.2f s later, subscribe %.2f s; channels %s)",
-                total, self.connect_seconds, started - self.connect_started - self.connect_seconds,
-                now - started, ",".join(names),
-            )  # fmt: skip
-        self.connect_seconds = None
 
     async def _on_unsubscribe(self, content: dict) -> None:
         names = self._channels_of(content)
